@@ -1,0 +1,84 @@
+//! Deployment configuration, read once per isolate from Worker vars (see README "Configuration").
+use crate::core::scopes::ScopeCatalog;
+
+/// The sample catalog bundled at build time; `SCOPE_CATALOG` replaces it.
+pub const BUNDLED_SCOPE_CATALOG: &str = include_str!("../../config/scopes.json");
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `PUBLIC_ORIGIN` pins the issuer (e.g. `https://mcp.example.com`); else the request's origin.
+    pub public_origin: Option<String>,
+    pub catalog: ScopeCatalog,
+    pub access_token_ttl: i64,
+    pub refresh_token_ttl: i64,
+    pub code_ttl: i64,
+    /// Local-development sign-in (`DEV_SIGN_IN=on`); off unless configured.
+    pub dev_sign_in: bool,
+}
+
+pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 3600;
+pub const DEFAULT_REFRESH_TOKEN_TTL: i64 = 30 * 24 * 3600;
+pub const DEFAULT_CODE_TTL: i64 = 60;
+
+impl Config {
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let catalog_json = var("SCOPE_CATALOG").unwrap_or_else(|| BUNDLED_SCOPE_CATALOG.to_string());
+        let public_origin = match var("PUBLIC_ORIGIN").filter(|v| !v.is_empty()) {
+            None => None,
+            Some(raw) => Some(parse_origin(&raw)?),
+        };
+        Ok(Config {
+            public_origin,
+            catalog: ScopeCatalog::parse(&catalog_json)?,
+            access_token_ttl: seconds(&var, "ACCESS_TOKEN_TTL_SECONDS", DEFAULT_ACCESS_TOKEN_TTL, 60, 86_400)?,
+            refresh_token_ttl: seconds(&var, "REFRESH_TOKEN_TTL_SECONDS", DEFAULT_REFRESH_TOKEN_TTL, 3600, 366 * 86_400)?,
+            code_ttl: seconds(&var, "AUTH_CODE_TTL_SECONDS", DEFAULT_CODE_TTL, 1, 600)?,
+            dev_sign_in: matches!(var("DEV_SIGN_IN").as_deref(), Some("on" | "true" | "1")),
+        })
+    }
+}
+
+fn seconds(var: &impl Fn(&str) -> Option<String>, name: &str, default: i64, min: i64, max: i64) -> Result<i64, String> {
+    match var(name) {
+        None => Ok(default),
+        Some(raw) => match raw.trim().parse::<i64>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(format!("{name} must be a whole number of seconds from {min} to {max}, not `{raw}`")),
+        },
+    }
+}
+
+fn parse_origin(raw: &str) -> Result<String, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("PUBLIC_ORIGIN `{raw}` is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.path() != "/" || url.query().is_some() {
+        return Err(format!("PUBLIC_ORIGIN must look like https://host, not `{raw}`"));
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_vars(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_safe() {
+        let c = cfg(&[]).unwrap();
+        assert!(!c.dev_sign_in);
+        assert_eq!(c.code_ttl, 60);
+        assert_eq!(c.access_token_ttl, 3600);
+        assert!(c.catalog.contains("CONTACTS_READ"));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        assert!(cfg(&[("AUTH_CODE_TTL_SECONDS", "soon")]).unwrap_err().contains("AUTH_CODE_TTL_SECONDS"));
+        assert!(cfg(&[("PUBLIC_ORIGIN", "https://x.example/mcp")]).unwrap_err().contains("PUBLIC_ORIGIN"));
+        assert_eq!(cfg(&[("PUBLIC_ORIGIN", "https://x.example/")]).unwrap().public_origin.unwrap(), "https://x.example");
+    }
+}

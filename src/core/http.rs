@@ -1,0 +1,135 @@
+//! Plain HTTP request/response values. The edge converts `worker` types to and from these, so the
+//! whole request pipeline (`crate::app`) runs natively in tests.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Head,
+    Options,
+    Delete,
+    Other,
+}
+
+impl Method {
+    pub fn parse(text: &str) -> Method {
+        match text.to_ascii_uppercase().as_str() {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "HEAD" => Method::Head,
+            "OPTIONS" => Method::Options,
+            "DELETE" => Method::Delete,
+            _ => Method::Other,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    pub url: url::Url,
+    /// Header names are lower-case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `scheme://host[:port]` of the request, without a trailing slash.
+    pub fn origin(&self) -> String {
+        self.url.origin().ascii_serialization()
+    }
+
+    /// The query string as ordered pairs (percent-decoded).
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        self.url.query_pairs().into_owned().collect()
+    }
+
+    /// An `application/x-www-form-urlencoded` body as ordered pairs.
+    pub fn form_pairs(&self) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(&self.body).into_owned().collect()
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let header = self.header("cookie")?;
+        header.split(';').find_map(|part| {
+            let (k, v) = part.trim().split_once('=')?;
+            (k == name).then(|| v.to_string())
+        })
+    }
+
+    pub fn content_type_is(&self, mime: &str) -> bool {
+        self.header("content-type")
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case(mime))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn new(status: u16) -> Response {
+        Response { status, headers: Vec::new(), body: Vec::new() }
+    }
+
+    pub fn json(status: u16, value: &serde_json::Value) -> Response {
+        Response::new(status)
+            .with_header("content-type", "application/json")
+            .with_body(value.to_string().into_bytes())
+    }
+
+    pub fn html(status: u16, page: String) -> Response {
+        Response::new(status)
+            .with_header("content-type", "text/html; charset=utf-8")
+            .with_header("cache-control", "no-store")
+            .with_header("x-frame-options", "DENY")
+            .with_header("x-content-type-options", "nosniff")
+            .with_header("referrer-policy", "no-referrer")
+            .with_header(
+                "content-security-policy",
+                "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            )
+            .with_body(page.into_bytes())
+    }
+
+    pub fn text(status: u16, text: &str) -> Response {
+        Response::new(status)
+            .with_header("content-type", "text/plain; charset=utf-8")
+            .with_body(text.as_bytes().to_vec())
+    }
+
+    /// 302 for OAuth redirects to the client (RFC 6749 §4.1.2), 303 for our own form posts.
+    pub fn redirect(status: u16, location: &str) -> Response {
+        Response::new(status)
+            .with_header("location", location)
+            .with_header("cache-control", "no-store")
+    }
+
+    pub fn with_header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn with_body(mut self, body: Vec<u8>) -> Response {
+        self.body = body;
+        self
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}

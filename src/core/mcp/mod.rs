@@ -1,0 +1,4 @@
+//! MCP over Streamable HTTP, stateless: JSON-RPC framing, method dispatch, tools.
+pub mod jsonrpc;
+pub mod server;
+pub mod tools;

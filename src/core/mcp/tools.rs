@@ -1,0 +1,66 @@
+//! The tool registry. `mcp_whoami` is native; OpenAPI-derived tools join it later.
+use chrono::{TimeZone, Utc};
+use serde_json::{json, Value};
+
+/// Who is calling, resolved from a verified token and the live policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    pub user_email: String,
+    pub user_name: String,
+    pub workspace_id: String,
+    pub workspace_name: String,
+    pub client_id: String,
+    pub client_name: String,
+    /// Effective scopes: granted ∩ the workspace's current ceiling.
+    pub scopes: Vec<String>,
+    pub expires_at: i64,
+}
+
+pub const WHOAMI: &str = "mcp_whoami";
+
+pub fn whoami_definition() -> Value {
+    let person = json!({"type": "object", "properties": {"email": {"type": "string"}, "name": {"type": "string"}}, "required": ["email", "name"]});
+    let named = json!({"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}, "required": ["id", "name"]});
+    json!({
+        "name": WHOAMI,
+        "title": "Who am I",
+        "description": "Shows who this connection acts as: the user, the workspace, the OAuth client, the scopes in effect and when the access token expires.",
+        "inputSchema": { "type": "object", "properties": {}, "additionalProperties": false },
+        "outputSchema": {
+            "type": "object",
+            "properties": {
+                "user": person,
+                "workspace": named,
+                "client": named,
+                "scopes": { "type": "array", "items": { "type": "string" } },
+                "expires_at": { "type": "string", "description": "Access token expiry, RFC 3339 (UTC)" },
+                "expires_in": { "type": "integer", "description": "Seconds until the access token expires" }
+            },
+            "required": ["user", "workspace", "client", "scopes", "expires_at", "expires_in"]
+        },
+        "annotations": { "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false }
+    })
+}
+
+pub fn whoami(caller: &Caller, now: i64) -> Value {
+    let expires_at = Utc
+        .timestamp_opt(caller.expires_at, 0)
+        .single()
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    let expires_in = (caller.expires_at - now).max(0);
+    let structured = json!({
+        "user": { "email": caller.user_email, "name": caller.user_name },
+        "workspace": { "id": caller.workspace_id, "name": caller.workspace_name },
+        "client": { "id": caller.client_id, "name": caller.client_name },
+        "scopes": caller.scopes,
+        "expires_at": expires_at,
+        "expires_in": expires_in,
+    });
+    let scopes = if caller.scopes.is_empty() { "(none)".to_string() } else { caller.scopes.join(", ") };
+    let text = format!(
+        "You are {} <{}> in workspace {} ({}), connected through {} ({}).\nScopes: {}\nAccess token expires at {} (in {} s).",
+        caller.user_name, caller.user_email, caller.workspace_name, caller.workspace_id, caller.client_name, caller.client_id, scopes, expires_at, expires_in
+    );
+    json!({ "content": [{ "type": "text", "text": text }], "structuredContent": structured, "isError": false })
+}

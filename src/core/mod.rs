@@ -1,0 +1,14 @@
+//! The pure core: every decision as a function of its inputs. Nothing here imports `worker`;
+//! it is compiled and tested natively (`cargo test`).
+#![forbid(unsafe_code)]
+
+pub mod b64;
+pub mod config;
+pub mod cookies;
+pub mod http;
+pub mod mcp;
+pub mod oauth;
+pub mod pages;
+pub mod policy;
+pub mod scopes;
+pub mod store;

@@ -1,0 +1,133 @@
+//! Access tokens: self-verifying JWTs (RFC 9068 profile, EdDSA). Verifying one needs no storage;
+//! the live checks (connection, membership, policy) happen in `crate::app::mcp_http`.
+use chrono::{TimeZone, Utc};
+use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions, UntrustedToken};
+use serde::{Deserialize, Serialize};
+
+use crate::core::oauth::keys::Keys;
+
+pub const TOKEN_TYPE: &str = "at+jwt";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The user (workspace member e-mail).
+    pub sub: String,
+    /// The workspace.
+    pub ws: String,
+    pub client_id: String,
+    /// Space-separated granted scopes.
+    pub scope: String,
+    /// The connection (one approval) this token belongs to.
+    pub cid: String,
+    pub jti: String,
+}
+
+/// A verified token: its claims and its expiry (unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedToken {
+    pub claims: AccessClaims,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BearerError {
+    Malformed,
+    BadSignature,
+    Expired,
+    WrongIssuer,
+    WrongAudience,
+}
+
+impl BearerError {
+    pub fn description(&self) -> &'static str {
+        match self {
+            BearerError::Malformed => "The access token is malformed",
+            BearerError::BadSignature => "The access token signature is invalid",
+            BearerError::Expired => "The access token expired",
+            BearerError::WrongIssuer => "The access token was issued by another server",
+            BearerError::WrongAudience => "The access token is for another resource",
+        }
+    }
+}
+
+pub fn sign(keys: &Keys, claims: &AccessClaims, issued_at: i64, expires_at: i64) -> String {
+    let header = Header::empty().with_key_id(keys.kid.clone()).with_token_type(TOKEN_TYPE);
+    let mut claims = Claims::new(claims.clone());
+    claims.expiration = Utc.timestamp_opt(expires_at, 0).single();
+    claims.issued_at = Utc.timestamp_opt(issued_at, 0).single();
+    // Signing with an in-memory Ed25519 key and serialising plain strings cannot fail.
+    keys.algorithm.token(&header, &claims, &keys.pair.sk).expect("JWT creation is infallible here")
+}
+
+/// RFC 9068 §4: check type, signature, issuer, audience and expiry.
+pub fn verify(keys: &Keys, token: &str, issuer: &str, audience: &str, now: i64) -> Result<VerifiedToken, BearerError> {
+    let untrusted = UntrustedToken::new(token).map_err(|_| BearerError::Malformed)?;
+    if untrusted.header().token_type.as_deref() != Some(TOKEN_TYPE) {
+        return Err(BearerError::Malformed);
+    }
+    let token = keys
+        .algorithm
+        .validator::<AccessClaims>(&keys.pair.pk)
+        .validate(&untrusted)
+        .map_err(|e| match e {
+            jwt_compact::ValidationError::InvalidSignature | jwt_compact::ValidationError::InvalidSignatureLen { .. } => {
+                BearerError::BadSignature
+            }
+            _ => BearerError::Malformed,
+        })?;
+    let claims = token.claims();
+    let expires_at = claims.expiration.map(|e| e.timestamp()).ok_or(BearerError::Malformed)?;
+    let clock = TimeOptions::new(chrono::Duration::zero(), move || Utc.timestamp_opt(now, 0).single().unwrap_or_default());
+    claims.validate_expiration(&clock).map_err(|_| BearerError::Expired)?;
+    if claims.custom.iss != issuer {
+        return Err(BearerError::WrongIssuer);
+    }
+    if claims.custom.aud != audience {
+        return Err(BearerError::WrongAudience);
+    }
+    Ok(VerifiedToken { claims: claims.custom.clone(), expires_at })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::oauth::keys::test_keys;
+
+    fn claims() -> AccessClaims {
+        AccessClaims {
+            iss: "https://h.example".into(),
+            aud: "https://h.example/mcp".into(),
+            sub: "ada@example.com".into(),
+            ws: "acme".into(),
+            client_id: "c1".into(),
+            scope: "CONTACTS_READ".into(),
+            cid: "conn1".into(),
+            jti: "j1".into(),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_every_rejection() {
+        let keys = test_keys();
+        let t = sign(&keys, &claims(), 1000, 2000);
+        let ok = verify(&keys, &t, "https://h.example", "https://h.example/mcp", 1500).unwrap();
+        assert_eq!(ok.claims, claims());
+        assert_eq!(ok.expires_at, 2000);
+        assert_eq!(verify(&keys, &t, "https://h.example", "https://h.example/mcp", 2001), Err(BearerError::Expired));
+        assert_eq!(verify(&keys, &t, "https://x.example", "https://h.example/mcp", 1500), Err(BearerError::WrongIssuer));
+        assert_eq!(verify(&keys, &t, "https://h.example", "https://x.example/mcp", 1500), Err(BearerError::WrongAudience));
+        assert_eq!(verify(&keys, "garbage", "a", "b", 0), Err(BearerError::Malformed));
+        // Flip one character of the payload: the signature no longer matches.
+        let mut parts: Vec<String> = t.split('.').map(str::to_string).collect();
+        let payload = crate::core::b64::decode(&parts[1]).unwrap();
+        let tampered = String::from_utf8(payload).unwrap().replace("CONTACTS_READ", "CONTACTS_WRITE");
+        parts[1] = crate::core::b64::encode(tampered.as_bytes());
+        assert_eq!(verify(&keys, &parts.join("."), "https://h.example", "https://h.example/mcp", 1500), Err(BearerError::BadSignature));
+        // Signed by another key.
+        let other = crate::core::oauth::keys::Keys::from_secret(&crate::core::b64::encode(&[9u8; 32])).unwrap();
+        let foreign = sign(&other, &claims(), 1000, 2000);
+        assert_eq!(verify(&keys, &foreign, "https://h.example", "https://h.example/mcp", 1500), Err(BearerError::BadSignature));
+    }
+}

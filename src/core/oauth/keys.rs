@@ -1,0 +1,92 @@
+//! The server's key material, derived from one secret (`SIGNING_KEY`: base64url of a 32-byte
+//! Ed25519 seed): the access-token signing key (published in the JWKS) and the cookie MAC key.
+use ed25519_compact::{KeyPair, Seed};
+use hmac::{Hmac, Mac};
+use jwt_compact::alg::Ed25519;
+use jwt_compact::jwk::JsonWebKey;
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::core::b64;
+
+pub struct Keys {
+    pub(crate) algorithm: Ed25519,
+    pub(crate) pair: KeyPair,
+    pub(crate) kid: String,
+    cookie_key: [u8; 32],
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys").field("kid", &self.kid).finish_non_exhaustive()
+    }
+}
+
+impl Keys {
+    pub fn from_secret(secret: &str) -> Result<Keys, String> {
+        let seed = b64::decode(secret.trim())
+            .filter(|b| b.len() == Seed::BYTES)
+            .ok_or("SIGNING_KEY must be the base64url encoding (no padding) of 32 random bytes")?;
+        let mut bytes = [0u8; Seed::BYTES];
+        bytes.copy_from_slice(&seed);
+        let pair = KeyPair::from_seed(Seed::new(bytes));
+        // RFC 7638 thumbprint of the public JWK as the key ID.
+        let kid = b64::encode(&JsonWebKey::from(&pair.pk).thumbprint::<Sha256>());
+        let cookie_key = hmac_sha256(&bytes, b"mcp-edge cookie key v1");
+        Ok(Keys { algorithm: Ed25519, pair, kid, cookie_key })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// `/.well-known/jwks.json` (RFC 7517).
+    pub fn jwks(&self) -> Value {
+        let jwk = JsonWebKey::from(&self.pair.pk);
+        let mut key = serde_json::to_value(&jwk).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut key {
+            map.insert("kid".into(), json!(self.kid));
+            map.insert("alg".into(), json!("EdDSA"));
+            map.insert("use".into(), json!("sig"));
+        }
+        json!({ "keys": [key] })
+    }
+
+    /// HMAC-SHA256 under the cookie key: session cookies and CSRF tokens.
+    pub fn cookie_mac(&self, data: &[u8]) -> [u8; 32] {
+        hmac_sha256(&self.cookie_key, data)
+    }
+}
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+#[cfg(test)]
+pub fn test_keys() -> Keys {
+    Keys::from_secret(&b64::encode(&[7u8; 32])).expect("fixed test seed")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_must_be_32_bytes_of_base64url() {
+        assert!(Keys::from_secret("short").is_err());
+        assert!(Keys::from_secret(&b64::encode(&[1u8; 31])).is_err());
+        assert!(Keys::from_secret(&b64::encode(&[1u8; 32])).is_ok());
+    }
+
+    #[test]
+    fn jwks_publishes_only_the_public_key() {
+        let jwks = test_keys().jwks();
+        let key = &jwks["keys"][0];
+        assert_eq!(key["kty"], "OKP");
+        assert_eq!(key["crv"], "Ed25519");
+        assert_eq!(key["kid"], test_keys().kid());
+        assert!(key.get("d").is_none());
+    }
+}

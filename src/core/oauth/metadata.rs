@@ -1,0 +1,51 @@
+//! Discovery documents: RFC 9728 (protected resource) and RFC 8414 (authorization server).
+use serde_json::{json, Value};
+
+use crate::core::oauth::resource::mcp_resource;
+use crate::core::scopes::OFFLINE_ACCESS;
+
+/// RFC 9728 §3.2. No `scopes_supported`: Claude Code would request all of them, and a workspace
+/// may allow fewer (DESIGN §3); with none listed it sends no scope and gets the ceiling.
+pub fn protected_resource(origin: &str) -> Value {
+    json!({
+        "resource": mcp_resource(origin),
+        "authorization_servers": [origin],
+        "bearer_methods_supported": ["header"],
+        "resource_name": "mcp-edge",
+    })
+}
+
+/// RFC 8414 §2. `issuer` has no trailing slash. Only `offline_access` is advertised as a scope,
+/// for the same reason as above.
+pub fn authorization_server(origin: &str) -> Value {
+    json!({
+        "issuer": origin,
+        "authorization_endpoint": format!("{origin}/authorize"),
+        "token_endpoint": format!("{origin}/token"),
+        "registration_endpoint": format!("{origin}/register"),
+        "revocation_endpoint": format!("{origin}/revoke"),
+        "jwks_uri": format!("{origin}/.well-known/jwks.json"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["none"],
+        "revocation_endpoint_auth_methods_supported": ["none"],
+        "scopes_supported": [OFFLINE_ACCESS],
+        "authorization_response_iss_parameter_supported": true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_has_no_trailing_slash_and_s256_is_advertised() {
+        let m = authorization_server("https://h.example");
+        assert_eq!(m["issuer"], "https://h.example");
+        assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
+        assert!(m["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("none")));
+        assert_eq!(protected_resource("https://h.example")["resource"], "https://h.example/mcp");
+    }
+}

@@ -1,0 +1,178 @@
+//! RFC 7591 dynamic client registration, for public clients only.
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::core::oauth::error::{ErrorCode, OAuthError};
+use crate::core::oauth::types::{ClientId, RedirectUri};
+
+/// A registered client, as stored (see docs/storage.md) and as /authorize and /token see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientRegistration {
+    pub client_id: ClientId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_uri: Option<String>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub client_id_issued_at: i64,
+}
+
+impl ClientRegistration {
+    /// The name people see: the registered name, else the client ID.
+    pub fn display_name(&self) -> &str {
+        self.client_name.as_deref().unwrap_or(self.client_id.as_str())
+    }
+
+    /// RFC 6749 §3.1.2.3: exact string match against a registered URI. Omitted → the only one.
+    pub fn match_redirect_uri(&self, requested: Option<&str>) -> Result<RedirectUri, String> {
+        match requested {
+            Some(raw) => self
+                .redirect_uris
+                .iter()
+                .find(|r| r.as_str() == raw)
+                .cloned()
+                .ok_or_else(|| format!("redirect_uri `{raw}` is not registered for this client")),
+            None if self.redirect_uris.len() == 1 => Ok(self.redirect_uris[0].clone()),
+            None => Err("redirect_uri is required: this client registered several".to_string()),
+        }
+    }
+
+    /// RFC 7591 §3.2.1 response body: every registered field, no nulls, no empty strings.
+    pub fn to_response_json(&self) -> Value {
+        let mut body = json!({
+            "client_id": self.client_id.as_str(),
+            "client_id_issued_at": self.client_id_issued_at,
+            "redirect_uris": self.redirect_uris,
+            "grant_types": GRANT_TYPES,
+            "response_types": ["code"],
+            "token_endpoint_auth_method": "none",
+        });
+        if let Some(name) = &self.client_name {
+            body["client_name"] = json!(name);
+        }
+        if let Some(uri) = &self.client_uri {
+            body["client_uri"] = json!(uri);
+        }
+        body
+    }
+}
+
+pub const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
+const MAX_REDIRECT_URIS: usize = 10;
+const MAX_NAME: usize = 200;
+
+/// The registration request. Fields we do not understand are ignored (RFC 7591 §2).
+#[derive(Debug, Deserialize)]
+struct RegistrationRequest {
+    redirect_uris: Option<Value>,
+    client_name: Option<Value>,
+    client_uri: Option<Value>,
+    grant_types: Option<Vec<String>>,
+    response_types: Option<Vec<String>>,
+}
+
+/// Validates a registration body. `token_endpoint_auth_method` is always registered as `none`
+/// (RFC 7591 §3.2.1 lets the server replace requested values; this server has only public clients).
+pub fn parse_registration(body: &[u8], client_id: ClientId, now: i64) -> Result<ClientRegistration, OAuthError> {
+    let bad = |msg: String| OAuthError::new(ErrorCode::InvalidClientMetadata, msg);
+    let req: RegistrationRequest = serde_json::from_slice(body)
+        .map_err(|e| OAuthError::invalid_request(format!("the registration body must be a JSON object: {e}")))?;
+    let uris = match req.redirect_uris {
+        Some(Value::Array(items)) if !items.is_empty() => items,
+        _ => {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRedirectUri,
+                "redirect_uris must be a non-empty array of URIs",
+            ))
+        }
+    };
+    if uris.len() > MAX_REDIRECT_URIS {
+        return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, format!("at most {MAX_REDIRECT_URIS} redirect_uris")));
+    }
+    let mut redirect_uris = Vec::with_capacity(uris.len());
+    for item in uris {
+        let raw = item.as_str().ok_or_else(|| OAuthError::new(ErrorCode::InvalidRedirectUri, "redirect_uris must be strings"))?;
+        let uri = RedirectUri::parse(raw).map_err(|e| OAuthError::new(ErrorCode::InvalidRedirectUri, e))?;
+        if !redirect_uris.contains(&uri) {
+            redirect_uris.push(uri);
+        }
+    }
+    let client_name = optional_string(req.client_name, "client_name", MAX_NAME).map_err(bad)?;
+    let client_uri = optional_string(req.client_uri, "client_uri", 2000).map_err(bad)?;
+    if let Some(uri) = &client_uri {
+        if url::Url::parse(uri).map(|u| u.scheme() != "https").unwrap_or(true) {
+            return Err(bad(format!("client_uri `{uri}` must be an https URL")));
+        }
+    }
+    if let Some(grants) = &req.grant_types {
+        if let Some(other) = grants.iter().find(|g| !GRANT_TYPES.contains(&g.as_str())) {
+            return Err(bad(format!("grant type `{other}` is not supported; use authorization_code and refresh_token")));
+        }
+        if !grants.iter().any(|g| g == "authorization_code") {
+            return Err(bad("grant_types must include authorization_code".to_string()));
+        }
+    }
+    if let Some(types) = &req.response_types {
+        if types.iter().any(|t| t != "code") {
+            return Err(bad("response_types may only contain `code`".to_string()));
+        }
+    }
+    Ok(ClientRegistration { client_id, client_name, client_uri, redirect_uris, client_id_issued_at: now })
+}
+
+/// A string field that is absent, or present and non-empty (empty and null count as absent).
+fn optional_string(value: Option<Value>, field: &str, max: usize) -> Result<Option<String>, String> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) if s.chars().count() <= max && !s.chars().any(char::is_control) => Ok(Some(s)),
+        Some(Value::String(_)) => Err(format!("{field} must be at most {max} characters with no control characters")),
+        Some(_) => Err(format!("{field} must be a string")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> ClientId {
+        ClientId::parse("client-1").unwrap()
+    }
+
+    #[test]
+    fn registers_a_claude_code_style_client_without_nulls() {
+        let body = br#"{"redirect_uris":["http://localhost:3118/callback"],"client_name":"Claude Code (x)","grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none","client_uri":null,"logo_uri":""}"#;
+        let reg = parse_registration(body, id(), 7).unwrap();
+        let json = reg.to_response_json();
+        assert_eq!(json["client_name"], "Claude Code (x)");
+        assert_eq!(json["token_endpoint_auth_method"], "none");
+        let obj = json.as_object().unwrap();
+        assert!(obj.values().all(|v| !v.is_null() && v != ""), "{json}");
+        assert!(!obj.contains_key("client_uri"));
+    }
+
+    #[test]
+    fn rejects_bad_metadata_with_the_field_named() {
+        let cases: [(&[u8], &str); 6] = [
+            (b"[]", "JSON object"),
+            (br#"{}"#, "redirect_uris"),
+            (br#"{"redirect_uris":["javascript:alert(1)"]}"#, "javascript"),
+            (br#"{"redirect_uris":["http://localhost/cb"],"grant_types":["client_credentials"]}"#, "client_credentials"),
+            (br#"{"redirect_uris":["http://localhost/cb"],"response_types":["token"]}"#, "response_types"),
+            (br#"{"redirect_uris":["http://localhost/cb"],"client_name":7}"#, "client_name"),
+        ];
+        for (body, needle) in cases {
+            let err = parse_registration(body, id(), 0).unwrap_err();
+            assert!(err.description.contains(needle), "{}: {}", String::from_utf8_lossy(body), err.description);
+        }
+    }
+
+    #[test]
+    fn redirect_matching_is_exact() {
+        let reg = parse_registration(br#"{"redirect_uris":["http://localhost:3118/callback"]}"#, id(), 0).unwrap();
+        assert!(reg.match_redirect_uri(Some("http://localhost:3118/callback")).is_ok());
+        assert!(reg.match_redirect_uri(None).is_ok());
+        assert!(reg.match_redirect_uri(Some("http://localhost:3119/callback")).is_err());
+        assert!(reg.match_redirect_uri(Some("http://localhost:3118/callback/")).is_err());
+    }
+}

@@ -1,0 +1,123 @@
+//! Parsed protocol values: once a value has one of these types it has been checked.
+use serde::{Deserialize, Serialize};
+
+/// A client identifier we issued (or an admin pre-registered): printable, bounded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub fn parse(raw: &str) -> Option<ClientId> {
+        let ok = !raw.is_empty() && raw.len() <= 256 && raw.bytes().all(|b| b.is_ascii_graphic());
+        ok.then(|| ClientId(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A redirect URI that is safe to register and, once matched, to redirect to.
+/// Kept as the exact string the client sent: matching is exact (RFC 6749 §3.1.2.3, OAuth 2.1 §4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RedirectUri(String);
+
+const FORBIDDEN_SCHEMES: [&str; 6] = ["javascript", "data", "vbscript", "file", "about", "blob"];
+
+impl RedirectUri {
+    /// RFC 6749 §3.1.2: absolute, no fragment. OAuth 2.1 §2.3.1 / RFC 8252 §7.3: plain `http`
+    /// only for loopback. We also refuse userinfo and script-bearing schemes.
+    pub fn parse(raw: &str) -> Result<RedirectUri, String> {
+        let url = url::Url::parse(raw).map_err(|_| format!("`{raw}` is not an absolute URI"))?;
+        if raw.contains('#') {
+            return Err(format!("`{raw}` has a fragment; redirect URIs must not"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(format!("`{raw}` has user information; redirect URIs must not"));
+        }
+        let scheme = url.scheme();
+        if FORBIDDEN_SCHEMES.contains(&scheme) {
+            return Err(format!("`{raw}` uses the `{scheme}:` scheme, which is not allowed for redirects"));
+        }
+        if scheme == "http" && !is_loopback_host(url.host_str().unwrap_or("")) {
+            return Err(format!("`{raw}` uses http on a non-loopback host; use https"));
+        }
+        if (scheme == "http" || scheme == "https") && url.host_str().is_none_or(str::is_empty) {
+            return Err(format!("`{raw}` has no host"));
+        }
+        Ok(RedirectUri(raw.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The host (and port) the consent page names, or the scheme for native-app URIs.
+    pub fn display_host(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(u) => match (u.host_str(), u.port()) {
+                (Some(h), Some(p)) => format!("{h}:{p}"),
+                (Some(h), None) if !h.is_empty() => h.to_string(),
+                _ => format!("{}:", u.scheme()),
+            },
+            Err(_) => self.0.clone(),
+        }
+    }
+
+    /// Appends query parameters (RFC 6749 §4.1.2: keep the URI's own query).
+    pub fn with_params(&self, params: &[(&str, &str)]) -> String {
+        let mut url = match url::Url::parse(&self.0) {
+            Ok(u) => u,
+            Err(_) => return self.0.clone(),
+        };
+        url.query_pairs_mut().extend_pairs(params.iter().copied());
+        url.to_string()
+    }
+}
+
+pub fn is_loopback_host(host: &str) -> bool {
+    host == "localhost" || host == "[::1]" || host.starts_with("127.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_loopback_https_and_native_schemes() {
+        for ok in ["http://localhost:3118/callback", "http://127.0.0.1:9/cb", "https://app.example/cb?x=1", "cursor://anysphere.cursor-retrieval/oauth/callback"] {
+            assert!(RedirectUri::parse(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_design_forbids() {
+        for (bad, why) in [
+            ("/callback", "absolute"),
+            ("http://localhost:3118/callback#x", "fragment"),
+            ("https://user:pw@app.example/cb", "user information"),
+            ("javascript:alert(1)", "javascript"),
+            ("data:text/html,hi", "data"),
+            ("http://evil.example/cb", "non-loopback"),
+        ] {
+            let err = RedirectUri::parse(bad).unwrap_err();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn with_params_keeps_existing_query() {
+        let r = RedirectUri::parse("https://app.example/cb?x=1").unwrap();
+        assert_eq!(r.with_params(&[("code", "a b"), ("state", "s")]), "https://app.example/cb?x=1&code=a+b&state=s");
+        assert_eq!(RedirectUri::parse("http://localhost:3118/callback").unwrap().display_host(), "localhost:3118");
+    }
+
+    #[test]
+    fn client_ids_are_bounded_and_printable() {
+        assert!(ClientId::parse("abc").is_some());
+        assert!(ClientId::parse("").is_none());
+        assert!(ClientId::parse("a b").is_none());
+        assert!(ClientId::parse(&"a".repeat(300)).is_none());
+    }
+}

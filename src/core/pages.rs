@@ -1,0 +1,139 @@
+//! The pages a person sees (templates in `static/`). Every value is HTML-escaped here; only
+//! fragments this module builds from escaped parts are inserted raw.
+use crate::core::scopes::{ScopeCatalog, ScopeSet};
+
+const CONSENT: &str = include_str!("../../static/consent.html");
+const SIGNIN: &str = include_str!("../../static/signin.html");
+const ERROR: &str = include_str!("../../static/error.html");
+pub const STYLESHEET: &str = include_str!("../../static/style.css");
+
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+enum Value<'a> {
+    Text(&'a str),
+    Html(String),
+}
+
+fn fill(template: &str, values: &[(&str, Value)]) -> String {
+    let mut page = template.to_string();
+    for (name, value) in values {
+        let html = match value {
+            Value::Text(t) => escape(t),
+            Value::Html(h) => h.clone(),
+        };
+        page = page.replace(&format!("{{{{{name}}}}}"), &html);
+    }
+    page
+}
+
+pub struct ConsentView<'a> {
+    pub client_name: &'a str,
+    pub client_id: &'a str,
+    pub redirect_host: &'a str,
+    pub workspace_name: &'a str,
+    pub user_email: &'a str,
+    pub scopes: &'a ScopeSet,
+    pub catalog: &'a ScopeCatalog,
+    /// The authorization request's parameters, carried back by the form.
+    pub params: &'a [(String, String)],
+    pub csrf: &'a str,
+}
+
+pub fn consent(view: &ConsentView) -> String {
+    let scope_items: String = view
+        .scopes
+        .iter()
+        .map(|s| {
+            let desc = view.catalog.description(s).unwrap_or("");
+            format!("<li data-scope=\"{0}\"><code>{0}</code> <span>{1}</span></li>", escape(s), escape(desc))
+        })
+        .collect();
+    let hidden: String = view
+        .params
+        .iter()
+        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(k), escape(v)))
+        .collect();
+    fill(
+        CONSENT,
+        &[
+            ("client_name", Value::Text(view.client_name)),
+            ("client_id", Value::Text(view.client_id)),
+            ("redirect_host", Value::Text(view.redirect_host)),
+            ("workspace_name", Value::Text(view.workspace_name)),
+            ("user_email", Value::Text(view.user_email)),
+            ("scope_items", Value::Html(scope_items)),
+            ("hidden_fields", Value::Html(hidden)),
+            ("csrf", Value::Text(view.csrf)),
+        ],
+    )
+}
+
+pub fn signin(next: &str, csrf: &str, workspace: &str, email: &str, error: Option<&str>) -> String {
+    let error_block = error
+        .map(|e| format!("<p id=\"error-message\" class=\"error\" role=\"alert\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    fill(
+        SIGNIN,
+        &[
+            ("next", Value::Text(next)),
+            ("csrf", Value::Text(csrf)),
+            ("workspace_value", Value::Text(workspace)),
+            ("email_value", Value::Text(email)),
+            ("error_block", Value::Html(error_block)),
+        ],
+    )
+}
+
+pub fn error(title: &str, message: &str, hint: &str) -> String {
+    fill(ERROR, &[("title", Value::Text(title)), ("message", Value::Text(message)), ("hint", Value::Text(hint))])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::BUNDLED_SCOPE_CATALOG;
+
+    #[test]
+    fn consent_escapes_client_supplied_text() {
+        let catalog = ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).unwrap();
+        let scopes = ScopeSet::from_trusted(["CONTACTS_READ"]);
+        let params = vec![("state".to_string(), "\"><script>x</script>".to_string())];
+        let page = consent(&ConsentView {
+            client_name: "<img src=x onerror=alert(1)>",
+            client_id: "c1",
+            redirect_host: "localhost:3118",
+            workspace_name: "Acme & Co",
+            user_email: "ada@example.com",
+            scopes: &scopes,
+            catalog: &catalog,
+            params: &params,
+            csrf: "t",
+        });
+        assert!(!page.contains("<img src=x"));
+        assert!(!page.contains("<script>x"));
+        assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
+        assert!(page.contains("Acme &amp; Co"));
+        assert!(page.contains("data-scope=\"CONTACTS_READ\""));
+        assert!(!page.contains("{{"), "every placeholder is filled");
+    }
+
+    #[test]
+    fn error_and_signin_pages_fill_every_placeholder() {
+        assert!(!error("t", "m", "h").contains("{{"));
+        let s = signin("/authorize?x", "c", "", "", Some("<b>"));
+        assert!(!s.contains("{{") && s.contains("&lt;b&gt;"));
+    }
+}

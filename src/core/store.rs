@@ -1,0 +1,76 @@
+//! Storage contracts, named for the domain. The edge implements them with Workers KV and
+//! Durable Objects (docs/storage.md); tests implement them in memory with the same guarantees.
+#![allow(async_fn_in_trait)]
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
+use crate::core::oauth::register::ClientRegistration;
+use crate::core::oauth::types::ClientId;
+
+/// A storage failure: the request cannot be decided now (503, never "allow").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+/// Workspace policies, as raw documents; parsing (and failing closed) is the core's job.
+pub trait PolicySource {
+    /// The document under `policy:<workspace>`, or `None` when there is none.
+    async fn policy_document(&self, workspace: &str) -> Result<Option<String>, StoreError>;
+}
+
+pub trait ClientStore {
+    async fn client(&self, id: &ClientId) -> Result<Option<ClientRegistration>, StoreError>;
+    /// Stores a new registration. IDs are random, so this never overwrites another client.
+    async fn register(&self, client: &ClientRegistration) -> Result<(), StoreError>;
+}
+
+/// Single-use authorization codes.
+pub trait CodeStore {
+    async fn insert(&self, code: &AuthCode, grant: &CodeGrant, expires_at: i64) -> Result<(), StoreError>;
+    /// Atomically consumes the code. Exactly one of any number of concurrent calls for the same
+    /// code gets `Redeemed`; the others get `Replayed`. A consumed code is kept (not deleted)
+    /// until it expires, so a replay is recognised and returns the grant, whose connection the
+    /// caller then revokes. An unconsumed code past `expires_at` is `Expired`.
+    async fn redeem(&self, code: &AuthCode, now: i64) -> Result<Redemption, StoreError>;
+}
+
+/// One approval: what an admin sees and revokes, and what access tokens are checked against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewConnection {
+    pub id: String,
+    pub workspace: String,
+    pub user: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+    pub created_at: i64,
+    /// SHA-256 (base64url) of the refresh token; the token itself is never stored.
+    pub refresh_hash: String,
+    pub refresh_expires_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionStatus {
+    Active,
+    Revoked,
+    Missing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CreateOutcome {
+    Created,
+    /// The ID was revoked before it was created (a code replay won the race): nothing was stored.
+    AlreadyRevoked,
+}
+
+pub trait ConnectionStore {
+    /// Creates the connection unless its ID was already revoked.
+    async fn create(&self, connection: &NewConnection) -> Result<CreateOutcome, StoreError>;
+    /// Marks the connection as used at `now` and says whether it is active.
+    async fn touch(&self, workspace: &str, user: &str, id: &str, now: i64) -> Result<ConnectionStatus, StoreError>;
+    /// Revokes the connection; if it does not exist yet, records the revocation so a later
+    /// `create` of the same ID is refused. Idempotent.
+    async fn revoke(&self, workspace: &str, user: &str, id: &str, now: i64) -> Result<(), StoreError>;
+}
