@@ -4,3 +4,16 @@
 //! `edge` binds them to Workers KV, Durable Objects and the runtime.
 
 pub mod core;
+pub mod app;
+
+#[cfg(target_arch = "wasm32")]
+mod edge;
+
+#[cfg(target_arch = "wasm32")]
+pub use edge::{AuthCodes, Connections};
+
+#[cfg(target_arch = "wasm32")]
+#[worker::event(fetch)]
+async fn fetch(req: worker::Request, env: worker::Env, _ctx: worker::Context) -> worker::Result<worker::Response> {
+    edge::serve(req, env).await
+}

@@ -6,6 +6,7 @@ pub mod error;
 pub mod keys;
 pub mod metadata;
 pub mod pkce;
+pub mod refresh;
 pub mod register;
 pub mod resource;
 pub mod token;

@@ -1,0 +1,36 @@
+# Two commands do all the set-up: `make dev` and `make test` (see README).
+SHELL := /bin/bash
+ENV := . scripts/env.sh &&
+DEV_WORKSPACE := dev
+
+.PHONY: dev test install install-test build seed unit e2e clean
+
+dev: install build .dev.vars seed
+	$(ENV) wrangler dev --ip 127.0.0.1 --port 8081
+
+test: install-test unit build e2e
+
+install:
+	scripts/install.sh
+
+install-test:
+	scripts/install.sh --with-browser
+
+build:
+	$(ENV) sh scripts/build.sh
+
+.dev.vars:
+	scripts/dev-vars.sh
+
+# Seeds the local development workspace `dev` (member dev@example.com) into local KV.
+seed:
+	$(ENV) wrangler kv key put --local --binding POLICIES policy:$(DEV_WORKSPACE) --path config/dev-policy.json
+
+unit:
+	$(ENV) cargo test --locked
+
+e2e:
+	$(ENV) node --test --test-concurrency=1 tests/e2e/
+
+clean:
+	rm -rf build target/wasm32-unknown-unknown .wrangler

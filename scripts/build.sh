@@ -1,0 +1,10 @@
+#!/bin/sh
+# Builds the worker: wasm32 release → wasm-bindgen → esbuild shim (worker-build), then wasm-opt.
+set -eu
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+worker-build --release
+wasm="build/index_bg.wasm"
+[ -f "$wasm" ] || { echo "no $wasm after worker-build" >&2; exit 1; }
+node_modules/.bin/wasm-opt --all-features -Oz "$wasm" -o "$wasm.opt" && mv "$wasm.opt" "$wasm"
+echo "built $(wc -c < "$wasm") bytes of wasm ($(gzip -9c "$wasm" | wc -c) gzipped)"

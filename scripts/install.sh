@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the build and tests need, skipping whatever is already at the right version.
+# Usage: scripts/install.sh [--with-browser]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+# wasm-bindgen CLI must equal the library version in Cargo.lock exactly.
+want=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3}' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ]; then
+  echo "installing wasm-bindgen-cli $want (have: ${have:-none})"
+  cargo install wasm-bindgen-cli --version "$want" --force   # not --locked: see TOOLCHAIN.md
+fi
+
+if [ "$(worker-build --version 2>/dev/null | awk '{print $2}' || true)" != "0.8.7" ]; then
+  cargo install worker-build --version 0.8.7 --locked --force
+fi
+
+# npm packages: reinstall only when package-lock.json changed since the last install.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+if [ "${1:-}" = "--with-browser" ] && ! command -v chromium >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi

@@ -1,0 +1,83 @@
+//! The only code that touches `worker`: request/response conversion, the storage traits on
+//! Workers KV and Durable Objects, and the per-isolate configuration.
+mod codes;
+mod connections;
+mod services;
+
+pub use codes::AuthCodes;
+pub use connections::Connections;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use worker::{Env, Headers, Request, Response, Result};
+
+use crate::core::config::Config;
+use crate::core::http;
+use crate::core::oauth::keys::Keys;
+use services::EdgeServices;
+
+/// Binding names, in one place.
+pub(crate) const POLICIES_KV: &str = "POLICIES";
+pub(crate) const CLIENTS_KV: &str = "CLIENTS";
+pub(crate) const CODES_DO: &str = "AUTH_CODES";
+pub(crate) const CONNECTIONS_DO: &str = "CONNECTIONS";
+
+const MAX_BODY: usize = 1 << 20;
+
+thread_local! {
+    /// Configuration and keys are parsed once per isolate, not per request.
+    static SETUP: RefCell<Option<Rc<(Config, Keys)>>> = const { RefCell::new(None) };
+}
+
+fn setup(env: &Env) -> std::result::Result<Rc<(Config, Keys)>, String> {
+    if let Some(s) = SETUP.with(|s| s.borrow().clone()) {
+        return Ok(s);
+    }
+    let var = |name: &str| env.var(name).ok().map(|v| v.to_string()).or_else(|| env.secret(name).ok().map(|v| v.to_string()));
+    let config = Config::from_vars(var)?;
+    let secret = var("SIGNING_KEY").ok_or("The SIGNING_KEY secret is not set (run `make dev`, or `wrangler secret put SIGNING_KEY` in production)")?;
+    let keys = Keys::from_secret(&secret)?;
+    let built = Rc::new((config, keys));
+    SETUP.with(|s| *s.borrow_mut() = Some(built.clone()));
+    Ok(built)
+}
+
+pub async fn serve(mut req: Request, env: Env) -> Result<Response> {
+    let setup = match setup(&env) {
+        Ok(s) => s,
+        Err(message) => {
+            worker::console_error!("configuration error: {message}");
+            return to_worker(http::Response::json(503, &serde_json::json!({ "error": "temporarily_unavailable", "error_description": format!("Server misconfigured: {message}") })));
+        }
+    };
+    let request = match from_worker(&mut req).await {
+        Ok(r) => r,
+        Err(resp) => return to_worker(resp),
+    };
+    let services = EdgeServices::new(env, setup);
+    to_worker(crate::app::handle(&services, &request).await)
+}
+
+async fn from_worker(req: &mut Request) -> std::result::Result<http::Request, http::Response> {
+    let url = req.url().map_err(|_| http::Response::text(400, "Bad request URL"))?;
+    let headers = req.headers().entries().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect::<Vec<_>>();
+    let declared = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(http::Response::text(413, "Request body larger than 1 MiB"));
+    }
+    let body = req.bytes().await.unwrap_or_default();
+    if body.len() > MAX_BODY {
+        return Err(http::Response::text(413, "Request body larger than 1 MiB"));
+    }
+    Ok(http::Request { method: http::Method::parse(req.method().as_ref()), url, headers, body })
+}
+
+fn to_worker(resp: http::Response) -> Result<Response> {
+    let headers = Headers::new();
+    for (k, v) in &resp.headers {
+        headers.append(k, v)?;
+    }
+    let response = if resp.body.is_empty() { Response::empty()? } else { Response::from_bytes(resp.body)? };
+    Ok(response.with_status(resp.status).with_headers(headers))
+}

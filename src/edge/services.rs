@@ -1,0 +1,133 @@
+//! `app::Services` on the Workers runtime.
+use std::rc::Rc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use worker::{Env, Method, Request, RequestInit, Stub};
+
+use super::{CLIENTS_KV, CODES_DO, CONNECTIONS_DO, POLICIES_KV};
+use crate::app::Services;
+use crate::core::config::Config;
+use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
+use crate::core::oauth::keys::Keys;
+use crate::core::oauth::register::ClientRegistration;
+use crate::core::oauth::types::ClientId;
+use crate::core::store::{ClientStore, CodeStore, ConnectionStatus, ConnectionStore, CreateOutcome, NewConnection, PolicySource, StoreError};
+
+pub struct EdgeServices {
+    env: Env,
+    setup: Rc<(Config, Keys)>,
+}
+
+impl EdgeServices {
+    pub fn new(env: Env, setup: Rc<(Config, Keys)>) -> EdgeServices {
+        EdgeServices { env, setup }
+    }
+
+    fn stub(&self, binding: &str, name: &str) -> Result<Stub, StoreError> {
+        let ns = self.env.durable_object(binding).map_err(err)?;
+        ns.id_from_name(name).map_err(err)?.get_stub().map_err(err)
+    }
+
+    /// One JSON call to a Durable Object (the internal protocol of `codes` and `connections`).
+    async fn call<B: Serialize, T: DeserializeOwned>(&self, binding: &str, name: &str, op: &str, body: &B) -> Result<T, StoreError> {
+        let json = serde_json::to_string(body).map_err(err)?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(json.into()));
+        let req = Request::new_with_init(&format!("https://do.internal/{op}"), &init).map_err(err)?;
+        let mut resp = self.stub(binding, name)?.fetch_with_request(req).await.map_err(err)?;
+        if resp.status_code() != 200 {
+            let text = resp.text().await.unwrap_or_default();
+            return Err(StoreError(format!("{binding}/{op}: {} {text}", resp.status_code())));
+        }
+        resp.json::<T>().await.map_err(err)
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+impl Services for EdgeServices {
+    fn config(&self) -> &Config {
+        &self.setup.0
+    }
+
+    fn keys(&self) -> &Keys {
+        &self.setup.1
+    }
+
+    fn now(&self) -> i64 {
+        (worker::Date::now().as_millis() / 1000) as i64
+    }
+
+    fn fill_random(&self, buf: &mut [u8]) {
+        // crypto.getRandomValues cannot fail for buffers this small; an all-zero buffer would
+        // be caught by nothing, so abort the request instead of continuing.
+        getrandom::fill(buf).expect("crypto.getRandomValues is available in Workers");
+    }
+
+    fn log(&self, line: &str) {
+        worker::console_log!("{line}");
+    }
+}
+
+impl PolicySource for EdgeServices {
+    async fn policy_document(&self, workspace: &str) -> Result<Option<String>, StoreError> {
+        let kv = self.env.kv(POLICIES_KV).map_err(err)?;
+        kv.get(&format!("policy:{workspace}")).text().await.map_err(err)
+    }
+}
+
+impl ClientStore for EdgeServices {
+    async fn client(&self, id: &ClientId) -> Result<Option<ClientRegistration>, StoreError> {
+        let kv = self.env.kv(CLIENTS_KV).map_err(err)?;
+        match kv.get(&format!("client:{}", id.as_str())).text().await.map_err(err)? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text).map(Some).map_err(err),
+        }
+    }
+
+    async fn register(&self, client: &ClientRegistration) -> Result<(), StoreError> {
+        let kv = self.env.kv(CLIENTS_KV).map_err(err)?;
+        let json = serde_json::to_string(client).map_err(err)?;
+        kv.put(&format!("client:{}", client.client_id.as_str()), json).map_err(err)?.execute().await.map_err(err)
+    }
+}
+
+fn code_shard(code: &AuthCode) -> String {
+    format!("codes-{:02x}", code.shard())
+}
+
+impl CodeStore for EdgeServices {
+    async fn insert(&self, code: &AuthCode, grant: &CodeGrant, expires_at: i64) -> Result<(), StoreError> {
+        let body = super::codes::InsertBody { key: code.storage_key(), grant: grant.clone(), expires_at };
+        self.call::<_, serde_json::Value>(CODES_DO, &code_shard(code), "insert", &body).await.map(|_| ())
+    }
+
+    async fn redeem(&self, code: &AuthCode, now: i64) -> Result<Redemption, StoreError> {
+        let body = super::codes::RedeemBody { key: code.storage_key(), now };
+        self.call(CODES_DO, &code_shard(code), "redeem", &body).await
+    }
+}
+
+/// One Durable Object per (workspace, user): see docs/storage.md for why.
+fn connection_object(workspace: &str, user: &str) -> String {
+    format!("{workspace}\n{user}")
+}
+
+impl ConnectionStore for EdgeServices {
+    async fn create(&self, connection: &NewConnection) -> Result<CreateOutcome, StoreError> {
+        self.call(CONNECTIONS_DO, &connection_object(&connection.workspace, &connection.user), "create", connection).await
+    }
+
+    async fn touch(&self, workspace: &str, user: &str, id: &str, now: i64) -> Result<ConnectionStatus, StoreError> {
+        let body = super::connections::IdBody { id: id.to_string(), workspace: workspace.to_string(), user: user.to_string(), now };
+        self.call(CONNECTIONS_DO, &connection_object(workspace, user), "touch", &body).await
+    }
+
+    async fn revoke(&self, workspace: &str, user: &str, id: &str, now: i64) -> Result<(), StoreError> {
+        let body = super::connections::IdBody { id: id.to_string(), workspace: workspace.to_string(), user: user.to_string(), now };
+        self.call::<_, serde_json::Value>(CONNECTIONS_DO, &connection_object(workspace, user), "revoke", &body).await.map(|_| ())
+    }
+}
