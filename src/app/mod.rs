@@ -139,3 +139,6 @@ pub(crate) async fn load_policy<S: Services>(svc: &S, workspace: &str) -> Result
     }
 }
 
+
+#[cfg(test)]
+mod tests;

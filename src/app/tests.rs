@@ -1,0 +1,399 @@
+//! The whole request pipeline, natively, against in-memory stores that keep the storage
+//! contracts (single-use codes, revocation tombstones). The same flows run end to end against
+//! `wrangler dev` in tests/e2e.
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
+use serde_json::{json, Value};
+
+use super::{handle, Services};
+use crate::core::config::Config;
+use crate::core::http::{Method, Request, Response};
+use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
+use crate::core::oauth::keys::{test_keys, Keys};
+use crate::core::oauth::register::ClientRegistration;
+use crate::core::oauth::types::ClientId;
+use crate::core::store::*;
+
+const ORIGIN: &str = "http://127.0.0.1:8081";
+const CALLBACK: &str = "http://localhost:3118/callback";
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// Every store future here is ready at once; poll it once.
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("in-memory services never wait"),
+    }
+}
+
+struct Memory {
+    config: Config,
+    keys: Keys,
+    now: Cell<i64>,
+    counter: Cell<u8>,
+    policies: RefCell<HashMap<String, String>>,
+    clients: RefCell<HashMap<String, ClientRegistration>>,
+    codes: RefCell<HashMap<String, (CodeGrant, i64, bool)>>,
+    connections: RefCell<HashMap<String, (Option<NewConnection>, bool)>>,
+}
+
+impl Memory {
+    fn new() -> Memory {
+        let config = Config::from_vars(|k| (k == "DEV_SIGN_IN").then(|| "on".to_string())).unwrap();
+        let m = Memory {
+            config,
+            keys: test_keys(),
+            now: Cell::new(1_800_000_000),
+            counter: Cell::new(0),
+            policies: RefCell::default(),
+            clients: RefCell::default(),
+            codes: RefCell::default(),
+            connections: RefCell::default(),
+        };
+        m.set_policy("acme", |_| {});
+        m
+    }
+
+    fn set_policy(&self, ws: &str, edit: impl FnOnce(&mut Value)) {
+        let mut doc = json!({
+            "schema": 1, "name": "Acme", "mcp_enabled": true,
+            "allowed_redirect_uris": [CALLBACK], "allowed_client_ids": [],
+            "scope_ceiling": ["WORKSPACE_READ", "CONTACTS_READ"],
+            "members": [{"email": "ada@example.com", "name": "Ada Lovelace", "role": "admin"}]
+        });
+        edit(&mut doc);
+        self.policies.borrow_mut().insert(ws.to_string(), doc.to_string());
+    }
+}
+
+impl PolicySource for Memory {
+    async fn policy_document(&self, workspace: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.policies.borrow().get(workspace).cloned())
+    }
+}
+
+impl ClientStore for Memory {
+    async fn client(&self, id: &ClientId) -> Result<Option<ClientRegistration>, StoreError> {
+        Ok(self.clients.borrow().get(id.as_str()).cloned())
+    }
+    async fn register(&self, client: &ClientRegistration) -> Result<(), StoreError> {
+        self.clients.borrow_mut().insert(client.client_id.as_str().to_string(), client.clone());
+        Ok(())
+    }
+}
+
+impl CodeStore for Memory {
+    async fn insert(&self, code: &AuthCode, grant: &CodeGrant, expires_at: i64) -> Result<(), StoreError> {
+        self.codes.borrow_mut().insert(code.storage_key(), (grant.clone(), expires_at, false));
+        Ok(())
+    }
+    async fn redeem(&self, code: &AuthCode, now: i64) -> Result<Redemption, StoreError> {
+        let mut codes = self.codes.borrow_mut();
+        Ok(match codes.get_mut(&code.storage_key()) {
+            None => Redemption::Unknown,
+            Some((grant, _, true)) => Redemption::Replayed { grant: grant.clone() },
+            Some((_, exp, false)) if *exp <= now => Redemption::Expired,
+            Some((grant, _, used)) => {
+                *used = true;
+                Redemption::Redeemed { grant: grant.clone() }
+            }
+        })
+    }
+}
+
+impl ConnectionStore for Memory {
+    async fn create(&self, c: &NewConnection) -> Result<CreateOutcome, StoreError> {
+        let mut all = self.connections.borrow_mut();
+        if let Some((_, true)) = all.get(&c.id) {
+            return Ok(CreateOutcome::AlreadyRevoked);
+        }
+        all.insert(c.id.clone(), (Some(c.clone()), false));
+        Ok(CreateOutcome::Created)
+    }
+    async fn touch(&self, _: &str, _: &str, id: &str, _: i64) -> Result<ConnectionStatus, StoreError> {
+        Ok(match self.connections.borrow().get(id) {
+            None | Some((None, _)) => ConnectionStatus::Missing,
+            Some((_, true)) => ConnectionStatus::Revoked,
+            Some((_, false)) => ConnectionStatus::Active,
+        })
+    }
+    async fn revoke(&self, _: &str, _: &str, id: &str, _: i64) -> Result<(), StoreError> {
+        self.connections.borrow_mut().entry(id.to_string()).or_insert((None, false)).1 = true;
+        Ok(())
+    }
+}
+
+impl Services for Memory {
+    fn config(&self) -> &Config {
+        &self.config
+    }
+    fn keys(&self) -> &Keys {
+        &self.keys
+    }
+    fn now(&self) -> i64 {
+        self.now.get()
+    }
+    /// Seeded, distinct per call: deterministic tests.
+    fn fill_random(&self, buf: &mut [u8]) {
+        let n = self.counter.get().wrapping_add(1);
+        self.counter.set(n);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = n.wrapping_mul(31).wrapping_add(i as u8);
+        }
+    }
+    fn log(&self, _: &str) {}
+}
+
+/// A browser-ish client with a cookie jar.
+struct Browser<'a> {
+    svc: &'a Memory,
+    cookies: HashMap<String, String>,
+}
+
+impl<'a> Browser<'a> {
+    fn new(svc: &'a Memory) -> Browser<'a> {
+        Browser { svc, cookies: HashMap::new() }
+    }
+
+    fn send(&mut self, method: Method, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        let mut all: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            all.push(("cookie".into(), jar.join("; ")));
+        }
+        let req = Request { method, url: url::Url::parse(&format!("{ORIGIN}{path}")).unwrap(), headers: all, body: body.to_vec() };
+        let resp = block_on(handle(self.svc, &req));
+        for (k, v) in &resp.headers {
+            if k == "set-cookie" {
+                let (name, rest) = v.split_once('=').unwrap();
+                self.cookies.insert(name.to_string(), rest.split(';').next().unwrap().to_string());
+            }
+        }
+        resp
+    }
+
+    fn get(&mut self, path: &str) -> Response {
+        self.send(Method::Get, path, &[], b"")
+    }
+
+    fn post_form(&mut self, path: &str, form: &[(&str, &str)]) -> Response {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        self.send(Method::Post, path, &[("content-type", "application/x-www-form-urlencoded")], body.as_bytes())
+    }
+}
+
+fn body_json(r: &Response) -> Value {
+    serde_json::from_slice(&r.body).unwrap_or(Value::Null)
+}
+
+fn body_text(r: &Response) -> String {
+    String::from_utf8_lossy(&r.body).to_string()
+}
+
+/// The value of `<input … name="NAME" value="…">` in a page.
+fn input_value(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).unwrap_or_else(|| panic!("no input {name}")) + marker.len();
+    page[start..].split('"').next().unwrap().replace("&amp;", "&")
+}
+
+fn register(b: &mut Browser) -> String {
+    let r = b.send(Method::Post, "/register", &[("content-type", "application/json")], json!({"redirect_uris": [CALLBACK], "client_name": "Claude Code"}).to_string().as_bytes());
+    assert_eq!(r.status, 201);
+    body_json(&r)["client_id"].as_str().unwrap().to_string()
+}
+
+fn authorize_path(client_id: &str, scope: Option<&str>) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.extend_pairs([("response_type", "code"), ("client_id", client_id), ("redirect_uri", CALLBACK), ("code_challenge", CHALLENGE), ("code_challenge_method", "S256"), ("state", "st"), ("resource", &format!("{ORIGIN}/mcp"))]);
+    if let Some(s) = scope {
+        q.append_pair("scope", s);
+    }
+    format!("/authorize?{}", q.finish())
+}
+
+fn sign_in(b: &mut Browser, authorize: &str, ws: &str, email: &str) -> Response {
+    let r = b.get(authorize);
+    assert_eq!(r.status, 303, "{}", body_text(&r));
+    let signin = b.get(r.header("location").unwrap());
+    let page = body_text(&signin);
+    let r = b.post_form("/signin", &[("next", &input_value(&page, "next")), ("csrf", &input_value(&page, "csrf")), ("workspace", ws), ("email", email)]);
+    assert_eq!(r.status, 303, "{}", body_text(&r));
+    b.get(r.header("location").unwrap())
+}
+
+/// Consent → Approve → the code from the redirect.
+fn approve(b: &mut Browser, consent: &Response) -> String {
+    assert_eq!(consent.status, 200, "{}", body_text(consent));
+    let page = body_text(consent);
+    let mut form: Vec<(String, String)> = ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "resource", "scope", "csrf"]
+        .iter()
+        .filter(|n| page.contains(&format!("name=\"{n}\"")))
+        .map(|n| (n.to_string(), input_value(&page, n)))
+        .collect();
+    form.push(("decision".into(), "approve".into()));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = b.post_form("/authorize", &pairs);
+    assert_eq!(r.status, 302, "{}", body_text(&r));
+    let location = url::Url::parse(r.header("location").unwrap()).unwrap();
+    assert!(location.as_str().starts_with(CALLBACK));
+    let q: HashMap<String, String> = location.query_pairs().into_owned().collect();
+    assert_eq!(q["state"], "st");
+    assert_eq!(q["iss"], ORIGIN);
+    q["code"].clone()
+}
+
+fn exchange(b: &mut Browser, client_id: &str, code: &str, verifier: &str) -> Response {
+    b.post_form("/token", &[("grant_type", "authorization_code"), ("code", code), ("client_id", client_id), ("redirect_uri", CALLBACK), ("code_verifier", verifier), ("resource", &format!("{ORIGIN}/mcp"))])
+}
+
+fn mcp(b: &mut Browser, token: &str, body: Value) -> Response {
+    let auth = format!("Bearer {token}");
+    b.send(Method::Post, "/mcp", &[("authorization", &auth), ("content-type", "application/json"), ("mcp-protocol-version", "2025-11-25")], body.to_string().as_bytes())
+}
+
+fn connect(svc: &Memory, scope: Option<&str>) -> (String, String, Value) {
+    let mut b = Browser::new(svc);
+    let client_id = register(&mut b);
+    let consent = sign_in(&mut b, &authorize_path(&client_id, scope), "acme", "ada@example.com");
+    let code = approve(&mut b, &consent);
+    let r = exchange(&mut b, &client_id, &code, VERIFIER);
+    assert_eq!(r.status, 200, "{}", body_text(&r));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    (client_id, code, body_json(&r))
+}
+
+#[test]
+fn the_whole_path_ends_in_whoami_with_the_consented_scopes() {
+    let svc = Memory::new();
+    let (client_id, _, tokens) = connect(&svc, Some("offline_access"));
+    assert_eq!(tokens["scope"], "CONTACTS_READ WORKSPACE_READ");
+    assert!(tokens["refresh_token"].as_str().unwrap().starts_with("rt1."));
+    let mut b = Browser::new(&svc);
+    let access = tokens["access_token"].as_str().unwrap();
+    let init = mcp(&mut b, access, json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}));
+    assert_eq!(body_json(&init)["result"]["protocolVersion"], "2025-11-25");
+    let note = mcp(&mut b, access, json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    assert_eq!((note.status, note.body.len()), (202, 0));
+    let who = body_json(&mcp(&mut b, access, json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "mcp_whoami", "arguments": {}}})));
+    let s = &who["result"]["structuredContent"];
+    assert_eq!(s["user"], json!({"email": "ada@example.com", "name": "Ada Lovelace"}));
+    assert_eq!(s["workspace"], json!({"id": "acme", "name": "Acme"}));
+    assert_eq!(s["client"], json!({"id": client_id, "name": "Claude Code"}));
+    assert_eq!(s["scopes"], json!(["CONTACTS_READ", "WORKSPACE_READ"]));
+    assert_eq!(s["expires_in"], 3600);
+}
+
+#[test]
+fn a_replayed_code_fails_and_revokes_what_the_first_redemption_issued() {
+    let svc = Memory::new();
+    let (client_id, code, tokens) = connect(&svc, None);
+    let mut b = Browser::new(&svc);
+    let again = exchange(&mut b, &client_id, &code, VERIFIER);
+    assert_eq!((again.status, body_json(&again)["error"].as_str()), (400, Some("invalid_grant")));
+    let r = mcp(&mut b, tokens["access_token"].as_str().unwrap(), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+    assert_eq!(r.status, 401);
+    assert!(body_json(&r)["error_description"].as_str().unwrap().starts_with("Token validation failed: connection"));
+    assert!(r.header("www-authenticate").unwrap().contains("error=\"invalid_token\""));
+}
+
+#[test]
+fn wrong_verifier_and_expired_codes_are_invalid_grant() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let client_id = register(&mut b);
+    let consent = sign_in(&mut b, &authorize_path(&client_id, None), "acme", "ada@example.com");
+    let code = approve(&mut b, &consent);
+    let r = exchange(&mut b, &client_id, &code, &"x".repeat(43));
+    assert_eq!(body_json(&r)["error"], "invalid_grant");
+    assert!(body_json(&r)["error_description"].as_str().unwrap().contains("PKCE"));
+    let consent = b.get(&authorize_path(&client_id, None));
+    let code = approve(&mut b, &consent);
+    svc.now.set(svc.now.get() + 61);
+    let r = exchange(&mut b, &client_id, &code, VERIFIER);
+    assert_eq!(body_json(&r)["error"], "invalid_grant");
+    assert!(body_json(&r)["error_description"].as_str().unwrap().contains("expired"));
+    let r = exchange(&mut b, "nobody", &code, VERIFIER);
+    assert_eq!((r.status, body_json(&r)["error"].as_str()), (401, Some("invalid_client")));
+}
+
+#[test]
+fn policy_rules_are_pages_with_the_exact_message_and_no_redirect() {
+    let svc = Memory::new();
+    svc.set_policy("pinned", |d| {
+        d["allowed_client_ids"] = json!(["someone-else"]);
+    });
+    svc.set_policy("elsewhere", |d| d["allowed_redirect_uris"] = json!(["http://localhost:9999/callback"]));
+    let cases = [("acme", Some("CONTACTS_WRITE"), "Requested scopes are not allowed"), ("pinned", None, "OAuth client_id is not allowed"), ("elsewhere", None, "redirect_uri is not allowed")];
+    for (ws, scope, message) in cases {
+        let mut b = Browser::new(&svc);
+        let client_id = register(&mut b);
+        let page = sign_in(&mut b, &authorize_path(&client_id, scope), ws, "ada@example.com");
+        assert_eq!(page.status, 403, "{ws}");
+        assert!(page.header("location").is_none());
+        assert!(body_text(&page).contains(&format!("<p id=\"error-message\" class=\"error\" role=\"alert\">{message}</p>")), "{ws}: {}", body_text(&page));
+    }
+}
+
+#[test]
+fn disabling_mcp_ends_access_at_the_next_call() {
+    let svc = Memory::new();
+    let (_, _, tokens) = connect(&svc, None);
+    svc.set_policy("acme", |d| d["mcp_enabled"] = json!(false));
+    let mut b = Browser::new(&svc);
+    let r = mcp(&mut b, tokens["access_token"].as_str().unwrap(), json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+    assert_eq!(r.status, 401);
+    assert_eq!(body_json(&r)["error_description"], "Token validation failed: policy: MCP is disabled for the workspace");
+}
+
+#[test]
+fn consent_post_without_the_csrf_cookie_is_refused() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let client_id = register(&mut b);
+    let consent = sign_in(&mut b, &authorize_path(&client_id, None), "acme", "ada@example.com");
+    let csrf = input_value(&body_text(&consent), "csrf");
+    b.cookies.remove(crate::core::cookies::CSRF_COOKIE);
+    let r = b.post_form("/authorize", &[("client_id", &client_id), ("csrf", &csrf), ("decision", "approve")]);
+    assert_eq!(r.status, 403);
+    assert!(r.header("location").is_none());
+}
+
+#[test]
+fn mcp_transport_rules() {
+    let svc = Memory::new();
+    let (_, _, tokens) = connect(&svc, None);
+    let access = tokens["access_token"].as_str().unwrap();
+    let mut b = Browser::new(&svc);
+    let r = b.send(Method::Post, "/mcp", &[("content-type", "application/json")], b"{}");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate").unwrap(), format!("Bearer resource_metadata=\"{ORIGIN}/.well-known/oauth-protected-resource/mcp\""));
+    assert_eq!(b.get("/mcp").status, 405);
+    let auth = format!("Bearer {access}");
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
+    let r = b.send(Method::Post, "/mcp", &[("authorization", &auth), ("content-type", "application/json"), ("origin", "https://evil.example")], ping.as_bytes());
+    assert_eq!(r.status, 403);
+    let r = b.send(Method::Post, "/mcp", &[("authorization", &auth), ("content-type", "application/json"), ("mcp-protocol-version", "2024-01-01")], ping.as_bytes());
+    assert_eq!(r.status, 400);
+    let r = b.send(Method::Post, "/mcp", &[("authorization", &auth), ("content-type", "application/json")], b"[]");
+    assert_eq!((r.status, body_json(&r)["error"]["code"].as_i64()), (400, Some(-32600)));
+    let r = b.send(Method::Post, "/mcp", &[("authorization", &format!("{auth}x")), ("content-type", "application/json")], ping.as_bytes());
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").unwrap().contains("invalid_token"));
+}
+
+#[test]
+fn discovery_and_unknown_paths() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    assert_eq!(body_json(&b.get("/.well-known/oauth-authorization-server"))["issuer"], ORIGIN);
+    assert_eq!(body_json(&b.get("/.well-known/oauth-protected-resource/mcp"))["resource"], format!("{ORIGIN}/mcp"));
+    assert_eq!(b.get("/.well-known/openid-configuration").status, 404);
+    assert_eq!(b.get("/nothing").status, 404);
+    assert_eq!(b.get("/token").status, 405);
+}
