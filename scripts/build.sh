@@ -3,6 +3,11 @@
 set -eu
 cd "$(dirname "$0")/.."
 . scripts/env.sh
+# wrangler runs this on every start: skip when the output is newer than every input.
+if [ -f build/index_bg.wasm ] && [ -z "$(find src static config Cargo.toml Cargo.lock wrangler.toml -newer build/index_bg.wasm | head -n 1)" ]; then
+  echo "build/ is up to date"
+  exit 0
+fi
 worker-build --release
 wasm="build/index_bg.wasm"
 [ -f "$wasm" ] || { echo "no $wasm after worker-build" >&2; exit 1; }
