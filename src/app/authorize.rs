@@ -68,18 +68,18 @@ pub async fn get<S: Services>(svc: &S, req: &Request, origin: &str) -> Response 
             (n, Some(cookie))
         }
     };
-    let user_name = checked.policy.member(&checked.user).map(|m| m.email.as_str()).unwrap_or(&checked.user);
     let redirect_host = checked.request.redirect_uri.display_host();
     let page = consent(&ConsentView {
         client_name: checked.client.display_name(),
         client_id: checked.client.client_id.as_str(),
         redirect_host: &redirect_host,
         workspace_name: &checked.policy.name,
-        user_email: user_name,
+        user_email: &checked.user,
         scopes: &checked.granted,
         catalog: &svc.config().catalog,
         params: checked.params.pairs(),
         csrf: &cookies::csrf_token(svc.keys(), &nonce),
+        switch_url: &signin::signin_url(&checked.params),
     });
     let response = Response::html(200, page);
     match set_cookie {

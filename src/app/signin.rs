@@ -16,12 +16,17 @@ fn disabled() -> Response {
         "For local development set DEV_SIGN_IN=on (make dev does this in .dev.vars). Production sign-in is not available yet.")
 }
 
+/// `/signin?next=<this authorization request>`.
+pub fn signin_url(params: &AuthorizeParams) -> String {
+    let next: String = url::form_urlencoded::Serializer::new(String::new()).append_pair("next", &params.to_path()).finish();
+    format!("/signin?{next}")
+}
+
 pub fn redirect_to_signin<S: Services>(svc: &S, params: &AuthorizeParams) -> Response {
     if !svc.config().dev_sign_in {
         return disabled();
     }
-    let next: String = url::form_urlencoded::Serializer::new(String::new()).append_pair("next", &params.to_path()).finish();
-    Response::redirect(303, &format!("/signin?{next}"))
+    Response::redirect(303, &signin_url(params))
 }
 
 /// Only return to our own authorize endpoint.

@@ -109,11 +109,9 @@ impl CodeStore for Memory {
 impl ConnectionStore for Memory {
     async fn create(&self, c: &NewConnection) -> Result<CreateOutcome, StoreError> {
         let mut all = self.connections.borrow_mut();
-        if let Some((_, true)) = all.get(&c.id) {
-            return Ok(CreateOutcome::AlreadyRevoked);
-        }
-        all.insert(c.id.clone(), (Some(c.clone()), false));
-        Ok(CreateOutcome::Created)
+        let revoked = matches!(all.get(&c.id), Some((_, true)));
+        all.insert(c.id.clone(), (Some(c.clone()), revoked));
+        Ok(if revoked { CreateOutcome::AlreadyRevoked } else { CreateOutcome::Created })
     }
     async fn touch(&self, _: &str, _: &str, id: &str, _: i64) -> Result<ConnectionStatus, StoreError> {
         Ok(match self.connections.borrow().get(id) {

@@ -99,11 +99,10 @@ async fn issue<S: Services>(svc: &S, grant: &CodeGrant, origin: &str) -> Result<
         refresh_hash: refresh.hash(),
         refresh_expires_at: now + config.refresh_token_ttl,
     };
-    match svc.create(&connection).await.map_err(|e| unavailable("The connection store", e))? {
-        CreateOutcome::Created => {}
-        CreateOutcome::AlreadyRevoked => {
-            return Err(OAuthError::invalid_grant("The authorization code was already used; the tokens issued for it have been revoked"))
-        }
+    // If a replay of this code already revoked the connection, it is created revoked: this
+    // redemption was the first, so it gets its answer, and the tokens in it are already dead.
+    if svc.create(&connection).await.map_err(|e| unavailable("The connection store", e))? == CreateOutcome::AlreadyRevoked {
+        svc.log(&format!("token: code replayed during its redemption; connection {} is created revoked", connection.id));
     }
     let claims = AccessClaims {
         iss: origin.to_string(),

@@ -50,6 +50,8 @@ pub struct ConsentView<'a> {
     /// The authorization request's parameters, carried back by the form.
     pub params: &'a [(String, String)],
     pub csrf: &'a str,
+    /// The sign-in page, returning to this request.
+    pub switch_url: &'a str,
 }
 
 pub fn consent(view: &ConsentView) -> String {
@@ -77,6 +79,7 @@ pub fn consent(view: &ConsentView) -> String {
             ("scope_items", Value::Html(scope_items)),
             ("hidden_fields", Value::Html(hidden)),
             ("csrf", Value::Text(view.csrf)),
+            ("switch_url", Value::Text(view.switch_url)),
         ],
     )
 }
@@ -121,6 +124,7 @@ mod tests {
             catalog: &catalog,
             params: &params,
             csrf: "t",
+            switch_url: "/signin?next=x",
         });
         assert!(!page.contains("<img src=x"));
         assert!(!page.contains("<script>x"));

@@ -61,16 +61,17 @@ pub enum ConnectionStatus {
 #[serde(rename_all = "snake_case")]
 pub enum CreateOutcome {
     Created,
-    /// The ID was revoked before it was created (a code replay won the race): nothing was stored.
+    /// The ID was revoked before it was created (a code replay overtook the first redemption):
+    /// the connection is stored, revoked.
     AlreadyRevoked,
 }
 
 pub trait ConnectionStore {
-    /// Creates the connection unless its ID was already revoked.
+    /// Creates the connection; if its ID was already revoked, it is created revoked.
     async fn create(&self, connection: &NewConnection) -> Result<CreateOutcome, StoreError>;
     /// Marks the connection as used at `now` and says whether it is active.
     async fn touch(&self, workspace: &str, user: &str, id: &str, now: i64) -> Result<ConnectionStatus, StoreError>;
-    /// Revokes the connection; if it does not exist yet, records the revocation so a later
-    /// `create` of the same ID is refused. Idempotent.
+    /// Revokes the connection; if it does not exist yet, records the revocation so that a later
+    /// `create` of the same ID yields a revoked connection. Idempotent.
     async fn revoke(&self, workspace: &str, user: &str, id: &str, now: i64) -> Result<(), StoreError>;
 }

@@ -68,13 +68,17 @@ fn status_row(sql: &SqlStorage, id: &str) -> Result<Option<Revoked>> {
 }
 
 fn create(sql: &SqlStorage, c: &NewConnection) -> Result<CreateOutcome> {
-    if let Some(row) = status_row(sql, &c.id)? {
-        // A replay revoked this ID before the first redemption got here.
-        return Ok(if row.revoked_at.is_some() { CreateOutcome::AlreadyRevoked } else { CreateOutcome::Created });
-    }
+    // A replay may have revoked this ID before the first redemption got here: the row is then
+    // a tombstone, which keeps its `revoked_at` and gains the details.
+    let outcome = match status_row(sql, &c.id)? {
+        Some(row) if row.revoked_at.is_some() => CreateOutcome::AlreadyRevoked,
+        _ => CreateOutcome::Created,
+    };
     sql.exec(
         "INSERT INTO connections (id, workspace, user, client_id, client_name, scopes, created_at, last_used_at, refresh_hash, refresh_expires_at, revoked_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL)",
+         VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL)
+         ON CONFLICT(id) DO UPDATE SET client_id = excluded.client_id, client_name = excluded.client_name, scopes = excluded.scopes,
+           created_at = excluded.created_at, refresh_hash = excluded.refresh_hash, refresh_expires_at = excluded.refresh_expires_at",
         vec![
             c.id.as_str().into(),
             c.workspace.as_str().into(),
@@ -87,7 +91,7 @@ fn create(sql: &SqlStorage, c: &NewConnection) -> Result<CreateOutcome> {
             SqlStorageValue::Integer(c.refresh_expires_at),
         ],
     )?;
-    Ok(CreateOutcome::Created)
+    Ok(outcome)
 }
 
 fn touch(sql: &SqlStorage, id: &str, now: i64) -> Result<ConnectionStatus> {
