@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::{handle, Services};
 use crate::core::config::Config;
+use crate::core::connection::{rotate, ConnectionRecord, Rotation};
 use crate::core::http::{Method, Request, Response};
 use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
 use crate::core::oauth::keys::{test_keys, Keys};
@@ -39,7 +40,7 @@ struct Memory {
     policies: RefCell<HashMap<String, String>>,
     clients: RefCell<HashMap<String, ClientRegistration>>,
     codes: RefCell<HashMap<String, (CodeGrant, i64, bool)>>,
-    connections: RefCell<HashMap<String, (Option<NewConnection>, bool)>>,
+    connections: RefCell<HashMap<String, ConnectionRecord>>,
 }
 
 impl Memory {
@@ -107,22 +108,36 @@ impl CodeStore for Memory {
 }
 
 impl ConnectionStore for Memory {
-    async fn create(&self, c: &NewConnection) -> Result<CreateOutcome, StoreError> {
+    async fn create(&self, c: &ConnectionRecord) -> Result<CreateOutcome, StoreError> {
         let mut all = self.connections.borrow_mut();
-        let revoked = matches!(all.get(&c.id), Some((_, true)));
-        all.insert(c.id.clone(), (Some(c.clone()), revoked));
-        Ok(if revoked { CreateOutcome::AlreadyRevoked } else { CreateOutcome::Created })
+        let revoked_at = all.get(&c.id).and_then(|r| r.revoked_at);
+        all.insert(c.id.clone(), ConnectionRecord { revoked_at, ..c.clone() });
+        Ok(if revoked_at.is_some() { CreateOutcome::AlreadyRevoked } else { CreateOutcome::Created })
+    }
+    async fn rotate(&self, _: &str, _: &str, id: &str, presented: u32, client_id: &str, now: i64) -> Result<Rotation, StoreError> {
+        Ok(match self.connections.borrow_mut().get_mut(id) {
+            None => Rotation::Missing,
+            Some(record) => rotate(record, presented, client_id, now),
+        })
     }
     async fn touch(&self, _: &str, _: &str, id: &str, _: i64) -> Result<ConnectionStatus, StoreError> {
         Ok(match self.connections.borrow().get(id) {
-            None | Some((None, _)) => ConnectionStatus::Missing,
-            Some((_, true)) => ConnectionStatus::Revoked,
-            Some((_, false)) => ConnectionStatus::Active,
+            None => ConnectionStatus::Missing,
+            Some(r) if r.revoked_at.is_some() => ConnectionStatus::Revoked,
+            Some(_) => ConnectionStatus::Active,
         })
     }
-    async fn revoke(&self, _: &str, _: &str, id: &str, _: i64) -> Result<(), StoreError> {
-        self.connections.borrow_mut().entry(id.to_string()).or_insert((None, false)).1 = true;
-        Ok(())
+    async fn revoke(&self, ws: &str, user: &str, id: &str, client_id: Option<&str>, now: i64) -> Result<RevokeOutcome, StoreError> {
+        let mut all = self.connections.borrow_mut();
+        let record = all.entry(id.to_string()).or_insert_with(|| ConnectionRecord {
+            id: id.into(), workspace: ws.into(), user: user.into(), client_id: String::new(), client_name: String::new(),
+            scopes: vec![], created_at: now, last_used_at: None, generation: 0, refresh_expires_at: 0, revoked_at: None,
+        });
+        if client_id.is_some_and(|c| !record.client_id.is_empty() && c != record.client_id) {
+            return Ok(RevokeOutcome::WrongClient);
+        }
+        record.revoked_at.get_or_insert(now);
+        Ok(RevokeOutcome::Revoked)
     }
 }
 
@@ -394,4 +409,74 @@ fn discovery_and_unknown_paths() {
     assert_eq!(b.get("/.well-known/openid-configuration").status, 404);
     assert_eq!(b.get("/nothing").status, 404);
     assert_eq!(b.get("/token").status, 405);
+}
+
+fn refresh(b: &mut Browser, client_id: &str, token: &str) -> Response {
+    b.post_form("/token", &[("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", client_id)])
+}
+
+fn whoami_scopes(b: &mut Browser, access: &str) -> Value {
+    let r = mcp(b, access, json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "mcp_whoami"}}));
+    body_json(&r)["result"]["structuredContent"]["scopes"].clone()
+}
+
+#[test]
+fn refresh_rotates_with_one_grace_retry_and_reuse_revokes_the_connection() {
+    let svc = Memory::new();
+    let (client_id, _, first) = connect(&svc, None);
+    let mut b = Browser::new(&svc);
+    let r1 = first["refresh_token"].as_str().unwrap();
+    let second = body_json(&refresh(&mut b, &client_id, r1));
+    let r2 = second["refresh_token"].as_str().unwrap();
+    assert_ne!(r2, r1);
+    assert_ne!(second["access_token"], first["access_token"]);
+    // The response was lost: retrying with r1 gives r2 again.
+    let retry = body_json(&refresh(&mut b, &client_id, r1));
+    assert_eq!(retry["refresh_token"], r2);
+    // r2 is used, so r1 is now an old token of the family: reuse revokes the connection.
+    let third = body_json(&refresh(&mut b, &client_id, r2));
+    assert!(third["refresh_token"].is_string());
+    let reuse = refresh(&mut b, &client_id, r1);
+    assert_eq!(body_json(&reuse)["error"], "invalid_grant");
+    assert!(body_json(&reuse)["error_description"].as_str().unwrap().contains("revoked"));
+    let r = mcp(&mut b, third["access_token"].as_str().unwrap(), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+    assert_eq!(r.status, 401);
+    let after = refresh(&mut b, &client_id, third["refresh_token"].as_str().unwrap());
+    assert_eq!(body_json(&after)["error_description"], "Token validation failed: connection: the connection was revoked");
+}
+
+#[test]
+fn refresh_follows_the_live_policy() {
+    let svc = Memory::new();
+    let (client_id, _, tokens) = connect(&svc, None);
+    let mut b = Browser::new(&svc);
+    svc.set_policy("acme", |d| d["scope_ceiling"] = json!(["CONTACTS_READ"]));
+    // Effective scopes narrow at once on /mcp, and the next refresh says so.
+    assert_eq!(whoami_scopes(&mut b, tokens["access_token"].as_str().unwrap()), json!(["CONTACTS_READ"]));
+    let narrowed = body_json(&refresh(&mut b, &client_id, tokens["refresh_token"].as_str().unwrap()));
+    assert_eq!(narrowed["scope"], "CONTACTS_READ");
+    assert_eq!(whoami_scopes(&mut b, narrowed["access_token"].as_str().unwrap()), json!(["CONTACTS_READ"]));
+    svc.set_policy("acme", |d| d["members"] = json!([{"email": "bob@example.com", "role": "member"}]));
+    let gone = refresh(&mut b, &client_id, narrowed["refresh_token"].as_str().unwrap());
+    assert_eq!(body_json(&gone)["error_description"], "Token validation failed: user is no longer a member of the workspace");
+    let r = mcp(&mut b, narrowed["access_token"].as_str().unwrap(), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+    assert_eq!(body_json(&r)["error_description"], "Token validation failed: user is no longer a member of the workspace");
+}
+
+#[test]
+fn revoking_either_token_ends_the_connection() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    assert_eq!(b.post_form("/revoke", &[("token", "whatever")]).status, 200, "unknown tokens: 200");
+    assert_eq!(b.post_form("/revoke", &[]).status, 400);
+    for which in ["refresh_token", "access_token"] {
+        let (client_id, _, tokens) = connect(&svc, None);
+        let token = tokens[which].as_str().unwrap();
+        let wrong = b.post_form("/revoke", &[("token", token), ("client_id", "someone-else")]);
+        assert_eq!((wrong.status, body_json(&wrong)["error"].as_str()), (400, Some("unauthorized_client")), "{which}");
+        assert_eq!(b.post_form("/revoke", &[("token", token), ("client_id", &client_id)]).status, 200);
+        let r = mcp(&mut b, tokens["access_token"].as_str().unwrap(), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+        assert_eq!(r.status, 401, "{which}");
+        assert_eq!(body_json(&refresh(&mut b, &client_id, tokens["refresh_token"].as_str().unwrap()))["error"], "invalid_grant");
+    }
 }

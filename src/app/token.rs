@@ -1,16 +1,19 @@
-//! `POST /token` (and its aliases): the authorization_code grant. Refresh-token rotation is
-//! issue #3; until then a refresh token is refused with a clear `invalid_grant`.
+//! `POST /token` (and its aliases): the authorization_code grant (RFC 6749 §4.1.3) and the
+//! refresh_token grant with rotation (OAuth 2.1 §4.3). Both re-check the live policy.
 use super::{load_policy, Services};
+use crate::core::connection::{ConnectionRecord, Rotation};
 use crate::core::http::{Request, Response};
 use crate::core::oauth::access_token::{self, AccessClaims};
 use crate::core::oauth::code::{CodeGrant, Redemption};
 use crate::core::oauth::error::{ErrorCode, OAuthError};
 use crate::core::oauth::refresh::RefreshToken;
+use crate::core::oauth::resource::mcp_resource;
 use crate::core::oauth::token::{self, TokenRequest};
 use crate::core::oauth::types::{ClientId, RedirectUri};
-use crate::core::policy::evaluate::{self, AuthorizationFacts};
+use crate::core::policy::evaluate;
+use crate::core::policy::model::WorkspacePolicy;
 use crate::core::scopes::ScopeSet;
-use crate::core::store::{CreateOutcome, NewConnection};
+use crate::core::store::{CreateOutcome, StoreError};
 
 pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response {
     match exchange(svc, req, origin).await {
@@ -22,9 +25,15 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response
     }
 }
 
-fn unavailable(what: &str, e: crate::core::store::StoreError) -> OAuthError {
+fn unavailable(what: &str, e: StoreError) -> OAuthError {
     OAuthError::new(ErrorCode::TemporarilyUnavailable, format!("{what} is unavailable; try again")).with_detail(e.0)
 }
+
+fn validation_failed(reason: &str) -> OAuthError {
+    OAuthError::invalid_grant(format!("Token validation failed: {reason}"))
+}
+
+const REPLAYED: &str = "The authorization code was already used; the tokens issued for it have been revoked";
 
 async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<serde_json::Value, OAuthError> {
     if !req.content_type_is("application/x-www-form-urlencoded") {
@@ -37,21 +46,21 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
                 Redemption::Redeemed { grant } => grant,
                 Redemption::Replayed { grant } => {
                     // RFC 6749 §4.1.2 / OAuth 2.1 §4.1.3: revoke what the first redemption issued.
-                    svc.revoke(&grant.workspace, &grant.user, &grant.connection_id, svc.now())
+                    svc.revoke(&grant.workspace, &grant.user, &grant.connection_id, None, svc.now())
                         .await
                         .map_err(|e| unavailable("The connection store", e))?;
                     svc.log(&format!("token: code replayed; connection {} revoked", grant.connection_id));
-                    return Err(OAuthError::invalid_grant("The authorization code was already used; the tokens issued for it have been revoked"));
+                    return Err(OAuthError::invalid_grant(REPLAYED));
                 }
                 Redemption::Expired => return Err(OAuthError::invalid_grant("The authorization code expired; authorize again")),
                 Redemption::Unknown => return Err(OAuthError::invalid_grant("The authorization code is invalid")),
             };
             token::check_redemption(&grant, &client_id, redirect_uri.as_deref(), &verifier, &resource)?;
-            issue(svc, &grant, origin).await
+            redeem_code(svc, &grant, origin).await
         }
-        TokenRequest::RefreshToken { client_id, .. } => {
+        TokenRequest::RefreshToken { refresh_token, client_id } => {
             known_client(svc, &client_id).await?;
-            Err(OAuthError::invalid_grant("Refresh tokens cannot be redeemed by this version; authorize again"))
+            refresh(svc, &refresh_token, &client_id, origin).await
         }
     }
 }
@@ -64,31 +73,44 @@ async fn known_client<S: Services>(svc: &S, client_id: &ClientId) -> Result<(), 
     }
 }
 
-/// Re-checks the live policy, creates the connection and mints the tokens.
-async fn issue<S: Services>(svc: &S, grant: &CodeGrant, origin: &str) -> Result<serde_json::Value, OAuthError> {
+async fn policy_for<S: Services>(svc: &S, workspace: &str) -> Result<WorkspacePolicy, OAuthError> {
+    load_policy(svc, workspace).await.map_err(|e| match e {
+        super::PolicyLoadError::Store(s) => unavailable("The policy store", s),
+        other => validation_failed(&format!("policy ({})", other.describe())),
+    })
+}
+
+/// The scopes a grant may still use: granted ∩ the workspace's current ceiling, provided MCP is
+/// on, the user is a member, and the client (and, for new approvals, the redirect URI) is allowed.
+fn effective_scopes(svc: &impl Services, policy: &WorkspacePolicy, user: &str, client_id: &str, redirect_uri: Option<&RedirectUri>, granted: &[String]) -> Result<ScopeSet, OAuthError> {
     let catalog = &svc.config().catalog;
-    let policy = load_policy(svc, &grant.workspace)
-        .await
-        .map_err(|e| OAuthError::invalid_grant(format!("Token validation failed: policy ({})", e.describe())))?;
-    let (Some(client_id), Ok(redirect_uri)) = (ClientId::parse(&grant.client_id), RedirectUri::parse(&grant.redirect_uri)) else {
-        return Err(OAuthError::invalid_grant("The authorization code is invalid"));
-    };
-    let no_scopes = ScopeSet::default();
-    let facts = AuthorizationFacts { user: &grant.user, client_id: &client_id, redirect_uri: &redirect_uri, requested: &no_scopes };
-    let ceiling = evaluate::authorize(&policy, catalog, &facts)
-        .map_err(|d| OAuthError::invalid_grant(format!("Token validation failed: {} ({})", d.token_reason(), d.message())))?;
-    let scopes = catalog.meet(&ScopeSet::from_trusted(grant.scopes.iter().cloned()), &ceiling);
-    if scopes.is_empty() {
-        return Err(OAuthError::invalid_grant("Token validation failed: policy: no granted scope is allowed any more"));
+    let granted = ScopeSet::from_trusted(granted.iter().cloned());
+    let scopes = evaluate::still_allowed(policy, catalog, user, &granted).map_err(|d| validation_failed(d.token_reason()))?;
+    if !policy.allowed_client_ids.is_empty() && !policy.allowed_client_ids.iter().any(|c| c == client_id) {
+        return Err(validation_failed("policy: the OAuth client is no longer allowed"));
     }
-    let client_name = match svc.client(&client_id).await {
-        Ok(Some(c)) => c.display_name().to_string(),
-        _ => grant.client_id.clone(),
+    if let Some(uri) = redirect_uri {
+        if !policy.allowed_redirect_uris.contains(uri) {
+            return Err(validation_failed("policy: the redirect URI is no longer allowed"));
+        }
+    }
+    Ok(scopes)
+}
+
+/// A code's first redemption: re-check the policy, create the connection, mint the tokens.
+async fn redeem_code<S: Services>(svc: &S, grant: &CodeGrant, origin: &str) -> Result<serde_json::Value, OAuthError> {
+    let policy = policy_for(svc, &grant.workspace).await?;
+    let redirect_uri = RedirectUri::parse(&grant.redirect_uri).map_err(|_| OAuthError::invalid_grant("The authorization code is invalid"))?;
+    let scopes = effective_scopes(svc, &policy, &grant.user, &grant.client_id, Some(&redirect_uri), &grant.scopes)?;
+    let client_name = match ClientId::parse(&grant.client_id) {
+        Some(id) => match svc.client(&id).await {
+            Ok(Some(c)) => c.display_name().to_string(),
+            _ => grant.client_id.clone(),
+        },
+        None => grant.client_id.clone(),
     };
     let now = svc.now();
-    let config = svc.config();
-    let refresh = RefreshToken::mint(&grant.workspace, &grant.user, &grant.connection_id, &svc.random_token());
-    let connection = NewConnection {
+    let connection = ConnectionRecord {
         id: grant.connection_id.clone(),
         workspace: grant.workspace.clone(),
         user: grant.user.clone(),
@@ -96,24 +118,58 @@ async fn issue<S: Services>(svc: &S, grant: &CodeGrant, origin: &str) -> Result<
         client_name,
         scopes: scopes.to_vec(),
         created_at: now,
-        refresh_hash: refresh.hash(),
-        refresh_expires_at: now + config.refresh_token_ttl,
+        last_used_at: None,
+        generation: 1,
+        refresh_expires_at: now + svc.config().refresh_token_ttl,
+        revoked_at: None,
     };
     // If a replay of this code already revoked the connection, it is created revoked: this
     // redemption was the first, so it gets its answer, and the tokens in it are already dead.
     if svc.create(&connection).await.map_err(|e| unavailable("The connection store", e))? == CreateOutcome::AlreadyRevoked {
         svc.log(&format!("token: code replayed during its redemption; connection {} is created revoked", connection.id));
     }
+    Ok(mint(svc, &connection, &scopes, &grant.resource, origin))
+}
+
+/// OAuth 2.1 §4.3.1: every refresh returns a new refresh token; reuse of an older one revokes
+/// the connection.
+async fn refresh<S: Services>(svc: &S, raw: &str, client_id: &ClientId, origin: &str) -> Result<serde_json::Value, OAuthError> {
+    let token = RefreshToken::parse(svc.keys(), raw).ok_or_else(|| OAuthError::invalid_grant("The refresh token is invalid"))?;
+    let now = svc.now();
+    let rotation = svc
+        .rotate(&token.workspace, &token.user, &token.connection_id, token.generation, client_id.as_str(), now)
+        .await
+        .map_err(|e| unavailable("The connection store", e))?;
+    let connection = match rotation {
+        Rotation::Rotated { connection, .. } => connection,
+        Rotation::Reused => {
+            svc.log(&format!("token: refresh token reuse; connection {} revoked", token.connection_id));
+            return Err(OAuthError::invalid_grant("The refresh token was already used; the connection has been revoked. Authorize again"));
+        }
+        Rotation::Revoked | Rotation::Missing => return Err(validation_failed("connection: the connection was revoked")),
+        Rotation::Expired => return Err(OAuthError::invalid_grant("The refresh token expired; authorize again")),
+        Rotation::WrongClient => return Err(OAuthError::invalid_grant("The refresh token was issued to another client")),
+    };
+    let policy = policy_for(svc, &connection.workspace).await?;
+    let scopes = effective_scopes(svc, &policy, &connection.user, &connection.client_id, None, &connection.scopes)?;
+    Ok(mint(svc, &connection, &scopes, &mcp_resource(origin), origin))
+}
+
+/// The token response for `connection` at its current refresh generation.
+fn mint<S: Services>(svc: &S, connection: &ConnectionRecord, scopes: &ScopeSet, resource: &str, origin: &str) -> serde_json::Value {
+    let now = svc.now();
+    let ttl = svc.config().access_token_ttl;
     let claims = AccessClaims {
         iss: origin.to_string(),
-        aud: grant.resource.clone(),
-        sub: grant.user.clone(),
-        ws: grant.workspace.clone(),
-        client_id: grant.client_id.clone(),
+        aud: resource.to_string(),
+        sub: connection.user.clone(),
+        ws: connection.workspace.clone(),
+        client_id: connection.client_id.clone(),
         scope: scopes.to_param(),
-        cid: grant.connection_id.clone(),
+        cid: connection.id.clone(),
         jti: svc.random_token(),
     };
-    let access = access_token::sign(svc.keys(), &claims, now, now + config.access_token_ttl);
-    Ok(token::token_response(&access, config.access_token_ttl, Some(refresh.as_str()), &scopes.to_param()))
+    let access = access_token::sign(svc.keys(), &claims, now, now + ttl);
+    let refresh = RefreshToken::mint(svc.keys(), &connection.workspace, &connection.user, &connection.id, connection.generation);
+    token::token_response(&access, ttl, Some(refresh.as_str()), &scopes.to_param())
 }

@@ -4,6 +4,7 @@
 
 pub mod b64;
 pub mod config;
+pub mod connection;
 pub mod cookies;
 pub mod http;
 pub mod mcp;

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::connection::{ConnectionRecord, Rotation};
 use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
 use crate::core::oauth::register::ClientRegistration;
 use crate::core::oauth::types::ClientId;
@@ -34,21 +35,6 @@ pub trait CodeStore {
     async fn redeem(&self, code: &AuthCode, now: i64) -> Result<Redemption, StoreError>;
 }
 
-/// One approval: what an admin sees and revokes, and what access tokens are checked against.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NewConnection {
-    pub id: String,
-    pub workspace: String,
-    pub user: String,
-    pub client_id: String,
-    pub client_name: String,
-    pub scopes: Vec<String>,
-    pub created_at: i64,
-    /// SHA-256 (base64url) of the refresh token; the token itself is never stored.
-    pub refresh_hash: String,
-    pub refresh_expires_at: i64,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionStatus {
@@ -66,12 +52,25 @@ pub enum CreateOutcome {
     AlreadyRevoked,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevokeOutcome {
+    Revoked,
+    /// The connection belongs to another client (RFC 7009 §2.1): nothing changed.
+    WrongClient,
+}
+
+/// Connections (one per approval) and their refresh families. Every operation on one
+/// connection is atomic and immediately consistent (a Durable Object per workspace member).
 pub trait ConnectionStore {
     /// Creates the connection; if its ID was already revoked, it is created revoked.
-    async fn create(&self, connection: &NewConnection) -> Result<CreateOutcome, StoreError>;
+    async fn create(&self, connection: &ConnectionRecord) -> Result<CreateOutcome, StoreError>;
+    /// Applies `crate::core::connection::rotate` atomically.
+    async fn rotate(&self, workspace: &str, user: &str, id: &str, presented: u32, client_id: &str, now: i64) -> Result<Rotation, StoreError>;
     /// Marks the connection as used at `now` and says whether it is active.
     async fn touch(&self, workspace: &str, user: &str, id: &str, now: i64) -> Result<ConnectionStatus, StoreError>;
-    /// Revokes the connection; if it does not exist yet, records the revocation so that a later
-    /// `create` of the same ID yields a revoked connection. Idempotent.
-    async fn revoke(&self, workspace: &str, user: &str, id: &str, now: i64) -> Result<(), StoreError>;
+    /// Revokes the connection (when `client_id` is given, only if it is the connection's
+    /// client). If it does not exist yet, records the revocation so that a later `create` of the
+    /// same ID yields a revoked connection. Idempotent.
+    async fn revoke(&self, workspace: &str, user: &str, id: &str, client_id: Option<&str>, now: i64) -> Result<RevokeOutcome, StoreError>;
 }

@@ -1,10 +1,12 @@
 //! `Connections`: a SQLite-backed Durable Object per (workspace, user) holding that user's
-//! connections (one per approval) and their refresh-token hashes. Revocation is immediate:
-//! every /mcp call asks this object.
+//! connections (one per approval) and the generation of each refresh family. Each operation is
+//! one event with no `await` between its read and its write, so it is atomic; and since every
+//! /mcp call asks this object, a revocation takes effect at the next call.
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
-use crate::core::store::{ConnectionStatus, CreateOutcome, NewConnection};
+use crate::core::connection::{rotate, ConnectionRecord, Rotation};
+use crate::core::store::{ConnectionStatus, CreateOutcome, RevokeOutcome};
 
 /// `last_used_at` is written at most this often, so a busy connection is not a write per call.
 const TOUCH_EVERY: i64 = 60;
@@ -15,11 +17,44 @@ pub struct IdBody {
     pub workspace: String,
     pub user: String,
     pub now: i64,
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub presented: u32,
 }
 
+/// A row as SQLite returns it (scopes space-separated).
 #[derive(Deserialize)]
-struct Revoked {
+struct Row {
+    id: String,
+    workspace: String,
+    user: String,
+    client_id: String,
+    client_name: String,
+    scopes: String,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    generation: i64,
+    refresh_expires_at: i64,
     revoked_at: Option<i64>,
+}
+
+impl From<Row> for ConnectionRecord {
+    fn from(r: Row) -> ConnectionRecord {
+        ConnectionRecord {
+            id: r.id,
+            workspace: r.workspace,
+            user: r.user,
+            client_id: r.client_id,
+            client_name: r.client_name,
+            scopes: r.scopes.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+            generation: u32::try_from(r.generation).unwrap_or(0),
+            refresh_expires_at: r.refresh_expires_at,
+            revoked_at: r.revoked_at,
+        }
+    }
 }
 
 #[durable_object]
@@ -33,9 +68,10 @@ impl DurableObject for Connections {
         let _ = sql.exec(
             "CREATE TABLE IF NOT EXISTS connections (
                 id TEXT PRIMARY KEY, workspace TEXT NOT NULL, user TEXT NOT NULL,
-                client_id TEXT, client_name TEXT, scopes TEXT,
-                created_at INTEGER, last_used_at INTEGER,
-                refresh_hash TEXT, refresh_expires_at INTEGER, revoked_at INTEGER)",
+                client_id TEXT NOT NULL DEFAULT '', client_name TEXT NOT NULL DEFAULT '', scopes TEXT NOT NULL DEFAULT '',
+                created_at INTEGER NOT NULL, last_used_at INTEGER,
+                generation INTEGER NOT NULL DEFAULT 0, refresh_expires_at INTEGER NOT NULL DEFAULT 0,
+                revoked_at INTEGER)",
             None,
         );
         Connections { state }
@@ -45,8 +81,21 @@ impl DurableObject for Connections {
         let sql = self.state.storage().sql();
         match req.path().as_str() {
             "/create" => {
-                let c: NewConnection = req.json().await?;
+                let c: ConnectionRecord = req.json().await?;
                 Response::from_json(&create(&sql, &c)?)
+            }
+            "/rotate" => {
+                let b: IdBody = req.json().await?;
+                let client_id = b.client_id.clone().unwrap_or_default();
+                let outcome = match load(&sql, &b.id)? {
+                    None => Rotation::Missing,
+                    Some(mut record) => {
+                        let outcome = rotate(&mut record, b.presented, &client_id, b.now);
+                        save(&sql, &record)?;
+                        outcome
+                    }
+                };
+                Response::from_json(&outcome)
             }
             "/touch" => {
                 let b: IdBody = req.json().await?;
@@ -54,31 +103,31 @@ impl DurableObject for Connections {
             }
             "/revoke" => {
                 let b: IdBody = req.json().await?;
-                revoke(&sql, &b)?;
-                Response::from_json(&serde_json::json!({ "ok": true }))
+                Response::from_json(&revoke(&sql, &b)?)
             }
             other => Response::error(format!("unknown operation {other}"), 404),
         }
     }
 }
 
-fn status_row(sql: &SqlStorage, id: &str) -> Result<Option<Revoked>> {
-    let rows: Vec<Revoked> = sql.exec("SELECT revoked_at FROM connections WHERE id = ?", vec![id.into()])?.to_array()?;
-    Ok(rows.into_iter().next())
+fn int(v: i64) -> SqlStorageValue {
+    SqlStorageValue::Integer(v)
 }
 
-fn create(sql: &SqlStorage, c: &NewConnection) -> Result<CreateOutcome> {
-    // A replay may have revoked this ID before the first redemption got here: the row is then
-    // a tombstone, which keeps its `revoked_at` and gains the details.
-    let outcome = match status_row(sql, &c.id)? {
-        Some(row) if row.revoked_at.is_some() => CreateOutcome::AlreadyRevoked,
-        _ => CreateOutcome::Created,
-    };
+fn opt_int(v: Option<i64>) -> SqlStorageValue {
+    v.map_or(SqlStorageValue::Null, SqlStorageValue::Integer)
+}
+
+fn load(sql: &SqlStorage, id: &str) -> Result<Option<ConnectionRecord>> {
+    let rows: Vec<Row> = sql.exec("SELECT * FROM connections WHERE id = ?", vec![id.into()])?.to_array()?;
+    Ok(rows.into_iter().next().map(ConnectionRecord::from))
+}
+
+/// Writes the whole record (insert or replace).
+fn save(sql: &SqlStorage, c: &ConnectionRecord) -> Result<()> {
     sql.exec(
-        "INSERT INTO connections (id, workspace, user, client_id, client_name, scopes, created_at, last_used_at, refresh_hash, refresh_expires_at, revoked_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL)
-         ON CONFLICT(id) DO UPDATE SET client_id = excluded.client_id, client_name = excluded.client_name, scopes = excluded.scopes,
-           created_at = excluded.created_at, refresh_hash = excluded.refresh_hash, refresh_expires_at = excluded.refresh_expires_at",
+        "INSERT OR REPLACE INTO connections (id, workspace, user, client_id, client_name, scopes, created_at, last_used_at, generation, refresh_expires_at, revoked_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         vec![
             c.id.as_str().into(),
             c.workspace.as_str().into(),
@@ -86,34 +135,54 @@ fn create(sql: &SqlStorage, c: &NewConnection) -> Result<CreateOutcome> {
             c.client_id.as_str().into(),
             c.client_name.as_str().into(),
             c.scopes.join(" ").into(),
-            SqlStorageValue::Integer(c.created_at),
-            c.refresh_hash.as_str().into(),
-            SqlStorageValue::Integer(c.refresh_expires_at),
+            int(c.created_at),
+            opt_int(c.last_used_at),
+            int(i64::from(c.generation)),
+            int(c.refresh_expires_at),
+            opt_int(c.revoked_at),
         ],
     )?;
-    Ok(outcome)
+    Ok(())
+}
+
+/// A replay may have revoked this ID before the first redemption got here: the tombstone's
+/// `revoked_at` is kept and the details are filled in.
+fn create(sql: &SqlStorage, c: &ConnectionRecord) -> Result<CreateOutcome> {
+    let revoked_at = load(sql, &c.id)?.and_then(|r| r.revoked_at);
+    save(sql, &ConnectionRecord { revoked_at, ..c.clone() })?;
+    Ok(if revoked_at.is_some() { CreateOutcome::AlreadyRevoked } else { CreateOutcome::Created })
 }
 
 fn touch(sql: &SqlStorage, id: &str, now: i64) -> Result<ConnectionStatus> {
-    let Some(row) = status_row(sql, id)? else {
+    let Some(record) = load(sql, id)? else {
         return Ok(ConnectionStatus::Missing);
     };
-    if row.revoked_at.is_some() {
+    if record.revoked_at.is_some() {
         return Ok(ConnectionStatus::Revoked);
     }
-    sql.exec(
-        "UPDATE connections SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
-        vec![SqlStorageValue::Integer(now), id.into(), SqlStorageValue::Integer(now - TOUCH_EVERY)],
-    )?;
+    if record.last_used_at.is_none_or(|t| t < now - TOUCH_EVERY) {
+        sql.exec("UPDATE connections SET last_used_at = ? WHERE id = ?", vec![int(now), id.into()])?;
+    }
     Ok(ConnectionStatus::Active)
 }
 
-/// Revokes, or records a tombstone so a later `create` of this ID is refused.
-fn revoke(sql: &SqlStorage, b: &IdBody) -> Result<()> {
-    sql.exec(
-        "INSERT INTO connections (id, workspace, user, revoked_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT(id) DO UPDATE SET revoked_at = COALESCE(revoked_at, excluded.revoked_at)",
-        vec![b.id.as_str().into(), b.workspace.as_str().into(), b.user.as_str().into(), SqlStorageValue::Integer(b.now)],
-    )?;
-    Ok(())
+fn revoke(sql: &SqlStorage, b: &IdBody) -> Result<RevokeOutcome> {
+    let record = load(sql, &b.id)?.unwrap_or_else(|| ConnectionRecord {
+        id: b.id.clone(),
+        workspace: b.workspace.clone(),
+        user: b.user.clone(),
+        client_id: String::new(),
+        client_name: String::new(),
+        scopes: Vec::new(),
+        created_at: b.now,
+        last_used_at: None,
+        generation: 0,
+        refresh_expires_at: 0,
+        revoked_at: None,
+    });
+    if b.client_id.as_deref().is_some_and(|c| !record.client_id.is_empty() && c != record.client_id) {
+        return Ok(RevokeOutcome::WrongClient);
+    }
+    save(sql, &ConnectionRecord { revoked_at: record.revoked_at.or(Some(b.now)), ..record })?;
+    Ok(RevokeOutcome::Revoked)
 }

@@ -12,7 +12,8 @@ use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
 use crate::core::oauth::keys::Keys;
 use crate::core::oauth::register::ClientRegistration;
 use crate::core::oauth::types::ClientId;
-use crate::core::store::{ClientStore, CodeStore, ConnectionStatus, ConnectionStore, CreateOutcome, NewConnection, PolicySource, StoreError};
+use crate::core::connection::{ConnectionRecord, Rotation};
+use crate::core::store::{ClientStore, CodeStore, ConnectionStatus, ConnectionStore, CreateOutcome, PolicySource, RevokeOutcome, StoreError};
 
 pub struct EdgeServices {
     env: Env,
@@ -116,18 +117,33 @@ fn connection_object(workspace: &str, user: &str) -> String {
     format!("{workspace}\n{user}")
 }
 
+impl EdgeServices {
+    async fn connection_op<T: DeserializeOwned>(&self, op: &str, body: super::connections::IdBody) -> Result<T, StoreError> {
+        let name = connection_object(&body.workspace, &body.user);
+        self.call(CONNECTIONS_DO, &name, op, &body).await
+    }
+}
+
+fn id_body(workspace: &str, user: &str, id: &str, now: i64) -> super::connections::IdBody {
+    super::connections::IdBody { id: id.to_string(), workspace: workspace.to_string(), user: user.to_string(), now, client_id: None, presented: 0 }
+}
+
 impl ConnectionStore for EdgeServices {
-    async fn create(&self, connection: &NewConnection) -> Result<CreateOutcome, StoreError> {
+    async fn create(&self, connection: &ConnectionRecord) -> Result<CreateOutcome, StoreError> {
         self.call(CONNECTIONS_DO, &connection_object(&connection.workspace, &connection.user), "create", connection).await
     }
 
-    async fn touch(&self, workspace: &str, user: &str, id: &str, now: i64) -> Result<ConnectionStatus, StoreError> {
-        let body = super::connections::IdBody { id: id.to_string(), workspace: workspace.to_string(), user: user.to_string(), now };
-        self.call(CONNECTIONS_DO, &connection_object(workspace, user), "touch", &body).await
+    async fn rotate(&self, workspace: &str, user: &str, id: &str, presented: u32, client_id: &str, now: i64) -> Result<Rotation, StoreError> {
+        let body = super::connections::IdBody { client_id: Some(client_id.to_string()), presented, ..id_body(workspace, user, id, now) };
+        self.connection_op("rotate", body).await
     }
 
-    async fn revoke(&self, workspace: &str, user: &str, id: &str, now: i64) -> Result<(), StoreError> {
-        let body = super::connections::IdBody { id: id.to_string(), workspace: workspace.to_string(), user: user.to_string(), now };
-        self.call::<_, serde_json::Value>(CONNECTIONS_DO, &connection_object(workspace, user), "revoke", &body).await.map(|_| ())
+    async fn touch(&self, workspace: &str, user: &str, id: &str, now: i64) -> Result<ConnectionStatus, StoreError> {
+        self.connection_op("touch", id_body(workspace, user, id, now)).await
+    }
+
+    async fn revoke(&self, workspace: &str, user: &str, id: &str, client_id: Option<&str>, now: i64) -> Result<RevokeOutcome, StoreError> {
+        let body = super::connections::IdBody { client_id: client_id.map(str::to_string), ..id_body(workspace, user, id, now) };
+        self.connection_op("revoke", body).await
     }
 }

@@ -14,6 +14,7 @@ pub struct Keys {
     pub(crate) pair: KeyPair,
     pub(crate) kid: String,
     cookie_key: [u8; 32],
+    refresh_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Keys {
@@ -33,7 +34,8 @@ impl Keys {
         // RFC 7638 thumbprint of the public JWK as the key ID.
         let kid = b64::encode(&JsonWebKey::from(&pair.pk).thumbprint::<Sha256>());
         let cookie_key = hmac_sha256(&bytes, b"mcp-edge cookie key v1");
-        Ok(Keys { algorithm: Ed25519, pair, kid, cookie_key })
+        let refresh_key = hmac_sha256(&bytes, b"mcp-edge refresh key v1");
+        Ok(Keys { algorithm: Ed25519, pair, kid, cookie_key, refresh_key })
     }
 
     pub fn kid(&self) -> &str {
@@ -55,6 +57,13 @@ impl Keys {
     /// HMAC-SHA256 under the cookie key: session cookies and CSRF tokens.
     pub fn cookie_mac(&self, data: &[u8]) -> [u8; 32] {
         hmac_sha256(&self.cookie_key, data)
+    }
+}
+
+impl Keys {
+    /// HMAC-SHA256 under the refresh-token key.
+    pub fn refresh_mac(&self, data: &[u8]) -> [u8; 32] {
+        hmac_sha256(&self.refresh_key, data)
     }
 }
 
