@@ -10,7 +10,7 @@ pub mod app;
 mod edge;
 
 #[cfg(target_arch = "wasm32")]
-pub use edge::{AuthCodes, Connections};
+pub use edge::{AuthCodes, Connections, Workspaces};
 
 #[cfg(target_arch = "wasm32")]
 #[worker::event(fetch)]

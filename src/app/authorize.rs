@@ -2,6 +2,7 @@
 //! Pipeline, in order: parameters → client → redirect URI vs registration → protocol checks →
 //! sign-in → workspace policy → consent. Every failure before consent is a page, not a redirect.
 use super::{load_policy, pages, signin, Services};
+use crate::core::admin::{Outcome, OutcomeKind};
 use crate::core::cookies::{self, CSRF_COOKIE};
 use crate::core::http::{Request, Response};
 use crate::core::oauth::authorize::{self as rules, AuthorizationRequest, AuthorizeParams};
@@ -48,10 +49,15 @@ async fn check<S: Services>(svc: &S, req: &Request, pairs: &[(String, String)], 
         redirect_uri: &request.redirect_uri,
         requested: &request.requested.scopes,
     };
-    let granted = evaluate::authorize(&policy, &svc.config().catalog, &facts).map_err(|d| {
-        svc.log(&format!("authorize denied: workspace={} client={} rule=\"{}\"", policy.id, client.client_id.as_str(), d.message()));
-        pages::denial(&d, &policy)
-    })?;
+    let granted = match evaluate::authorize(&policy, &svc.config().catalog, &facts) {
+        Ok(granted) => granted,
+        Err(d) => {
+            svc.log(&format!("authorize denied: workspace={} client={} rule=\"{}\"", policy.id, client.client_id.as_str(), d.message()));
+            let scopes = request.requested.scopes.to_vec();
+            record(svc, &policy.id, OutcomeKind::Rejected, &session.email, &client, &request, scopes, Some(d.message())).await;
+            return Err(pages::denial(&d, &policy));
+        }
+    };
     Ok(Checked { client, request, params, user: session.email, policy, granted })
 }
 
@@ -113,6 +119,25 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response
     }
 }
 
+/// Adds to the workspace's recent outcomes (admin page). Best effort: a failure is logged and
+/// does not change the answer the person gets.
+#[allow(clippy::too_many_arguments)]
+async fn record<S: Services>(svc: &S, ws: &str, kind: OutcomeKind, user: &str, client: &ClientRegistration, request: &AuthorizationRequest, scopes: Vec<String>, rule: Option<&str>) {
+    let outcome = Outcome {
+        kind,
+        at: svc.now(),
+        user: user.to_string(),
+        client_id: client.client_id.as_str().to_string(),
+        client_name: client.display_name().to_string(),
+        redirect_uri: request.redirect_uri.as_str().to_string(),
+        scopes,
+        rule: rule.map(str::to_string),
+    };
+    if let Err(e) = svc.record_outcome(ws, &outcome).await {
+        svc.log(&format!("authorize: could not record the outcome: {}", e.0));
+    }
+}
+
 async fn approve<S: Services>(svc: &S, checked: Checked, origin: &str) -> Response {
     let mut random = [0u8; 33];
     svc.fill_random(&mut random);
@@ -133,5 +158,6 @@ async fn approve<S: Services>(svc: &S, checked: Checked, origin: &str) -> Respon
         return pages::simple(503, "Temporarily unavailable", "The authorization could not be saved", "Try approving again in a moment.");
     }
     svc.log(&format!("authorize approved: workspace={} client={} scopes={}", grant.workspace, grant.client_id, grant.scopes.join(" ")));
+    record(svc, &grant.workspace, OutcomeKind::Approved, &grant.user, &checked.client, &checked.request, grant.scopes.clone(), None).await;
     Response::redirect(302, &checked.request.success_redirect(code.as_str(), origin))
 }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![allow(async_fn_in_trait)]
 
+mod admin;
 mod authorize;
 mod discovery;
 mod mcp;
@@ -19,10 +20,10 @@ use crate::core::config::Config;
 use crate::core::http::{Method, Request, Response};
 use crate::core::oauth::keys::Keys;
 use crate::core::policy::model::{valid_workspace_id, PolicyError, WorkspacePolicy};
-use crate::core::store::{ClientStore, CodeStore, ConnectionStore, PolicySource, StoreError};
+use crate::core::store::{ClientStore, CodeStore, ConnectionStore, PolicySource, StoreError, WorkspaceStore};
 
 /// Everything a request may use: configuration, keys, time, randomness and storage.
-pub trait Services: PolicySource + ClientStore + CodeStore + ConnectionStore {
+pub trait Services: PolicySource + ClientStore + CodeStore + ConnectionStore + WorkspaceStore {
     fn config(&self) -> &Config;
     fn keys(&self) -> &Keys;
     /// Unix seconds.
@@ -61,10 +62,10 @@ pub async fn handle<S: Services>(svc: &S, req: &Request) -> Response {
         (Method::Post, p) if REVOKE_PATHS.contains(&p) => revoke::post(svc, req, &origin).await,
         (Method::Post, "/mcp" | "/mcp/") => mcp::post(svc, req, &origin).await,
         (_, "/mcp" | "/mcp/") => method_not_allowed("POST"),
-        (Method::Get, "/assets/style.css") => Response::new(200)
-            .with_header("content-type", "text/css; charset=utf-8")
-            .with_header("cache-control", "public, max-age=3600")
-            .with_body(crate::core::pages::STYLESHEET.as_bytes().to_vec()),
+        (Method::Get, "/admin") => admin::page(svc, req),
+        (_, p) if p.starts_with("/admin/api/") => admin::api(svc, req).await,
+        (Method::Get, "/assets/style.css") => asset("text/css; charset=utf-8", crate::core::pages::STYLESHEET),
+        (Method::Get, "/assets/admin.js") => asset("text/javascript; charset=utf-8", crate::core::pages::ADMIN_SCRIPT),
         (Method::Get, "/") => Response::json(200, &json!({ "name": "mcp-edge", "mcp_endpoint": format!("{origin}/mcp") })),
         (_, p) if is_known(p) => method_not_allowed(if p.starts_with("/.well-known") { "GET" } else { "GET, POST" }),
         _ => not_found(path),
@@ -89,6 +90,14 @@ fn with_cors(path: &str, response: Response) -> Response {
     } else {
         response
     }
+}
+
+fn asset(content_type: &str, body: &str) -> Response {
+    Response::new(200)
+        .with_header("content-type", content_type)
+        .with_header("cache-control", "public, max-age=300")
+        .with_header("x-content-type-options", "nosniff")
+        .with_body(body.as_bytes().to_vec())
 }
 
 fn preflight() -> Response {

@@ -31,7 +31,7 @@ pub fn redirect_to_signin<S: Services>(svc: &S, params: &AuthorizeParams) -> Res
 
 /// Only return to our own authorize endpoint.
 fn safe_next(next: Option<&str>) -> String {
-    next.filter(|n| n.starts_with("/authorize?") && !n.contains('\\')).unwrap_or("/authorize").to_string()
+    next.filter(|n| (n.starts_with("/authorize?") || *n == "/admin") && !n.contains('\\')).unwrap_or("/authorize").to_string()
 }
 
 fn page<S: Services>(svc: &S, req: &Request, status: u16, next: &str, ws: &str, email: &str, error: Option<&str>) -> Response {

@@ -9,6 +9,7 @@ use std::task::{Context, Poll, Waker};
 use serde_json::{json, Value};
 
 use super::{handle, Services};
+use crate::core::admin::{etag, Outcome};
 use crate::core::config::Config;
 use crate::core::connection::{rotate, ConnectionRecord, Rotation};
 use crate::core::http::{Method, Request, Response};
@@ -41,6 +42,7 @@ struct Memory {
     clients: RefCell<HashMap<String, ClientRegistration>>,
     codes: RefCell<HashMap<String, (CodeGrant, i64, bool)>>,
     connections: RefCell<HashMap<String, ConnectionRecord>>,
+    outcomes: RefCell<HashMap<String, Vec<Outcome>>>,
 }
 
 impl Memory {
@@ -55,6 +57,7 @@ impl Memory {
             clients: RefCell::default(),
             codes: RefCell::default(),
             connections: RefCell::default(),
+            outcomes: RefCell::default(),
         };
         m.set_policy("acme", |_| {});
         m
@@ -138,6 +141,39 @@ impl ConnectionStore for Memory {
         }
         record.revoked_at.get_or_insert(now);
         Ok(RevokeOutcome::Revoked)
+    }
+    async fn list(&self, ws: &str, user: &str) -> Result<Vec<ConnectionRecord>, StoreError> {
+        Ok(self.connections.borrow().values().filter(|c| c.workspace == ws && c.user == user && !c.client_id.is_empty()).cloned().collect())
+    }
+    async fn revoke_all(&self, ws: &str, user: &str, now: i64) -> Result<u32, StoreError> {
+        let mut n = 0;
+        for c in self.connections.borrow_mut().values_mut().filter(|c| c.workspace == ws && c.user == user && c.revoked_at.is_none()) {
+            c.revoked_at = Some(now);
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+impl WorkspaceStore for Memory {
+    async fn policy_text(&self, workspace: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.policies.borrow().get(workspace).cloned())
+    }
+    async fn replace_policy(&self, workspace: &str, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError> {
+        let mut all = self.policies.borrow_mut();
+        let current = all.get(workspace).map(|t| etag(t));
+        if current.as_deref() != if_match {
+            return Ok(ReplaceOutcome::Conflict { current_etag: current });
+        }
+        all.insert(workspace.to_string(), text.to_string());
+        Ok(ReplaceOutcome::Replaced { etag: etag(text) })
+    }
+    async fn record_outcome(&self, workspace: &str, outcome: &Outcome) -> Result<(), StoreError> {
+        self.outcomes.borrow_mut().entry(workspace.to_string()).or_default().insert(0, outcome.clone());
+        Ok(())
+    }
+    async fn outcomes(&self, workspace: &str) -> Result<Vec<Outcome>, StoreError> {
+        Ok(self.outcomes.borrow().get(workspace).cloned().unwrap_or_default())
     }
 }
 

@@ -14,6 +14,8 @@ pub struct Config {
     pub code_ttl: i64,
     /// Local-development sign-in (`DEV_SIGN_IN=on`); off unless configured.
     pub dev_sign_in: bool,
+    /// `ADMIN_TOKEN` (secret, ≥ 32 characters): the operator's key to every workspace's admin API.
+    pub admin_token: Option<String>,
 }
 
 pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 3600;
@@ -34,6 +36,10 @@ impl Config {
             refresh_token_ttl: seconds(&var, "REFRESH_TOKEN_TTL_SECONDS", DEFAULT_REFRESH_TOKEN_TTL, 3600, 366 * 86_400)?,
             code_ttl: seconds(&var, "AUTH_CODE_TTL_SECONDS", DEFAULT_CODE_TTL, 1, 600)?,
             dev_sign_in: matches!(var("DEV_SIGN_IN").as_deref(), Some("on" | "true" | "1")),
+            admin_token: match var("ADMIN_TOKEN").filter(|t| !t.is_empty()) {
+                Some(t) if t.len() < 32 => return Err("ADMIN_TOKEN must be at least 32 characters".into()),
+                other => other,
+            },
         })
     }
 }

@@ -5,6 +5,7 @@
 pub enum Method {
     Get,
     Post,
+    Put,
     Head,
     Options,
     Delete,
@@ -16,6 +17,7 @@ impl Method {
         match text.to_ascii_uppercase().as_str() {
             "GET" => Method::Get,
             "POST" => Method::Post,
+            "PUT" => Method::Put,
             "HEAD" => Method::Head,
             "OPTIONS" => Method::Options,
             "DELETE" => Method::Delete,
@@ -98,7 +100,7 @@ impl Response {
             .with_header("referrer-policy", "no-referrer")
             .with_header(
                 "content-security-policy",
-                "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
             )
             .with_body(page.into_bytes())
     }

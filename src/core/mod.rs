@@ -2,6 +2,7 @@
 //! it is compiled and tested natively (`cargo test`).
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod b64;
 pub mod config;
 pub mod connection;

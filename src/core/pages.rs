@@ -5,7 +5,14 @@ use crate::core::scopes::{ScopeCatalog, ScopeSet};
 const CONSENT: &str = include_str!("../../static/consent.html");
 const SIGNIN: &str = include_str!("../../static/signin.html");
 const ERROR: &str = include_str!("../../static/error.html");
+const ADMIN: &str = include_str!("../../static/admin.html");
 pub const STYLESHEET: &str = include_str!("../../static/style.css");
+pub const ADMIN_SCRIPT: &str = include_str!("../../static/admin.js");
+
+/// The admin page: static HTML; its script reads everything from the admin API.
+pub fn admin() -> String {
+    ADMIN.to_string()
+}
 
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());

@@ -40,6 +40,10 @@ impl ScopeCatalog {
         Ok(ScopeCatalog { defs, all })
     }
 
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.defs.iter().map(|d| d.name.as_str())
+    }
+
     pub fn contains(&self, name: &str) -> bool {
         self.defs.iter().any(|d| d.name == name)
     }

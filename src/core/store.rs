@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::core::admin::Outcome;
 use crate::core::connection::{ConnectionRecord, Rotation};
 use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
 use crate::core::oauth::register::ClientRegistration;
@@ -73,4 +74,30 @@ pub trait ConnectionStore {
     /// client). If it does not exist yet, records the revocation so that a later `create` of the
     /// same ID yields a revoked connection. Idempotent.
     async fn revoke(&self, workspace: &str, user: &str, id: &str, client_id: Option<&str>, now: i64) -> Result<RevokeOutcome, StoreError>;
+    /// The user's connections in this workspace, newest first (revoked ones included).
+    async fn list(&self, workspace: &str, user: &str) -> Result<Vec<ConnectionRecord>, StoreError>;
+    /// Revokes every active connection of the user; returns how many.
+    async fn revoke_all(&self, workspace: &str, user: &str, now: i64) -> Result<u32, StoreError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ReplaceOutcome {
+    Replaced { etag: String },
+    /// The policy changed since the caller read it (or exists when it expected none).
+    Conflict { current_etag: Option<String> },
+}
+
+/// The admin write path of a workspace: policy replacement with optimistic concurrency, and
+/// the bounded record of recent authorization outcomes.
+pub trait WorkspaceStore {
+    /// The stored policy text, exactly as readers see it, or `None`.
+    async fn policy_text(&self, workspace: &str) -> Result<Option<String>, StoreError>;
+    /// Replaces the policy only if its current ETag is `if_match` (`None`: only if there is no
+    /// policy yet). Atomic per workspace: of two writers with the same ETag, one gets Conflict.
+    async fn replace_policy(&self, workspace: &str, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError>;
+    /// Keeps the newest `OUTCOMES_KEPT` of each kind.
+    async fn record_outcome(&self, workspace: &str, outcome: &Outcome) -> Result<(), StoreError>;
+    /// Newest first.
+    async fn outcomes(&self, workspace: &str) -> Result<Vec<Outcome>, StoreError>;
 }

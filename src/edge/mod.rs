@@ -3,9 +3,11 @@
 mod codes;
 mod connections;
 mod services;
+mod workspaces;
 
 pub use codes::AuthCodes;
 pub use connections::Connections;
+pub use workspaces::Workspaces;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -22,6 +24,7 @@ pub(crate) const POLICIES_KV: &str = "POLICIES";
 pub(crate) const CLIENTS_KV: &str = "CLIENTS";
 pub(crate) const CODES_DO: &str = "AUTH_CODES";
 pub(crate) const CONNECTIONS_DO: &str = "CONNECTIONS";
+pub(crate) const WORKSPACES_DO: &str = "WORKSPACES";
 
 const MAX_BODY: usize = 1 << 20;
 

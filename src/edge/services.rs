@@ -5,7 +5,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use worker::{Env, Method, Request, RequestInit, Stub};
 
-use super::{CLIENTS_KV, CODES_DO, CONNECTIONS_DO, POLICIES_KV};
+use super::{CLIENTS_KV, CODES_DO, CONNECTIONS_DO, POLICIES_KV, WORKSPACES_DO};
+use crate::core::admin::Outcome;
 use crate::app::Services;
 use crate::core::config::Config;
 use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
@@ -13,7 +14,7 @@ use crate::core::oauth::keys::Keys;
 use crate::core::oauth::register::ClientRegistration;
 use crate::core::oauth::types::ClientId;
 use crate::core::connection::{ConnectionRecord, Rotation};
-use crate::core::store::{ClientStore, CodeStore, ConnectionStatus, ConnectionStore, CreateOutcome, PolicySource, RevokeOutcome, StoreError};
+use crate::core::store::{ClientStore, CodeStore, ConnectionStatus, ConnectionStore, CreateOutcome, PolicySource, ReplaceOutcome, RevokeOutcome, StoreError, WorkspaceStore};
 
 pub struct EdgeServices {
     env: Env,
@@ -145,5 +146,34 @@ impl ConnectionStore for EdgeServices {
     async fn revoke(&self, workspace: &str, user: &str, id: &str, client_id: Option<&str>, now: i64) -> Result<RevokeOutcome, StoreError> {
         let body = super::connections::IdBody { client_id: client_id.map(str::to_string), ..id_body(workspace, user, id, now) };
         self.connection_op("revoke", body).await
+    }
+
+    async fn list(&self, workspace: &str, user: &str) -> Result<Vec<ConnectionRecord>, StoreError> {
+        self.connection_op("list", id_body(workspace, user, "", 0)).await
+    }
+
+    async fn revoke_all(&self, workspace: &str, user: &str, now: i64) -> Result<u32, StoreError> {
+        self.connection_op("revoke_all", id_body(workspace, user, "", now)).await
+    }
+}
+
+impl WorkspaceStore for EdgeServices {
+    async fn policy_text(&self, workspace: &str) -> Result<Option<String>, StoreError> {
+        let body = super::workspaces::PolicyBody { workspace: workspace.to_string(), text: None, if_match: None };
+        self.call(WORKSPACES_DO, workspace, "policy", &body).await
+    }
+
+    async fn replace_policy(&self, workspace: &str, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError> {
+        let body = super::workspaces::PolicyBody { workspace: workspace.to_string(), text: Some(text.to_string()), if_match: if_match.map(str::to_string) };
+        self.call(WORKSPACES_DO, workspace, "replace", &body).await
+    }
+
+    async fn record_outcome(&self, workspace: &str, outcome: &Outcome) -> Result<(), StoreError> {
+        let body = super::workspaces::OutcomeBody { outcome: outcome.clone() };
+        self.call::<_, serde_json::Value>(WORKSPACES_DO, workspace, "record", &body).await.map(|_| ())
+    }
+
+    async fn outcomes(&self, workspace: &str) -> Result<Vec<Outcome>, StoreError> {
+        self.call(WORKSPACES_DO, workspace, "outcomes", &serde_json::json!({})).await
     }
 }

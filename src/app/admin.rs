@@ -1,0 +1,219 @@
+//! The admin API (`/admin/api/…`, JSON) and the admin page (`/admin`).
+//! Callers: a signed-in member with the admin role of the workspace (mutations also need the
+//! page's CSRF header), or the operator token. Everyone else gets 401/403 and learns nothing
+//! about other workspaces.
+use serde_json::{json, Value};
+
+use super::{load_policy, signin, PolicyLoadError, Services};
+use crate::core::admin::{self, etag, AdminCaller, AdminDenied, OutcomeKind};
+use crate::core::cookies::{self, CSRF_COOKIE};
+use crate::core::http::{Method, Request, Response};
+use crate::core::policy::model::{valid_workspace_id, WorkspacePolicy};
+use crate::core::store::ReplaceOutcome;
+
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+fn error(status: u16, code: &str, description: impl Into<String>) -> Response {
+    Response::json(status, &json!({ "error": code, "error_description": description.into() })).with_header("cache-control", "no-store")
+}
+
+fn denied(d: AdminDenied) -> Response {
+    match d {
+        AdminDenied::Unauthenticated => error(401, "unauthorized", "Sign in as an admin of this workspace, or send the operator token as `Authorization: Bearer …`")
+            .with_header("www-authenticate", "Bearer realm=\"mcp-edge admin\""),
+        AdminDenied::Forbidden => error(403, "forbidden", "You are not an admin of this workspace"),
+    }
+}
+
+fn caller<S: Services>(svc: &S, req: &Request) -> Result<Option<AdminCaller>, Response> {
+    if let Some(header) = req.header("authorization") {
+        let token = header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).unwrap_or("");
+        return if admin::is_operator(svc.config().admin_token.as_deref(), token.trim()) {
+            Ok(Some(AdminCaller::Operator))
+        } else {
+            Err(denied(AdminDenied::Unauthenticated))
+        };
+    }
+    let Some(session) = signin::current_session(svc, req) else {
+        return Ok(None);
+    };
+    // Cookie-authenticated changes must come from our page (signed double-submit token).
+    if req.method != Method::Get && !cookies::csrf_valid(svc.keys(), req.cookie(CSRF_COOKIE).as_deref(), req.header(CSRF_HEADER)) {
+        return Err(error(403, "csrf", "Missing or wrong X-CSRF-Token header; reload the admin page"));
+    }
+    Ok(Some(AdminCaller::Session(session)))
+}
+
+/// Authenticates, authorizes, and loads the workspace's policy (if valid).
+async fn guard<S: Services>(svc: &S, req: &Request, ws: &str) -> Result<(AdminCaller, Option<WorkspacePolicy>), Response> {
+    let who = caller(svc, req)?;
+    let loaded = load_policy(svc, ws).await;
+    let policy = match &loaded {
+        Ok(p) => Some(p.clone()),
+        Err(PolicyLoadError::Store(e)) => return Err(error(503, "temporarily_unavailable", format!("The policy store is unavailable ({})", e.0))),
+        Err(_) => None,
+    };
+    admin::may_administer(who.as_ref(), ws, policy.as_ref()).map_err(|d| match (&loaded, &who, d) {
+        // Fail closed, but say why to the workspace's own signed-in people.
+        (Err(PolicyLoadError::Invalid(e)), Some(AdminCaller::Session(s)), AdminDenied::Forbidden) if s.workspace == ws => {
+            error(422, "invalid_policy", format!("{e}. Only the operator token can repair it."))
+        }
+        _ => denied(d),
+    })?;
+    Ok((who.unwrap_or(AdminCaller::Operator), policy))
+}
+
+pub async fn api<S: Services>(svc: &S, req: &Request) -> Response {
+    let path = req.url.path().trim_start_matches("/admin/api/");
+    let parts: Vec<&str> = path.split('/').collect();
+    match (req.method, parts.as_slice()) {
+        (Method::Get, ["catalog"]) => catalog(svc),
+        (Method::Get, ["session"]) => session(svc, req),
+        (_, ["workspaces", ws, rest @ ..]) if valid_workspace_id(ws) => workspace(svc, req, ws, rest).await,
+        (_, ["workspaces", ..]) => error(404, "not_found", "No such workspace"),
+        _ => error(404, "not_found", format!("Nothing is served at {}", req.url.path())),
+    }
+}
+
+async fn workspace<S: Services>(svc: &S, req: &Request, ws: &str, rest: &[&str]) -> Response {
+    let (_, policy) = match guard(svc, req, ws).await {
+        Ok(ok) => ok,
+        Err(resp) => return resp,
+    };
+    match (req.method, rest) {
+        (Method::Get, ["policy"]) => get_policy(svc, ws).await,
+        (Method::Put, ["policy"]) => put_policy(svc, req, ws).await,
+        (Method::Get, ["connections"]) => connections(svc, ws, policy.as_ref()).await,
+        (Method::Post, ["connections", "revoke"]) => revoke(svc, req, ws).await,
+        (Method::Get, ["outcomes"]) => outcomes(svc, ws).await,
+        (_, ["policy" | "connections" | "outcomes"] | ["connections", "revoke"]) => error(405, "method_not_allowed", "See README, \"Admin API\""),
+        _ => error(404, "not_found", "No such resource"),
+    }
+}
+
+fn catalog<S: Services>(svc: &S) -> Response {
+    let scopes: Vec<Value> = svc.config().catalog.names().map(|n| json!({ "name": n, "description": svc.config().catalog.description(n) })).collect();
+    Response::json(200, &json!({ "scopes": scopes }))
+}
+
+/// Who the page is signed in as, and its CSRF token.
+fn session<S: Services>(svc: &S, req: &Request) -> Response {
+    let Some(s) = signin::current_session(svc, req) else {
+        return denied(AdminDenied::Unauthenticated);
+    };
+    let csrf = req.cookie(CSRF_COOKIE).map(|n| cookies::csrf_token(svc.keys(), &n));
+    Response::json(200, &json!({ "workspace": s.workspace, "email": s.email, "csrf": csrf })).with_header("cache-control", "no-store")
+}
+
+async fn get_policy<S: Services>(svc: &S, ws: &str) -> Response {
+    let text = match svc.policy_text(ws).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return error(404, "no_policy", format!("Workspace `{ws}` has no policy yet; PUT one with `If-None-Match: *`")),
+        Err(e) => return error(503, "temporarily_unavailable", e.0),
+    };
+    let tag = etag(&text);
+    let body = match WorkspacePolicy::parse(ws, &text, &svc.config().catalog) {
+        Ok(_) => json!({ "workspace": ws, "etag": tag, "valid": true, "policy": serde_json::from_str::<Value>(&text).unwrap_or(Value::Null) }),
+        Err(e) => json!({ "workspace": ws, "etag": tag, "valid": false, "error": e.to_string(), "text": text }),
+    };
+    let status = if body["valid"] == json!(true) { 200 } else { 422 };
+    Response::json(status, &body).with_header("etag", &tag).with_header("cache-control", "no-store")
+}
+
+async fn put_policy<S: Services>(svc: &S, req: &Request, ws: &str) -> Response {
+    let if_match = req.header("if-match");
+    let creating = req.header("if-none-match") == Some("*");
+    if if_match.is_none() && !creating {
+        return error(428, "precondition_required", "Send If-Match with the ETag you read (or If-None-Match: * to create the policy)");
+    }
+    let Ok(text) = String::from_utf8(req.body.clone()) else {
+        return error(400, "invalid_policy", "The body must be UTF-8 JSON");
+    };
+    if let Err(e) = WorkspacePolicy::parse(ws, &text, &svc.config().catalog) {
+        return error(400, "invalid_policy", e.to_string());
+    }
+    match svc.replace_policy(ws, &text, if_match).await {
+        Ok(ReplaceOutcome::Replaced { etag }) => {
+            svc.log(&format!("admin: policy of {ws} replaced ({etag})"));
+            Response::json(200, &json!({ "workspace": ws, "etag": etag })).with_header("etag", &etag)
+        }
+        Ok(ReplaceOutcome::Conflict { current_etag }) => error(412, "precondition_failed", "The policy changed since you read it; reload, reapply your edit and save again")
+            .with_header("etag", current_etag.as_deref().unwrap_or("")),
+        Err(e) => error(503, "temporarily_unavailable", e.0),
+    }
+}
+
+async fn connections<S: Services>(svc: &S, ws: &str, policy: Option<&WorkspacePolicy>) -> Response {
+    let mut all = Vec::new();
+    for member in policy.map(|p| p.members.as_slice()).unwrap_or_default() {
+        match svc.list(ws, &member.email).await {
+            Ok(list) => all.extend(list),
+            Err(e) => return error(503, "temporarily_unavailable", e.0),
+        }
+    }
+    all.sort_by_key(|c| std::cmp::Reverse(c.created_at));
+    let rows: Vec<Value> = all
+        .iter()
+        .map(|c| json!({
+            "id": c.id, "user": c.user, "client_id": c.client_id, "client_name": c.client_name, "scopes": c.scopes,
+            "created_at": c.created_at, "last_used_at": c.last_used_at, "revoked_at": c.revoked_at,
+            "active": c.revoked_at.is_none(),
+        }))
+        .collect();
+    Response::json(200, &json!({ "workspace": ws, "connections": rows })).with_header("cache-control", "no-store")
+}
+
+async fn revoke<S: Services>(svc: &S, req: &Request, ws: &str) -> Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+        return error(400, "invalid_request", "Send JSON {\"user\": \"…\", \"id\": \"…\"} (omit id to revoke all of the user's connections)");
+    };
+    let Some(user) = body.get("user").and_then(Value::as_str).filter(|u| !u.is_empty()) else {
+        return error(400, "invalid_request", "`user` is required");
+    };
+    let now = svc.now();
+    let result = match body.get("id").and_then(Value::as_str) {
+        Some(id) => svc.revoke(ws, user, id, None, now).await.map(|_| 1),
+        None => svc.revoke_all(ws, user, now).await,
+    };
+    match result {
+        Ok(n) => {
+            svc.log(&format!("admin: revoked {n} connection(s) of {user} in {ws}"));
+            Response::json(200, &json!({ "revoked": n }))
+        }
+        Err(e) => error(503, "temporarily_unavailable", e.0),
+    }
+}
+
+async fn outcomes<S: Services>(svc: &S, ws: &str) -> Response {
+    match svc.outcomes(ws).await {
+        Ok(list) => {
+            let (rejected, approved): (Vec<_>, Vec<_>) = list.into_iter().partition(|o| o.kind == OutcomeKind::Rejected);
+            Response::json(200, &json!({ "workspace": ws, "rejected": rejected, "approved": approved })).with_header("cache-control", "no-store")
+        }
+        Err(e) => error(503, "temporarily_unavailable", e.0),
+    }
+}
+
+/// `GET /admin`: the page; sign in first.
+pub fn page<S: Services>(svc: &S, req: &Request) -> Response {
+    if signin::current_session(svc, req).is_none() {
+        if !svc.config().dev_sign_in {
+            return super::pages::simple(503, "Sign-in is not configured", "This deployment has no sign-in configured",
+                "Use the admin API with the operator token, or for local development set DEV_SIGN_IN=on.");
+        }
+        return Response::redirect(303, "/signin?next=%2Fadmin");
+    }
+    let (nonce, cookie) = match req.cookie(CSRF_COOKIE).filter(|n| n.len() >= 16) {
+        Some(n) => (n, None),
+        None => {
+            let n = svc.random_token();
+            (n.clone(), Some(cookies::set_cookie(CSRF_COOKIE, &n, cookies::SESSION_TTL, req.url.scheme() == "https")))
+        }
+    };
+    let _ = nonce;
+    let resp = Response::html(200, crate::core::pages::admin());
+    match cookie {
+        Some(c) => resp.with_header("set-cookie", &c),
+        None => resp,
+    }
+}
