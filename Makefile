@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 DEV_WORKSPACE := dev
 
-.PHONY: dev test install install-test build seed unit e2e clean
+.PHONY: dev test install install-test build seed unit e2e clean policy-check
 
 dev: install build .dev.vars seed
 	$(ENV) wrangler dev --ip 127.0.0.1 --port 8081
@@ -31,6 +31,11 @@ unit:
 
 e2e:
 	$(ENV) node --test --test-concurrency=1 tests/e2e/
+
+# Validates a policy file before `wrangler kv key put`: make policy-check FILE=acme.json [WORKSPACE=acme]
+policy-check:
+	@test -n "$(FILE)" || { echo "usage: make policy-check FILE=path/to/policy.json [WORKSPACE=id]"; exit 2; }
+	$(ENV) cargo run --quiet --bin policy-check -- "$(FILE)" $(WORKSPACE)
 
 clean:
 	rm -rf build target/wasm32-unknown-unknown .wrangler
