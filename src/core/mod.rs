@@ -10,6 +10,7 @@ pub mod cookies;
 pub mod http;
 pub mod mcp;
 pub mod oauth;
+pub mod openapi;
 pub mod pages;
 pub mod policy;
 pub mod scopes;

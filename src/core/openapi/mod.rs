@@ -1,0 +1,6 @@
+//! The product's OpenAPI document becomes MCP tools (DESIGN §5): generation (`to_tools`),
+//! argument checks (`validate`), the upstream request (`call`) and the result (`response`).
+pub mod call;
+pub mod refs;
+pub mod to_tools;
+pub mod validate;

@@ -1,0 +1,344 @@
+//! OpenAPI 3.0/3.1 operations → MCP tools, by the reference product's rules: GET, POST, PATCH,
+//! PUT and DELETE operations; name from the summary (snake_case), else method + path; inputs
+//! `pathParams`, `query` and `body`; required scopes from a `**Required scope:** X` line.
+use std::collections::BTreeSet;
+
+use serde_json::{json, Map, Value};
+
+use super::refs::{lookup, resolve};
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+const MAX_NAME: usize = 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    /// `form` (query default): explode → `k=a&k=b`, else `k=a,b`.
+    Form { explode: bool },
+    SpaceDelimited,
+    PipeDelimited,
+    /// `k[a]=1&k[b]=2`
+    DeepObject,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    pub name: String,
+    pub required: bool,
+    pub schema: Value,
+    pub description: Option<String>,
+    pub style: Style,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiTool {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub method: String,
+    pub path: String,
+    pub path_params: Vec<Param>,
+    pub query_params: Vec<Param>,
+    /// The JSON request body schema and whether it is required.
+    pub body: Option<(Value, bool)>,
+    pub required_scopes: Vec<String>,
+    pub input_schema: Value,
+}
+
+impl ApiTool {
+    /// The `tools/list` entry.
+    pub fn definition(&self) -> Value {
+        let method = self.method.as_str();
+        json!({
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "inputSchema": self.input_schema,
+            "annotations": {
+                "title": self.title,
+                "readOnlyHint": method == "GET",
+                "destructiveHint": method == "DELETE",
+                "idempotentHint": matches!(method, "GET" | "PUT" | "DELETE"),
+                "openWorldHint": false,
+            }
+        })
+    }
+}
+
+/// The catalog built from one document: tools, and what could not be used (with reasons).
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    pub tools: Vec<ApiTool>,
+    pub skipped: Vec<String>,
+}
+
+pub fn build(doc: &Value) -> Result<Catalog, String> {
+    let version = doc.get("openapi").and_then(Value::as_str).unwrap_or("");
+    if !(version.starts_with("3.0") || version.starts_with("3.1")) {
+        return Err(format!("not an OpenAPI 3.0/3.1 document (openapi: `{version}`)"));
+    }
+    let paths = doc.get("paths").and_then(Value::as_object).ok_or("the document has no `paths` object")?;
+    let mut catalog = Catalog::default();
+    let mut taken = BTreeSet::new();
+    // serde_json orders keys, so iteration (and thus collision suffixes) is deterministic.
+    for (path, item) in paths {
+        let item = deref(doc, item);
+        let shared = item.get("parameters").cloned().unwrap_or(Value::Null);
+        for method in METHODS {
+            let Some(op) = item.get(method) else { continue };
+            match operation(doc, path, method, op, &shared, &mut taken) {
+                Ok(tool) => catalog.tools.push(tool),
+                Err(e) => catalog.skipped.push(format!("{} {path}: {e}", method.to_uppercase())),
+            }
+        }
+    }
+    Ok(catalog)
+}
+
+fn deref<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
+    match v.get("$ref").and_then(Value::as_str) {
+        Some(r) => lookup(doc, r).unwrap_or(v),
+        None => v,
+    }
+}
+
+fn operation(doc: &Value, path: &str, method: &str, op: &Value, shared: &Value, taken: &mut BTreeSet<String>) -> Result<ApiTool, String> {
+    let summary = op.get("summary").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
+    let description = op.get("description").and_then(Value::as_str).unwrap_or("").trim();
+    let base = summary.map(snake_case).filter(|n| !n.is_empty()).unwrap_or_else(|| snake_case(&format!("{method} {path}")));
+    let name = unique(base, taken);
+    let (path_params, query_params) = parameters(doc, shared, op.get("parameters"))?;
+    for p in &path_params {
+        if !path.contains(&format!("{{{}}}", p.name)) {
+            return Err(format!("path parameter `{}` does not appear in the path", p.name));
+        }
+    }
+    let body = request_body(doc, op.get("requestBody"));
+    let title = summary.map(str::to_string).unwrap_or_else(|| format!("{} {path}", method.to_uppercase()));
+    let full_description = match (summary, description.is_empty()) {
+        (Some(s), false) => format!("{s}\n\n{description}"),
+        (Some(s), true) => s.to_string(),
+        (None, false) => description.to_string(),
+        (None, true) => title.clone(),
+    };
+    let input_schema = input_schema(&path_params, &query_params, body.as_ref());
+    Ok(ApiTool {
+        name,
+        title,
+        description: full_description,
+        method: method.to_uppercase(),
+        path: path.to_string(),
+        path_params,
+        query_params,
+        body,
+        required_scopes: required_scopes(description),
+        input_schema,
+    })
+}
+
+/// snake_case suitable as an MCP tool name ([a-z0-9_], ≤ 64 characters).
+pub fn snake_case(text: &str) -> String {
+    let mut out = String::new();
+    let mut prev_lower = false;
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            if c.is_ascii_uppercase() && prev_lower && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+            prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        } else {
+            if !out.is_empty() && !out.ends_with('_') {
+                out.push('_');
+            }
+            prev_lower = false;
+        }
+    }
+    let trimmed = out.trim_matches('_');
+    trimmed.chars().take(MAX_NAME).collect::<String>().trim_end_matches('_').to_string()
+}
+
+fn unique(base: String, taken: &mut BTreeSet<String>) -> String {
+    let mut name = base.clone();
+    let mut n = 2;
+    while taken.contains(&name) {
+        let suffix = format!("_{n}");
+        let keep = MAX_NAME.saturating_sub(suffix.len()).min(base.len());
+        name = format!("{}{suffix}", &base[..keep]);
+        n += 1;
+    }
+    taken.insert(name.clone());
+    name
+}
+
+/// Scopes named on a `**Required scope:**` (or `scopes:`) line.
+pub fn required_scopes(description: &str) -> Vec<String> {
+    description
+        .lines()
+        .filter_map(|line| {
+            let lower = line.to_ascii_lowercase();
+            let at = lower.find("**required scope")?;
+            let rest = &line[at..];
+            let after = rest.find(":**").map(|i| &rest[i + 3..]).or_else(|| rest.find("**:").map(|i| &rest[i + 3..]))?;
+            Some(after.to_string())
+        })
+        .flat_map(|rest| {
+            rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Path-level parameters overridden by operation-level ones with the same name and location.
+fn parameters(doc: &Value, shared: &Value, own: Option<&Value>) -> Result<(Vec<Param>, Vec<Param>), String> {
+    let mut merged: Vec<Value> = Vec::new();
+    for list in [Some(shared), own].into_iter().flatten() {
+        for p in list.as_array().into_iter().flatten() {
+            let p = resolve(doc, p);
+            let key = (p.get("name").cloned(), p.get("in").cloned());
+            merged.retain(|q| (q.get("name").cloned(), q.get("in").cloned()) != key);
+            merged.push(p);
+        }
+    }
+    let (mut path, mut query) = (Vec::new(), Vec::new());
+    for p in merged {
+        let name = p.get("name").and_then(Value::as_str).ok_or("a parameter has no name")?.to_string();
+        let location = p.get("in").and_then(Value::as_str).unwrap_or("");
+        let schema = p.get("schema").cloned().unwrap_or_else(|| json!({}));
+        let explode = p.get("explode").and_then(Value::as_bool);
+        let style = match p.get("style").and_then(Value::as_str) {
+            Some("spaceDelimited") => Style::SpaceDelimited,
+            Some("pipeDelimited") => Style::PipeDelimited,
+            Some("deepObject") => Style::DeepObject,
+            _ => Style::Form { explode: explode.unwrap_or(true) },
+        };
+        let param = Param {
+            required: location == "path" || p.get("required").and_then(Value::as_bool).unwrap_or(false),
+            description: p.get("description").and_then(Value::as_str).map(str::to_string),
+            name,
+            schema,
+            style,
+        };
+        match location {
+            "path" => path.push(param),
+            "query" => query.push(param),
+            // Headers and cookies are the upstream's business (authentication is ours).
+            _ => {}
+        }
+    }
+    Ok((path, query))
+}
+
+fn request_body(doc: &Value, body: Option<&Value>) -> Option<(Value, bool)> {
+    let body = resolve(doc, body?);
+    let content = body.get("content")?.as_object()?;
+    let schema = content
+        .iter()
+        .find(|(mime, _)| mime.starts_with("application/json") || mime.ends_with("+json"))
+        .map(|(_, media)| media.get("schema").cloned().unwrap_or_else(|| json!({})))?;
+    Some((schema, body.get("required").and_then(Value::as_bool).unwrap_or(false)))
+}
+
+fn object_of(params: &[Param]) -> Value {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    for p in params {
+        let mut schema = p.schema.clone();
+        if let (Some(d), Value::Object(map)) = (&p.description, &mut schema) {
+            map.entry("description").or_insert_with(|| json!(d));
+        }
+        properties.insert(p.name.clone(), schema);
+        if p.required {
+            required.push(json!(p.name));
+        }
+    }
+    json!({ "type": "object", "properties": properties, "required": required, "additionalProperties": false })
+}
+
+fn input_schema(path: &[Param], query: &[Param], body: Option<&(Value, bool)>) -> Value {
+    let mut properties = Map::new();
+    let mut required = Vec::new();
+    if !path.is_empty() {
+        properties.insert("pathParams".into(), object_of(path));
+        required.push(json!("pathParams"));
+    }
+    if !query.is_empty() {
+        properties.insert("query".into(), object_of(query));
+        if query.iter().any(|p| p.required) {
+            required.push(json!("query"));
+        }
+    }
+    if let Some((schema, is_required)) = body {
+        properties.insert("body".into(), schema.clone());
+        if *is_required {
+            required.push(json!("body"));
+        }
+    }
+    json!({ "type": "object", "properties": properties, "required": required, "additionalProperties": false })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> Value {
+        json!({
+            "openapi": "3.1.0",
+            "paths": {
+                "/contacts": {
+                    "get": {"summary": "List contacts", "description": "All of them.\n\n**Required scope:** CONTACTS_READ",
+                            "parameters": [{"name": "tags", "in": "query", "schema": {"type": "array", "items": {"type": "string"}}}]},
+                    "post": {"summary": "Create contact", "description": "**Required scope:** `CONTACTS_WRITE`",
+                             "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ContactInput"}}}}}
+                },
+                "/contacts/{contactId}": {
+                    "parameters": [{"$ref": "#/components/parameters/ContactId"}],
+                    "get": {"summary": "Get a contact", "description": "**Required scope:** CONTACTS_READ"},
+                    "delete": {"description": "**Required scopes:** CONTACTS_WRITE, ALL"}
+                },
+                "/lists/{id}": {"get": {"summary": "Get a contact", "parameters": [{"name": "id", "in": "path", "schema": {"type": "string"}}]}},
+                "/bad/{x}": {"get": {"summary": "Bad", "parameters": [{"name": "y", "in": "path"}]}}
+            },
+            "components": {
+                "parameters": {"ContactId": {"name": "contactId", "in": "path", "required": true, "schema": {"type": "string"}}},
+                "schemas": {"ContactInput": {"type": "object", "required": ["email"], "properties": {"email": {"type": "string"}}}}
+            }
+        })
+    }
+
+    #[test]
+    fn generates_tools_by_the_rules() {
+        let c = build(&doc()).unwrap();
+        let names: Vec<&str> = c.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, vec!["list_contacts", "create_contact", "get_a_contact", "delete_contacts_contact_id", "get_a_contact_2"]);
+        assert_eq!(c.skipped, vec!["GET /bad/{x}: path parameter `y` does not appear in the path"]);
+        let create = &c.tools[1];
+        assert_eq!(create.required_scopes, vec!["CONTACTS_WRITE"]);
+        assert_eq!(create.input_schema["properties"]["body"]["required"], json!(["email"]));
+        assert_eq!(create.input_schema["required"], json!(["body"]));
+        let get = &c.tools[2];
+        assert_eq!(get.input_schema["properties"]["pathParams"]["required"], json!(["contactId"]));
+        assert_eq!(c.tools[3].required_scopes, vec!["CONTACTS_WRITE", "ALL"]);
+        assert_eq!(c.tools[3].definition()["annotations"]["destructiveHint"], true);
+        assert_eq!(c.tools[0].definition()["annotations"]["readOnlyHint"], true);
+        assert!(c.tools[0].input_schema["properties"].get("body").is_none());
+    }
+
+    #[test]
+    fn names_are_valid_and_bounded() {
+        assert_eq!(snake_case("List Contacts (v2)!"), "list_contacts_v2");
+        assert_eq!(snake_case("getContactByID"), "get_contact_by_id");
+        assert_eq!(snake_case(&"a".repeat(100)).len(), 64);
+        let mut taken = BTreeSet::new();
+        let long = "x".repeat(64);
+        assert_eq!(unique(long.clone(), &mut taken), long);
+        assert_eq!(unique(long.clone(), &mut taken).len(), 64);
+    }
+
+    #[test]
+    fn refuses_what_is_not_openapi_3() {
+        assert!(build(&json!({"swagger": "2.0"})).is_err());
+        assert!(build(&json!({"openapi": "3.0.3"})).is_err());
+    }
+}
