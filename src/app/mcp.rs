@@ -3,7 +3,7 @@
 //! protocol version, then one JSON-RPC message.
 use serde_json::{json, Value};
 
-use super::{load_policy, Services};
+use super::{api_tools, load_policy, Services};
 use crate::core::http::{Request, Response};
 use crate::core::mcp::jsonrpc::{self, Incoming, RpcError, INVALID_REQUEST};
 use crate::core::mcp::server::{self, version_supported};
@@ -72,7 +72,16 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response
         Ok(Incoming::Notification { .. } | Incoming::ClientResponse) => Response::new(202),
         Ok(Incoming::Request { id, method, params }) => {
             let caller = with_client_name(svc, caller, &method).await;
-            Response::json(200, &server::handle(&id, &method, params.as_ref(), &caller, svc.now()))
+            let body = if matches!(method.as_str(), "tools/list" | "tools/call") {
+                let catalog = svc.api_catalog().await;
+                match api_tools::called(&catalog, params.as_ref()).filter(|_| method == "tools/call") {
+                    Some((tool, args)) => jsonrpc::success(&id, api_tools::call(svc, &catalog, tool, &caller, &args, origin).await),
+                    None => server::handle(&id, &method, params.as_ref(), &caller, svc.now(), &api_tools::visible(svc, &catalog, &caller)),
+                }
+            } else {
+                server::handle(&id, &method, params.as_ref(), &caller, svc.now(), &[])
+            };
+            Response::json(200, &body)
                 .with_header("cache-control", "no-store")
                 .with_header("x-token-expires-at", &token.expires_at.to_string())
         }

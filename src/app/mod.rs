@@ -5,6 +5,7 @@
 #![allow(async_fn_in_trait)]
 
 mod admin;
+mod api_tools;
 mod authorize;
 mod discovery;
 mod mcp;
@@ -31,11 +32,30 @@ pub trait Services: PolicySource + ClientStore + CodeStore + ConnectionStore + W
     fn fill_random(&self, buf: &mut [u8]);
     fn log(&self, line: &str);
 
+    /// The OpenAPI tool catalog, built once per document version per isolate.
+    async fn api_catalog(&self) -> std::rc::Rc<crate::core::openapi::catalog::ApiCatalog>;
+
+    /// Sends a request to the upstream API (with the configured timeout and size limit).
+    async fn upstream(&self, request: &crate::core::openapi::call::UpstreamRequest, headers: &[(String, String)]) -> Result<UpstreamResponse, UpstreamFailure>;
+
     fn random_token(&self) -> String {
         let mut buf = [0u8; 32];
         self.fill_random(&mut buf);
         crate::core::b64::encode(&buf)
     }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamResponse {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpstreamFailure {
+    Timeout { after_ms: u64 },
+    Network(String),
 }
 
 /// Token endpoint paths: the canonical one and the aliases clients fall back to.

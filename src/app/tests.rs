@@ -8,7 +8,9 @@ use std::task::{Context, Poll, Waker};
 
 use serde_json::{json, Value};
 
-use super::{handle, Services};
+use super::{handle, Services, UpstreamFailure, UpstreamResponse};
+use crate::core::openapi::call::UpstreamRequest;
+use crate::core::openapi::catalog::ApiCatalog;
 use crate::core::admin::{etag, Outcome};
 use crate::core::config::Config;
 use crate::core::connection::{rotate, ConnectionRecord, Rotation};
@@ -44,6 +46,8 @@ struct Memory {
     codes: RefCell<HashMap<String, (CodeGrant, i64, bool)>>,
     connections: RefCell<HashMap<String, ConnectionRecord>>,
     outcomes: RefCell<HashMap<String, Vec<Outcome>>>,
+    upstream_calls: RefCell<Vec<(UpstreamRequest, Vec<(String, String)>)>>,
+    upstream_answer: RefCell<Result<UpstreamResponse, UpstreamFailure>>,
 }
 
 impl Memory {
@@ -64,6 +68,8 @@ impl Memory {
             codes: RefCell::default(),
             connections: RefCell::default(),
             outcomes: RefCell::default(),
+            upstream_calls: RefCell::default(),
+            upstream_answer: RefCell::new(Ok(UpstreamResponse { status: 200, content_type: "application/json".into(), body: br#"{"id":"c_1","email":"ada@example.com"}"#.to_vec() })),
         };
         m.set_policy("acme", |_| {});
         m
@@ -202,7 +208,27 @@ impl Services for Memory {
         }
     }
     fn log(&self, _: &str) {}
+
+    async fn api_catalog(&self) -> std::rc::Rc<ApiCatalog> {
+        std::rc::Rc::new(ApiCatalog::from_document(TEST_API, None, &self.config.catalog))
+    }
+
+    async fn upstream(&self, request: &UpstreamRequest, headers: &[(String, String)]) -> Result<UpstreamResponse, UpstreamFailure> {
+        self.upstream_calls.borrow_mut().push((request.clone(), headers.to_vec()));
+        self.upstream_answer.borrow().clone()
+    }
 }
+
+/// A two-operation API for the pipeline tests; the real sample is config/openapi.json.
+const TEST_API: &str = r#"{
+  "openapi": "3.1.0", "servers": [{"url": "https://api.example/v1"}],
+  "paths": {
+    "/contacts/{id}": {"get": {"summary": "Get a contact", "description": "**Required scope:** CONTACTS_READ",
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]}},
+    "/contacts": {"post": {"summary": "Create a contact", "description": "**Required scope:** CONTACTS_WRITE",
+      "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["email"], "properties": {"email": {"type": "string"}}}}}}}}
+  }
+}"#;
 
 /// A browser-ish client with a cookie jar.
 struct Browser<'a> {
@@ -644,4 +670,63 @@ fn cookie_authenticated_admin_changes_need_the_csrf_header() {
     assert_eq!(admin_put_policy(&mut b, "acme", &read["policy"], &tag, Some("forged")).status, 403);
     let csrf = body_json(&admin_get(&mut b, "/admin/api/session", None))["csrf"].as_str().unwrap().to_string();
     assert_eq!(admin_put_policy(&mut b, "acme", &read["policy"], &tag, Some(&csrf)).status, 200);
+}
+
+fn call_tool(b: &mut Browser, access: &str, name: &str, args: Value) -> Value {
+    let r = mcp(b, access, json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": name, "arguments": args}}));
+    body_json(&r)["result"].clone()
+}
+
+#[test]
+fn api_tools_are_listed_by_scope_and_called_without_the_clients_token() {
+    let svc = Memory::new();
+    let (_, _, tokens) = connect(&svc, None);
+    let access = tokens["access_token"].as_str().unwrap();
+    let mut b = Browser::new(&svc);
+    let list = body_json(&mcp(&mut b, access, json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})));
+    let names: Vec<&str> = list["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["mcp_whoami", "get_a_contact"], "read scopes only: no write tool");
+    let denied = call_tool(&mut b, access, "create_a_contact", json!({"body": {"email": "x@y.z"}}));
+    assert_eq!(denied["isError"], true);
+    assert!(denied["content"][0]["text"].as_str().unwrap().starts_with("Tool requires scopes: CONTACTS_WRITE."));
+    let bad = call_tool(&mut b, access, "get_a_contact", json!({"pathParams": {}}));
+    assert_eq!(bad["isError"], true);
+    assert!(bad["content"][0]["text"].as_str().unwrap().contains("arguments.pathParams.id: is required"));
+    assert!(svc.upstream_calls.borrow().is_empty(), "nothing is sent for refused calls");
+    let ok = call_tool(&mut b, access, "get_a_contact", json!({"pathParams": {"id": "c 1"}}));
+    assert_eq!(ok["structuredContent"]["id"], "c_1");
+    let calls = svc.upstream_calls.borrow();
+    let (req, headers) = &calls[0];
+    assert_eq!(req.url, "https://api.example/v1/contacts/c%201");
+    let auth = &headers.iter().find(|(k, _)| k == "authorization").unwrap().1;
+    assert!(!auth.contains(access), "the client's token is never forwarded");
+    let assertion = auth.strip_prefix("Bearer ").unwrap();
+    let untrusted = jwt_compact::UntrustedToken::new(assertion).unwrap();
+    use jwt_compact::AlgorithmExt;
+    let keys = svc.keys();
+    let claims = keys.algorithm.validator::<crate::core::openapi::assertion::AssertionClaims>(&keys.pair.pk).validate(&untrusted).unwrap();
+    assert_eq!(claims.claims().custom.aud, "https://api.example");
+    assert_eq!(claims.claims().custom.scope, "CONTACTS_READ");
+    assert_eq!(claims.claims().custom.sub, "ada@example.com");
+}
+
+#[test]
+fn upstream_failures_become_tool_errors() {
+    let svc = Memory::new();
+    let (_, _, tokens) = connect(&svc, None);
+    let access = tokens["access_token"].as_str().unwrap();
+    let mut b = Browser::new(&svc);
+    let cases = [
+        (Ok(UpstreamResponse { status: 404, content_type: "application/json".into(), body: br#"{"error":"not found"}"#.to_vec() }), "The API answered HTTP 404"),
+        (Ok(UpstreamResponse { status: 500, content_type: "text/plain".into(), body: vec![b'x'; 5000] }), "The API answered HTTP 500"),
+        (Err(UpstreamFailure::Timeout { after_ms: 10_000 }), "did not answer within 10000 ms"),
+    ];
+    for (answer, needle) in cases {
+        *svc.upstream_answer.borrow_mut() = answer;
+        let r = call_tool(&mut b, access, "get_a_contact", json!({"pathParams": {"id": "1"}}));
+        assert_eq!(r["isError"], true);
+        let text = r["content"][0]["text"].as_str().unwrap();
+        assert!(text.contains(needle), "{text}");
+        assert!(text.len() < 2200, "bounded excerpt");
+    }
 }

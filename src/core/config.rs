@@ -16,6 +16,12 @@ pub struct Config {
     pub dev_sign_in: bool,
     /// `ADMIN_TOKEN` (secret, ≥ 32 characters): the operator's key to every workspace's admin API.
     pub admin_token: Option<String>,
+    /// `OPENAPI_URL`: fetch the product's OpenAPI document from here (else the bundled one).
+    pub openapi_url: Option<String>,
+    /// `UPSTREAM_BASE_URL`: where tool calls go (else the document's first `servers[].url`).
+    pub upstream_base_url: Option<String>,
+    pub upstream_timeout_ms: u64,
+    pub upstream_max_bytes: usize,
 }
 
 pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 3600;
@@ -36,6 +42,10 @@ impl Config {
             refresh_token_ttl: seconds(&var, "REFRESH_TOKEN_TTL_SECONDS", DEFAULT_REFRESH_TOKEN_TTL, 3600, 366 * 86_400)?,
             code_ttl: seconds(&var, "AUTH_CODE_TTL_SECONDS", DEFAULT_CODE_TTL, 1, 600)?,
             dev_sign_in: matches!(var("DEV_SIGN_IN").as_deref(), Some("on" | "true" | "1")),
+            openapi_url: url_var(&var, "OPENAPI_URL")?,
+            upstream_base_url: url_var(&var, "UPSTREAM_BASE_URL")?,
+            upstream_timeout_ms: seconds(&var, "UPSTREAM_TIMEOUT_MS", 10_000, 100, 60_000)? as u64,
+            upstream_max_bytes: seconds(&var, "UPSTREAM_MAX_BYTES", 256 * 1024, 1024, 8 << 20)? as usize,
             admin_token: match var("ADMIN_TOKEN").filter(|t| !t.is_empty()) {
                 Some(t) if t.len() < 32 => return Err("ADMIN_TOKEN must be at least 32 characters".into()),
                 other => other,
@@ -49,7 +59,17 @@ fn seconds(var: &impl Fn(&str) -> Option<String>, name: &str, default: i64, min:
         None => Ok(default),
         Some(raw) => match raw.trim().parse::<i64>() {
             Ok(n) if (min..=max).contains(&n) => Ok(n),
-            _ => Err(format!("{name} must be a whole number of seconds from {min} to {max}, not `{raw}`")),
+            _ => Err(format!("{name} must be a whole number from {min} to {max}, not `{raw}`")),
+        },
+    }
+}
+
+fn url_var(var: &impl Fn(&str) -> Option<String>, name: &str) -> Result<Option<String>, String> {
+    match var(name).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(raw) => match url::Url::parse(&raw) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(Some(raw)),
+            _ => Err(format!("{name} must be an http(s) URL, not `{raw}`")),
         },
     }
 }

@@ -3,6 +3,7 @@
 mod codes;
 mod connections;
 mod services;
+mod upstream;
 mod workspaces;
 
 pub use codes::AuthCodes;

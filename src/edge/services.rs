@@ -72,6 +72,14 @@ impl Services for EdgeServices {
     fn log(&self, line: &str) {
         worker::console_log!("{line}");
     }
+
+    async fn api_catalog(&self) -> Rc<crate::core::openapi::catalog::ApiCatalog> {
+        super::upstream::catalog(self.config(), self.now()).await
+    }
+
+    async fn upstream(&self, request: &crate::core::openapi::call::UpstreamRequest, headers: &[(String, String)]) -> Result<crate::app::UpstreamResponse, crate::app::UpstreamFailure> {
+        super::upstream::call(self.config(), request, headers).await
+    }
 }
 
 impl PolicySource for EdgeServices {

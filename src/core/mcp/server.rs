@@ -16,18 +16,24 @@ pub fn version_supported(v: &str) -> bool {
 
 /// Answers one request. `Err` is a JSON-RPC error (unroutable request or bad params); tool
 /// failures are `isError` results instead.
-pub fn handle(id: &Value, method: &str, params: Option<&Value>, caller: &Caller, now: i64) -> Value {
-    match dispatch(method, params, caller, now) {
+/// `api_tools` are the definitions of the OpenAPI tools this caller may use (listed after
+/// `mcp_whoami`); calls to them are answered by the app layer, which must intercept them.
+pub fn handle(id: &Value, method: &str, params: Option<&Value>, caller: &Caller, now: i64, api_tools: &[Value]) -> Value {
+    match dispatch(method, params, caller, now, api_tools) {
         Ok(result) => jsonrpc::success(id, result),
         Err((code, message)) => RpcError::new(id.clone(), code, message).to_json(),
     }
 }
 
-fn dispatch(method: &str, params: Option<&Value>, caller: &Caller, now: i64) -> Result<Value, (i64, String)> {
+fn dispatch(method: &str, params: Option<&Value>, caller: &Caller, now: i64, api_tools: &[Value]) -> Result<Value, (i64, String)> {
     match method {
         "initialize" => Ok(initialize(params)),
         "ping" => Ok(json!({})),
-        "tools/list" => Ok(json!({ "tools": [tools::whoami_definition()] })),
+        "tools/list" => {
+            let mut list = vec![tools::whoami_definition()];
+            list.extend(api_tools.iter().cloned());
+            Ok(json!({ "tools": list }))
+        }
         "tools/call" => call_tool(params, caller, now),
         other => Err((METHOD_NOT_FOUND, format!("Method not found: {other}"))),
     }
@@ -75,15 +81,15 @@ mod tests {
 
     #[test]
     fn initialize_negotiates_versions() {
-        let r = handle(&json!(1), "initialize", Some(&json!({"protocolVersion": "2025-06-18"})), &caller(), 0);
+        let r = handle(&json!(1), "initialize", Some(&json!({"protocolVersion": "2025-06-18"})), &caller(), 0, &[]);
         assert_eq!(r["result"]["protocolVersion"], "2025-06-18");
-        let r = handle(&json!(1), "initialize", Some(&json!({"protocolVersion": "1999-01-01"})), &caller(), 0);
+        let r = handle(&json!(1), "initialize", Some(&json!({"protocolVersion": "1999-01-01"})), &caller(), 0, &[]);
         assert_eq!(r["result"]["protocolVersion"], LATEST_VERSION);
     }
 
     #[test]
     fn whoami_reports_the_caller() {
-        let r = handle(&json!("x"), "tools/call", Some(&json!({"name": "mcp_whoami", "arguments": {}})), &caller(), 1_700_000_000);
+        let r = handle(&json!("x"), "tools/call", Some(&json!({"name": "mcp_whoami", "arguments": {}})), &caller(), 1_700_000_000, &[]);
         let s = &r["result"]["structuredContent"];
         assert_eq!(s["user"]["email"], "ada@example.com");
         assert_eq!(s["scopes"], json!(["CONTACTS_READ"]));
@@ -94,8 +100,8 @@ mod tests {
 
     #[test]
     fn unknown_methods_and_tools_are_errors() {
-        assert_eq!(handle(&json!(1), "nope", None, &caller(), 0)["error"]["code"], METHOD_NOT_FOUND);
-        assert_eq!(handle(&json!(1), "tools/call", Some(&json!({"name": "x"})), &caller(), 0)["error"]["code"], INVALID_PARAMS);
-        assert_eq!(handle(&json!(1), "tools/call", None, &caller(), 0)["error"]["code"], INVALID_PARAMS);
+        assert_eq!(handle(&json!(1), "nope", None, &caller(), 0, &[])["error"]["code"], METHOD_NOT_FOUND);
+        assert_eq!(handle(&json!(1), "tools/call", Some(&json!({"name": "x"})), &caller(), 0, &[])["error"]["code"], INVALID_PARAMS);
+        assert_eq!(handle(&json!(1), "tools/call", None, &caller(), 0, &[])["error"]["code"], INVALID_PARAMS);
     }
 }

@@ -1,6 +1,8 @@
 //! The product's OpenAPI document becomes MCP tools (DESIGN §5): generation (`to_tools`),
 //! argument checks (`validate`), the upstream request (`call`) and the result (`response`).
+pub mod assertion;
 pub mod call;
+pub mod catalog;
 pub mod refs;
 pub mod to_tools;
 pub mod validate;

@@ -1,0 +1,68 @@
+//! Calls of OpenAPI-derived tools: scope check, argument check, upstream request signed by us
+//! (never the client's token), response mapping.
+use serde_json::{json, Value};
+
+use super::{Services, UpstreamFailure};
+use crate::core::mcp::tools::Caller;
+use crate::core::openapi::assertion::{self, AssertionClaims};
+use crate::core::openapi::call::{self, error_result};
+use crate::core::openapi::catalog::ApiCatalog;
+use crate::core::openapi::to_tools::ApiTool;
+
+/// The definitions of the tools `caller`'s effective scopes allow.
+pub fn visible<S: Services>(svc: &S, catalog: &ApiCatalog, caller: &Caller) -> Vec<Value> {
+    catalog
+        .tools
+        .iter()
+        .filter(|t| ApiCatalog::missing_scopes(t, &caller.scopes, &svc.config().catalog).is_empty())
+        .map(ApiTool::definition)
+        .collect()
+}
+
+pub async fn call<S: Services>(svc: &S, catalog: &ApiCatalog, tool: &ApiTool, caller: &Caller, args: &Value, origin: &str) -> Value {
+    let missing = ApiCatalog::missing_scopes(tool, &caller.scopes, &svc.config().catalog);
+    if !missing.is_empty() {
+        let held = if caller.scopes.is_empty() { "none".to_string() } else { caller.scopes.join(", ") };
+        return error_result(&format!(
+            "Tool requires scopes: {}. This connection has: {held}. Ask an admin of workspace {} to allow them in the MCP scope ceiling, then reconnect.",
+            missing.join(", "),
+            caller.workspace_name
+        ));
+    }
+    let Some(base) = catalog.base_url.as_deref() else {
+        return error_result("This server has no upstream API configured (UPSTREAM_BASE_URL)");
+    };
+    let request = match call::build(tool, base, args) {
+        Ok(r) => r,
+        Err(problems) => return error_result(&format!("Invalid arguments for {}:\n- {}", tool.name, problems.join("\n- "))),
+    };
+    let now = svc.now();
+    let claims = AssertionClaims {
+        iss: origin.to_string(),
+        aud: assertion::audience(base),
+        sub: caller.user_email.clone(),
+        ws: caller.workspace_id.clone(),
+        client_id: caller.client_id.clone(),
+        scope: tool.required_scopes.join(" "),
+        jti: svc.random_token(),
+    };
+    let mut headers = vec![
+        ("authorization".to_string(), format!("Bearer {}", assertion::sign(svc.keys(), &claims, now))),
+        ("accept".to_string(), "application/json, text/*;q=0.8, */*;q=0.5".to_string()),
+    ];
+    if request.body.is_some() {
+        headers.push(("content-type".to_string(), "application/json".to_string()));
+    }
+    match svc.upstream(&request, &headers).await {
+        Ok(r) => call::to_result(r.status, &r.content_type, &r.body, svc.config().upstream_max_bytes),
+        Err(UpstreamFailure::Timeout { after_ms }) => error_result(&format!("The API did not answer within {after_ms} ms ({} {})", request.method, tool.path)),
+        Err(UpstreamFailure::Network(e)) => error_result(&format!("The API could not be reached: {e}")),
+    }
+}
+
+/// `tools/call` params for an API tool, if this call is one.
+pub fn called<'a>(catalog: &'a ApiCatalog, params: Option<&Value>) -> Option<(&'a ApiTool, Value)> {
+    let params = params?;
+    let tool = catalog.tool(params.get("name")?.as_str()?)?;
+    Some((tool, params.get("arguments").cloned().unwrap_or_else(|| json!({}))))
+}

@@ -1,0 +1,55 @@
+//! A built tool catalog with where it came from, as the MCP layer uses it.
+use serde_json::Value;
+
+use super::to_tools::{self, ApiTool};
+use crate::core::scopes::ScopeCatalog;
+
+#[derive(Debug, Clone, Default)]
+pub struct ApiCatalog {
+    pub tools: Vec<ApiTool>,
+    /// Where calls go: the configured base URL, else the document's first `servers[].url`.
+    pub base_url: Option<String>,
+    /// Why there are no (or fewer) tools: shown in logs, and in `mcp_whoami`.
+    pub problems: Vec<String>,
+}
+
+impl ApiCatalog {
+    /// Builds the catalog from a document's text. Never fails: a bad document yields no tools
+    /// and says why, so `mcp_whoami` keeps working.
+    pub fn from_document(text: &str, base_url: Option<&str>, scopes: &ScopeCatalog) -> ApiCatalog {
+        let doc: Value = match serde_json::from_str(text) {
+            Ok(d) => d,
+            Err(e) => return ApiCatalog::failed(format!("the OpenAPI document is not valid JSON: {e}")),
+        };
+        let built = match to_tools::build(&doc) {
+            Ok(b) => b,
+            Err(e) => return ApiCatalog::failed(format!("the OpenAPI document cannot be used: {e}")),
+        };
+        let mut problems = built.skipped.iter().map(|s| format!("operation skipped: {s}")).collect::<Vec<_>>();
+        for tool in &built.tools {
+            if let Some(unknown) = tool.required_scopes.iter().find(|s| !scopes.contains(s)) {
+                problems.push(format!("tool {}: required scope {unknown} is not in the scope catalog; only ALL can call it", tool.name));
+            }
+        }
+        let base_url = base_url
+            .map(str::to_string)
+            .or_else(|| doc.pointer("/servers/0/url").and_then(Value::as_str).map(str::to_string));
+        if base_url.is_none() {
+            problems.push("no upstream base URL: set UPSTREAM_BASE_URL or `servers` in the document".into());
+        }
+        ApiCatalog { tools: built.tools, base_url, problems }
+    }
+
+    pub fn failed(problem: String) -> ApiCatalog {
+        ApiCatalog { tools: Vec::new(), base_url: None, problems: vec![problem] }
+    }
+
+    pub fn tool(&self, name: &str) -> Option<&ApiTool> {
+        self.tools.iter().find(|t| t.name == name)
+    }
+
+    /// The scopes `tool` needs that `held` does not cover.
+    pub fn missing_scopes(tool: &ApiTool, held: &[String], scopes: &ScopeCatalog) -> Vec<String> {
+        tool.required_scopes.iter().filter(|need| !held.iter().any(|h| scopes.implies(h, need))).cloned().collect()
+    }
+}
