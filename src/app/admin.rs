@@ -9,6 +9,7 @@ use crate::core::admin::{self, etag, AdminCaller, AdminDenied, OutcomeKind};
 use crate::core::cookies::{self, CSRF_COOKIE};
 use crate::core::http::{Method, Request, Response};
 use crate::core::policy::model::{valid_workspace_id, WorkspacePolicy};
+use crate::core::secrets;
 use crate::core::store::ReplaceOutcome;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -86,6 +87,7 @@ async fn workspace<S: Services>(svc: &S, req: &Request, ws: &str, rest: &[&str])
         (Method::Get, ["connections"]) => connections(svc, ws, policy.as_ref()).await,
         (Method::Post, ["connections", "revoke"]) => revoke(svc, req, ws).await,
         (Method::Get, ["outcomes"]) => outcomes(svc, ws).await,
+        (Method::Get | Method::Put | Method::Delete, ["upstream-key"]) => upstream_key(svc, req, ws).await,
         (_, ["policy" | "connections" | "outcomes"] | ["connections", "revoke"]) => error(405, "method_not_allowed", "See README, \"Admin API\""),
         _ => error(404, "not_found", "No such resource"),
     }
@@ -180,6 +182,32 @@ async fn revoke<S: Services>(svc: &S, req: &Request, ws: &str) -> Response {
             svc.log(&format!("admin: revoked {n} connection(s) of {user} in {ws}"));
             Response::json(200, &json!({ "revoked": n }))
         }
+        Err(e) => error(503, "temporarily_unavailable", e.0),
+    }
+}
+
+/// The workspace's upstream API key: writable, never readable back.
+async fn upstream_key<S: Services>(svc: &S, req: &Request, ws: &str) -> Response {
+    let now = svc.now();
+    let result = match req.method {
+        Method::Put => {
+            let key = serde_json::from_slice::<Value>(&req.body).ok().and_then(|b| b.get("api_key").and_then(Value::as_str).map(str::to_string));
+            let Some(key) = key.filter(|k| !k.is_empty() && k.len() <= 4096 && !k.chars().any(char::is_control)) else {
+                return error(400, "invalid_request", "Send JSON {\"api_key\": \"…\"} (1–4096 printable characters)");
+            };
+            let mut nonce = [0u8; secrets::NONCE_BYTES];
+            svc.fill_random(&mut nonce);
+            svc.set_upstream_secret(ws, Some(&secrets::seal(svc.keys(), key.as_bytes(), &nonce, ws)), now).await
+        }
+        Method::Delete => svc.set_upstream_secret(ws, None, now).await,
+        _ => Ok(()),
+    };
+    if let Err(e) = result {
+        return error(503, "temporarily_unavailable", e.0);
+    }
+    match svc.upstream_secret(ws).await {
+        Ok(stored) => Response::json(200, &json!({ "workspace": ws, "configured": stored.is_some(), "updated_at": stored.map(|s| s.1) }))
+            .with_header("cache-control", "no-store"),
         Err(e) => error(503, "temporarily_unavailable", e.0),
     }
 }

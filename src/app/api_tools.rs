@@ -3,7 +3,9 @@
 use serde_json::{json, Value};
 
 use super::{Services, UpstreamFailure};
+use crate::core::config::UpstreamAuth;
 use crate::core::mcp::tools::Caller;
+use crate::core::secrets;
 use crate::core::openapi::assertion::{self, AssertionClaims};
 use crate::core::openapi::call::{self, error_result};
 use crate::core::openapi::catalog::ApiCatalog;
@@ -46,10 +48,14 @@ pub async fn call<S: Services>(svc: &S, catalog: &ApiCatalog, tool: &ApiTool, ca
         scope: tool.required_scopes.join(" "),
         jti: svc.random_token(),
     };
-    let mut headers = vec![
-        ("authorization".to_string(), format!("Bearer {}", assertion::sign(svc.keys(), &claims, now))),
-        ("accept".to_string(), "application/json, text/*;q=0.8, */*;q=0.5".to_string()),
-    ];
+    let credential = match &svc.config().upstream_auth {
+        UpstreamAuth::Assertion => ("authorization".to_string(), format!("Bearer {}", assertion::sign(svc.keys(), &claims, now))),
+        UpstreamAuth::ApiKey { header } => match workspace_key(svc, &caller.workspace_id).await {
+            Ok(key) => (header.clone(), key),
+            Err(message) => return error_result(&message),
+        },
+    };
+    let mut headers = vec![credential, ("accept".to_string(), "application/json, text/*;q=0.8, */*;q=0.5".to_string())];
     if request.body.is_some() {
         headers.push(("content-type".to_string(), "application/json".to_string()));
     }
@@ -58,6 +64,14 @@ pub async fn call<S: Services>(svc: &S, catalog: &ApiCatalog, tool: &ApiTool, ca
         Err(UpstreamFailure::Timeout { after_ms }) => error_result(&format!("The API did not answer within {after_ms} ms ({} {})", request.method, tool.path)),
         Err(UpstreamFailure::Network(e)) => error_result(&format!("The API could not be reached: {e}")),
     }
+}
+
+/// The workspace's upstream API key, decrypted for this call only.
+async fn workspace_key<S: Services>(svc: &S, ws: &str) -> Result<String, String> {
+    let missing = || format!("Workspace {ws} has no upstream API key; an admin sets it with PUT /admin/api/workspaces/{ws}/upstream-key");
+    let (sealed, _) = svc.upstream_secret(ws).await.map_err(|e| format!("The upstream API key cannot be read right now ({})", e.0))?.ok_or_else(missing)?;
+    let key = secrets::open(svc.keys(), &sealed, ws).ok_or("The stored upstream API key cannot be decrypted (was SIGNING_KEY rotated?); an admin must set it again")?;
+    String::from_utf8(key).map_err(|_| "The stored upstream API key is not text".to_string())
 }
 
 /// `tools/call` params for an API tool, if this call is one.

@@ -47,15 +47,21 @@ struct Memory {
     connections: RefCell<HashMap<String, ConnectionRecord>>,
     outcomes: RefCell<HashMap<String, Vec<Outcome>>>,
     upstream_calls: RefCell<Vec<(UpstreamRequest, Vec<(String, String)>)>>,
+    secrets: RefCell<HashMap<String, (String, i64)>>,
     upstream_answer: RefCell<Result<UpstreamResponse, UpstreamFailure>>,
 }
 
 impl Memory {
     fn new() -> Memory {
+        Memory::with_vars(&[])
+    }
+
+    fn with_vars(extra: &[(&str, &str)]) -> Memory {
+        let extra: HashMap<String, String> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let config = Config::from_vars(|k| match k {
             "DEV_SIGN_IN" => Some("on".to_string()),
             "ADMIN_TOKEN" => Some(OPERATOR.to_string()),
-            _ => None,
+            other => extra.get(other).cloned(),
         })
         .unwrap();
         let m = Memory {
@@ -69,6 +75,7 @@ impl Memory {
             connections: RefCell::default(),
             outcomes: RefCell::default(),
             upstream_calls: RefCell::default(),
+            secrets: RefCell::default(),
             upstream_answer: RefCell::new(Ok(UpstreamResponse { status: 200, content_type: "application/json".into(), body: br#"{"id":"c_1","email":"ada@example.com"}"#.to_vec() })),
         };
         m.set_policy("acme", |_| {});
@@ -186,6 +193,16 @@ impl WorkspaceStore for Memory {
     }
     async fn outcomes(&self, workspace: &str) -> Result<Vec<Outcome>, StoreError> {
         Ok(self.outcomes.borrow().get(workspace).cloned().unwrap_or_default())
+    }
+    async fn upstream_secret(&self, workspace: &str) -> Result<Option<(String, i64)>, StoreError> {
+        Ok(self.secrets.borrow().get(workspace).cloned())
+    }
+    async fn set_upstream_secret(&self, workspace: &str, sealed: Option<&str>, now: i64) -> Result<(), StoreError> {
+        match sealed {
+            Some(s) => self.secrets.borrow_mut().insert(workspace.to_string(), (s.to_string(), now)),
+            None => self.secrets.borrow_mut().remove(workspace),
+        };
+        Ok(())
     }
 }
 
@@ -729,4 +746,27 @@ fn upstream_failures_become_tool_errors() {
         assert!(text.contains(needle), "{text}");
         assert!(text.len() < 2200, "bounded excerpt");
     }
+}
+
+#[test]
+fn per_workspace_api_keys_are_write_only_and_sent_instead_of_an_assertion() {
+    let svc = Memory::with_vars(&[("UPSTREAM_AUTH", "api_key")]);
+    let (_, _, tokens) = connect(&svc, None);
+    let access = tokens["access_token"].as_str().unwrap();
+    let mut b = Browser::new(&svc);
+    let missing = call_tool(&mut b, access, "get_a_contact", json!({"pathParams": {"id": "1"}}));
+    assert!(missing["content"][0]["text"].as_str().unwrap().contains("has no upstream API key"));
+    let auth = format!("Bearer {OPERATOR}");
+    let r = b.send(Method::Put, "/admin/api/workspaces/acme/upstream-key", &[("authorization", &auth), ("content-type", "application/json")], br#"{"api_key":"sk_live_secret"}"#);
+    assert_eq!(r.status, 200);
+    assert!(!body_text(&r).contains("sk_live_secret"));
+    let read = admin_get(&mut b, "/admin/api/workspaces/acme/upstream-key", Some(OPERATOR));
+    assert_eq!(body_json(&read)["configured"], true);
+    assert!(!body_text(&read).contains("sk_live_secret"), "never readable back");
+    assert!(!svc.secrets.borrow()["acme"].0.contains("sk_live_secret"), "encrypted at rest");
+    call_tool(&mut b, access, "get_a_contact", json!({"pathParams": {"id": "1"}}));
+    let calls = svc.upstream_calls.borrow();
+    let headers = &calls.last().unwrap().1;
+    assert!(headers.contains(&("x-api-key".to_string(), "sk_live_secret".to_string())));
+    assert!(!headers.iter().any(|(k, _)| k == "authorization"));
 }

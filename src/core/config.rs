@@ -22,6 +22,17 @@ pub struct Config {
     pub upstream_base_url: Option<String>,
     pub upstream_timeout_ms: u64,
     pub upstream_max_bytes: usize,
+    pub upstream_auth: UpstreamAuth,
+}
+
+/// How tool calls authenticate to the upstream API (never with the client's token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamAuth {
+    /// `UPSTREAM_AUTH=assertion` (default): a 60-second JWT signed by this server.
+    Assertion,
+    /// `UPSTREAM_AUTH=api_key`: the workspace's API key (set through the admin API), sent in
+    /// `UPSTREAM_API_KEY_HEADER` (default `x-api-key`).
+    ApiKey { header: String },
 }
 
 pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 3600;
@@ -46,6 +57,13 @@ impl Config {
             upstream_base_url: url_var(&var, "UPSTREAM_BASE_URL")?,
             upstream_timeout_ms: seconds(&var, "UPSTREAM_TIMEOUT_MS", 10_000, 100, 60_000)? as u64,
             upstream_max_bytes: seconds(&var, "UPSTREAM_MAX_BYTES", 256 * 1024, 1024, 8 << 20)? as usize,
+            upstream_auth: match var("UPSTREAM_AUTH").as_deref() {
+                None | Some("" | "assertion") => UpstreamAuth::Assertion,
+                Some("api_key") => UpstreamAuth::ApiKey {
+                    header: var("UPSTREAM_API_KEY_HEADER").filter(|h| !h.is_empty()).unwrap_or_else(|| "x-api-key".into()).to_ascii_lowercase(),
+                },
+                Some(other) => return Err(format!("UPSTREAM_AUTH must be `assertion` or `api_key`, not `{other}`")),
+            },
             admin_token: match var("ADMIN_TOKEN").filter(|t| !t.is_empty()) {
                 Some(t) if t.len() < 32 => return Err("ADMIN_TOKEN must be at least 32 characters".into()),
                 other => other,

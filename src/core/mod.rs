@@ -14,4 +14,5 @@ pub mod openapi;
 pub mod pages;
 pub mod policy;
 pub mod scopes;
+pub mod secrets;
 pub mod store;

@@ -100,4 +100,8 @@ pub trait WorkspaceStore {
     async fn record_outcome(&self, workspace: &str, outcome: &Outcome) -> Result<(), StoreError>;
     /// Newest first.
     async fn outcomes(&self, workspace: &str) -> Result<Vec<Outcome>, StoreError>;
+    /// The workspace's sealed upstream API key (`crate::core::secrets`) and when it was set.
+    async fn upstream_secret(&self, workspace: &str) -> Result<Option<(String, i64)>, StoreError>;
+    /// Stores (or with `None` removes) the sealed upstream API key.
+    async fn set_upstream_secret(&self, workspace: &str, sealed: Option<&str>, now: i64) -> Result<(), StoreError>;
 }

@@ -184,4 +184,13 @@ impl WorkspaceStore for EdgeServices {
     async fn outcomes(&self, workspace: &str) -> Result<Vec<Outcome>, StoreError> {
         self.call(WORKSPACES_DO, workspace, "outcomes", &serde_json::json!({})).await
     }
+
+    async fn upstream_secret(&self, workspace: &str) -> Result<Option<(String, i64)>, StoreError> {
+        self.call(WORKSPACES_DO, workspace, "secret", &serde_json::json!({})).await
+    }
+
+    async fn set_upstream_secret(&self, workspace: &str, sealed: Option<&str>, now: i64) -> Result<(), StoreError> {
+        let body = super::workspaces::SecretBody { sealed: sealed.map(str::to_string), now };
+        self.call::<_, serde_json::Value>(WORKSPACES_DO, workspace, "set_secret", &body).await.map(|_| ())
+    }
 }

@@ -30,6 +30,12 @@ pub struct OutcomeBody {
     pub outcome: Outcome,
 }
 
+#[derive(Serialize, Deserialize)]
+pub struct SecretBody {
+    pub sealed: Option<String>,
+    pub now: i64,
+}
+
 #[derive(Deserialize)]
 struct Stored {
     text: String,
@@ -50,6 +56,7 @@ impl DurableObject for Workspaces {
             "CREATE TABLE IF NOT EXISTS outcomes (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, at INTEGER NOT NULL, body TEXT NOT NULL)",
             None,
         );
+        let _ = sql.exec("CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, sealed TEXT NOT NULL, updated_at INTEGER NOT NULL)", None);
         Workspaces { state, env }
     }
 
@@ -75,6 +82,27 @@ impl DurableObject for Workspaces {
                 Response::from_json(&serde_json::json!({ "ok": true }))
             }
             "/outcomes" => Response::from_json(&outcomes(&self.state.storage().sql())?),
+            "/secret" => {
+                #[derive(Deserialize)]
+                struct Row {
+                    sealed: String,
+                    updated_at: i64,
+                }
+                let rows: Vec<Row> = self.state.storage().sql().exec("SELECT sealed, updated_at FROM secrets WHERE name = 'upstream_api_key'", None)?.to_array()?;
+                Response::from_json(&rows.into_iter().next().map(|r| (r.sealed, r.updated_at)))
+            }
+            "/set_secret" => {
+                let body: SecretBody = req.json().await?;
+                let sql = self.state.storage().sql();
+                match body.sealed {
+                    Some(sealed) => sql.exec(
+                        "INSERT OR REPLACE INTO secrets (name, sealed, updated_at) VALUES ('upstream_api_key', ?, ?)",
+                        vec![sealed.into(), SqlStorageValue::Integer(body.now)],
+                    )?,
+                    None => sql.exec("DELETE FROM secrets WHERE name = 'upstream_api_key'", None)?,
+                };
+                Response::from_json(&serde_json::json!({ "ok": true }))
+            }
             other => Response::error(format!("unknown operation {other}"), 404),
         }
     }

@@ -15,6 +15,7 @@ pub struct Keys {
     pub(crate) kid: String,
     cookie_key: [u8; 32],
     refresh_key: [u8; 32],
+    pub(crate) secrets_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Keys {
@@ -35,7 +36,8 @@ impl Keys {
         let kid = b64::encode(&JsonWebKey::from(&pair.pk).thumbprint::<Sha256>());
         let cookie_key = hmac_sha256(&bytes, b"mcp-edge cookie key v1");
         let refresh_key = hmac_sha256(&bytes, b"mcp-edge refresh key v1");
-        Ok(Keys { algorithm: Ed25519, pair, kid, cookie_key, refresh_key })
+        let secrets_key = hmac_sha256(&bytes, b"mcp-edge secrets key v1");
+        Ok(Keys { algorithm: Ed25519, pair, kid, cookie_key, refresh_key, secrets_key })
     }
 
     pub fn kid(&self) -> &str {

@@ -1,0 +1,53 @@
+//! Secrets kept at rest (per-workspace upstream API keys): XChaCha20-Poly1305 under a key
+//! derived from `SIGNING_KEY`, bound to the workspace as associated data, with a random 192-bit
+//! nonce. Stored as `v1.<base64url(nonce ‖ ciphertext)>`; never returned by any API.
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+
+use crate::core::b64;
+use crate::core::oauth::keys::Keys;
+
+pub const NONCE_BYTES: usize = 24;
+
+pub fn seal(keys: &Keys, plaintext: &[u8], nonce: &[u8; NONCE_BYTES], workspace: &str) -> String {
+    let cipher = XChaCha20Poly1305::new((&keys.secrets_key).into());
+    // Encryption with a valid key and nonce only fails for inputs over 256 GiB.
+    let sealed = cipher
+        .encrypt(XNonce::from_slice(nonce), Payload { msg: plaintext, aad: workspace.as_bytes() })
+        .expect("encryption of a small secret cannot fail");
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    format!("v1.{}", b64::encode(&out))
+}
+
+pub fn open(keys: &Keys, stored: &str, workspace: &str) -> Option<Vec<u8>> {
+    let bytes = b64::decode(stored.strip_prefix("v1.")?)?;
+    if bytes.len() < NONCE_BYTES + 16 {
+        return None;
+    }
+    let (nonce, sealed) = bytes.split_at(NONCE_BYTES);
+    let cipher = XChaCha20Poly1305::new((&keys.secrets_key).into());
+    cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: workspace.as_bytes() }).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::oauth::keys::test_keys;
+
+    #[test]
+    fn round_trips_only_for_its_workspace_and_key() {
+        let k = test_keys();
+        let sealed = seal(&k, b"sk_live_123", &[4u8; 24], "acme");
+        assert!(!sealed.contains("sk_live"));
+        assert_eq!(open(&k, &sealed, "acme").unwrap(), b"sk_live_123");
+        assert!(open(&k, &sealed, "other").is_none(), "bound to the workspace");
+        let other = Keys::from_secret(&b64::encode(&[9u8; 32])).unwrap();
+        assert!(open(&other, &sealed, "acme").is_none());
+        let mut tampered = sealed.clone();
+        tampered.pop();
+        tampered.push('A');
+        assert!(open(&k, &tampered, "acme").is_none() || tampered == sealed);
+        assert!(open(&k, "garbage", "acme").is_none());
+    }
+}
