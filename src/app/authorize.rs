@@ -87,7 +87,7 @@ pub async fn get<S: Services>(svc: &S, req: &Request, origin: &str) -> Response 
         csrf: &cookies::csrf_token(svc.keys(), &nonce),
         switch_url: &signin::signin_url(&checked.params),
     });
-    let response = Response::html(200, page);
+    let response = Response::html(200, page).allow_form_target(&checked.request.redirect_uri.csp_source());
     match set_cookie {
         Some(c) => response.with_header("set-cookie", &c),
         None => response,

@@ -401,6 +401,17 @@ fn a_replayed_code_fails_and_revokes_what_the_first_redemption_issued() {
 }
 
 #[test]
+fn the_consent_page_may_lead_only_to_its_own_redirect_uri() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let client_id = register(&mut b);
+    let consent = sign_in(&mut b, &authorize_path(&client_id, None), "acme", "ada@example.com");
+    let csp = consent.header("content-security-policy").unwrap();
+    assert!(csp.contains("form-action 'self' http://localhost:3118;"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"));
+}
+
+#[test]
 fn wrong_verifier_and_expired_codes_are_invalid_grant() {
     let svc = Memory::new();
     let mut b = Browser::new(&svc);

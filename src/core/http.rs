@@ -118,6 +118,18 @@ impl Response {
             .with_header("cache-control", "no-store")
     }
 
+    /// Lets this page's forms lead to `source` (a CSP source expression). Chromium applies
+    /// `form-action` to the redirects that follow a form post, so the consent page must allow the
+    /// (validated) redirect URI it sends the browser to.
+    pub fn allow_form_target(mut self, source: &str) -> Response {
+        for (k, v) in self.headers.iter_mut() {
+            if k == "content-security-policy" {
+                *v = v.replace("form-action 'self'", &format!("form-action 'self' {source}"));
+            }
+        }
+        self
+    }
+
     pub fn with_header(mut self, name: &str, value: &str) -> Response {
         self.headers.push((name.to_string(), value.to_string()));
         self

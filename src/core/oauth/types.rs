@@ -65,6 +65,15 @@ impl RedirectUri {
         }
     }
 
+    /// The CSP source expression matching this URI: its origin, or `scheme:` for native apps.
+    pub fn csp_source(&self) -> String {
+        match url::Url::parse(&self.0) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => u.origin().ascii_serialization(),
+            Ok(u) => format!("{}:", u.scheme()),
+            Err(_) => "'none'".to_string(),
+        }
+    }
+
     /// Appends query parameters (RFC 6749 §4.1.2: keep the URI's own query).
     pub fn with_params(&self, params: &[(&str, &str)]) -> String {
         let mut url = match url::Url::parse(&self.0) {

@@ -1,0 +1,19 @@
+// One wrangler dev for every suite (node --test runs each file in its own process).
+import { after, before, describe } from "node:test";
+import { closeBrowser, launchBrowser, putPolicies, startCallbackListener, startServer, stopCallbackListener, stopServer } from "./harness.mjs";
+import { POLICIES as OAUTH, oauthSuite } from "./oauth.suite.mjs";
+
+describe("mcp-edge end to end (wrangler dev)", { timeout: 900_000 }, () => {
+  before(async () => {
+    putPolicies({ ...OAUTH });
+    await startServer();
+    await startCallbackListener();
+    await launchBrowser();
+  });
+  after(async () => {
+    await closeBrowser();
+    stopCallbackListener();
+    await stopServer();
+  });
+  oauthSuite();
+});

@@ -1,0 +1,217 @@
+// The end-to-end harness: one `wrangler dev` (real workerd, local KV and Durable Objects) with
+// its own fresh state directory, headless Chromium, and helpers that act as an OAuth client.
+import { spawn, execFileSync } from "node:child_process";
+import http from "node:http";
+import crypto from "node:crypto";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+export const ROOT = path.resolve(import.meta.dirname, "../..");
+const BIN = path.join(ROOT, "node_modules/.bin");
+export const PORT = Number(process.env.E2E_PORT || 8799);
+export const BASE = `http://127.0.0.1:${PORT}`;
+export const CALLBACK = "http://localhost:3118/callback";
+export const SIGNING_KEY = crypto.randomBytes(32).toString("base64url");
+export const ADMIN_TOKEN = crypto.randomBytes(24).toString("hex");
+export const CODE_TTL = 8;
+export const STATE_DIR = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-edge-e2e-"));
+
+const env = { ...process.env, WRANGLER_SEND_METRICS: "false", PATH: `${BIN}:${process.env.PATH}` };
+let server;
+let serverLog = "";
+
+/** The policies every suite starts from; suites change them with `putPolicy`. */
+export function policy(overrides = {}) {
+  return {
+    schema: 1,
+    name: "Acme",
+    mcp_enabled: true,
+    allowed_redirect_uris: [CALLBACK],
+    allowed_client_ids: [],
+    scope_ceiling: ["WORKSPACE_READ", "CONTACTS_READ"],
+    members: [{ email: "ada@example.com", name: "Ada Lovelace", role: "admin" }],
+    ...overrides,
+  };
+}
+
+/** Writes policies into local KV the way an admin does by hand (visible to the running server). */
+export function putPolicies(policies) {
+  const file = path.join(STATE_DIR, `bulk-${crypto.randomUUID()}.json`);
+  const entries = Object.entries(policies).map(([ws, doc]) => ({ key: `policy:${ws}`, value: typeof doc === "string" ? doc : JSON.stringify(doc) }));
+  fs.writeFileSync(file, JSON.stringify(entries));
+  execFileSync(path.join(BIN, "wrangler"), ["kv", "bulk", "put", "--local", "--persist-to", STATE_DIR, "--binding", "POLICIES", file], { cwd: ROOT, env, stdio: "pipe" });
+}
+
+export async function startServer(vars = {}) {
+  const allVars = { SIGNING_KEY, ADMIN_TOKEN, DEV_SIGN_IN: "on", AUTH_CODE_TTL_SECONDS: String(CODE_TTL), ...vars };
+  const args = ["dev", "--ip", "127.0.0.1", "--port", String(PORT), "--persist-to", STATE_DIR, "--log-level", "log"];
+  for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
+  server = spawn(path.join(BIN, "wrangler"), args, { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+  server.stdout.on("data", (d) => (serverLog += d));
+  server.stderr.on("data", (d) => (serverLog += d));
+  const deadline = Date.now() + 240_000;
+  while (Date.now() < deadline) {
+    if (server.exitCode !== null) throw new Error(`wrangler dev exited:\n${serverLog}`);
+    try {
+      const r = await fetch(`${BASE}/.well-known/oauth-authorization-server`);
+      if (r.ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`wrangler dev did not answer within 240 s:\n${serverLog.slice(-4000)}`);
+}
+
+export async function stopServer() {
+  if (server && server.exitCode === null) {
+    try { process.kill(-server.pid, "SIGTERM"); } catch {}
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+export const logTail = () => serverLog.slice(-3000);
+
+// Claude Code's loopback listener (`--callback-port 3118`): a real server that records every
+// callback the browser is sent to.
+export const callbacks = [];
+let listeners = [];
+export async function startCallbackListener() {
+  const handler = (req, res) => {
+    const u = new URL(req.url, "http://localhost:3118");
+    if (u.pathname !== "/callback") return res.writeHead(404).end();
+    callbacks.push(u.toString());
+    res.writeHead(200, { "content-type": "text/plain" }).end("Authentication complete. You can close this window.");
+  };
+  for (const host of ["127.0.0.1", "::1"]) {
+    const s = http.createServer(handler);
+    await new Promise((ok) => s.once("error", () => ok()).listen(3118, host, () => { listeners.push(s); ok(); }));
+  }
+  if (!listeners.length) throw new Error("cannot listen on port 3118");
+}
+export function stopCallbackListener() {
+  for (const s of listeners) s.close();
+  listeners = [];
+}
+/** Waits until the listener has received more than `seen` callbacks; returns the new ones. */
+export async function newCallbacks(seen, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (callbacks.length <= seen && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return callbacks.slice(seen);
+}
+
+let browser;
+export async function launchBrowser() {
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  return browser;
+}
+export async function closeBrowser() {
+  await browser?.close();
+}
+
+// --- an OAuth client made of plain HTTP, for the negative paths ---------------------------------
+
+export function pkce() {
+  const verifier = crypto.randomBytes(32).toString("base64url");
+  const challenge = crypto.createHash("sha256").update(verifier).digest("base64url");
+  return { verifier, challenge };
+}
+
+export async function register(redirectUris = [CALLBACK], name = "E2E Client") {
+  const r = await fetch(`${BASE}/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ redirect_uris: redirectUris, client_name: name, token_endpoint_auth_method: "none" }) });
+  if (r.status !== 201) throw new Error(`register: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+
+export function authorizeUrl({ clientId, challenge, redirectUri = CALLBACK, scope, state = "st-" + crypto.randomUUID(), resource = `${BASE}/mcp` }) {
+  const u = new URL(`${BASE}/authorize`);
+  const p = { response_type: "code", client_id: clientId, redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: "S256", state, resource };
+  if (scope !== undefined) p.scope = scope;
+  for (const [k, v] of Object.entries(p)) u.searchParams.set(k, v);
+  return u;
+}
+
+/**
+ * Drives the browser through sign-in and consent. Returns what the person saw and the callbacks
+ * the loopback listener received meanwhile (none, when the server refused).
+ */
+export async function browse(url, { workspace = "acme", email = "ada@example.com", decision = "approve" } = {}) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const before = callbacks.length;
+  const received = () => callbacks.slice(before);
+  try {
+    let response = await page.goto(String(url));
+    if (new URL(page.url()).pathname === "/signin") {
+      await page.fill("#workspace", workspace);
+      await page.fill("#email", email);
+      [response] = await Promise.all([page.waitForNavigation(), page.click("button:has-text('Sign in')")]);
+    }
+    const seen = { status: response?.status(), url: page.url(), headers: response?.headers() ?? {} };
+    const error = await page.locator("#error-message").textContent({ timeout: 500 }).catch(() => null);
+    if (error !== null || !(await page.locator("ul#scopes").count())) {
+      await page.waitForTimeout(200);
+      return { ...seen, error: error?.trim(), hint: (await page.locator("#error-hint").textContent().catch(() => ""))?.trim(), callbacks: received(), html: await page.content() };
+    }
+    const scopes = await page.locator("ul#scopes li[data-scope]").evaluateAll((els) => els.map((e) => e.dataset.scope));
+    const consent = {
+      ...seen,
+      scopes,
+      clientName: (await page.locator("#client-name").textContent()).trim(),
+      workspaceName: (await page.locator("#workspace-name").textContent()).trim(),
+      userEmail: (await page.locator("#user-email").textContent()).trim(),
+      redirectHost: (await page.locator("#redirect-host").textContent()).trim(),
+    };
+    if (decision === "none") return { ...consent, callbacks: received(), page, context };
+    await page.click(`button[name=decision][value=${decision}]`);
+    const got = await newCallbacks(before);
+    return { ...consent, callbacks: got, finalUrl: page.url() };
+  } finally {
+    if (decision !== "none") await context.close();
+  }
+}
+
+/** Register, sign in, approve, and return the code (not yet redeemed). */
+export async function getCode({ workspace = "acme", email = "ada@example.com", scope } = {}) {
+  const client = await register();
+  const { verifier, challenge } = pkce();
+  const state = "s-" + crypto.randomUUID();
+  const seen = await browse(authorizeUrl({ clientId: client.client_id, challenge, scope, state }), { workspace, email });
+  if (!seen.callbacks?.length) throw new Error(`no callback: ${seen.error ?? ""} ${seen.hint ?? ""}`);
+  const cb = new URL(seen.callbacks[0]);
+  return { client, verifier, code: cb.searchParams.get("code"), state: cb.searchParams.get("state"), iss: cb.searchParams.get("iss"), sentState: state, consent: seen };
+}
+
+export async function token(form) {
+  const r = await fetch(`${BASE}/token`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(form) });
+  return { status: r.status, headers: r.headers, body: await r.json().catch(() => null) };
+}
+
+export async function exchange({ client, code, verifier }) {
+  return token({ grant_type: "authorization_code", code, client_id: client.client_id, redirect_uri: CALLBACK, code_verifier: verifier, resource: `${BASE}/mcp` });
+}
+
+/** A full connection: code → tokens. */
+export async function connect(opts = {}) {
+  const got = await getCode(opts);
+  const r = await exchange(got);
+  if (r.status !== 200) throw new Error(`token: ${r.status} ${JSON.stringify(r.body)}`);
+  return { ...got, tokens: r.body };
+}
+
+export async function mcp(accessToken, message, headers = {}) {
+  const r = await fetch(`${BASE}/mcp`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-11-25", ...(accessToken ? { authorization: `Bearer ${accessToken}` } : {}), ...headers },
+    body: typeof message === "string" ? message : JSON.stringify(message),
+  });
+  const text = await r.text();
+  let body = null;
+  try { body = JSON.parse(text); } catch {}
+  return { status: r.status, headers: r.headers, body, text };
+}
+
+export const rpc = (method, params, id = 1) => ({ jsonrpc: "2.0", id, method, ...(params ? { params } : {}) });
