@@ -2,10 +2,11 @@
 import { after, before, describe } from "node:test";
 import { closeBrowser, launchBrowser, putPolicies, startCallbackListener, startServer, stopCallbackListener, stopServer } from "./harness.mjs";
 import { POLICIES as OAUTH, oauthSuite } from "./oauth.suite.mjs";
+import { POLICIES as TOKENS, tokensSuite } from "./tokens.suite.mjs";
 
 describe("mcp-edge end to end (wrangler dev)", { timeout: 900_000 }, () => {
   before(async () => {
-    putPolicies({ ...OAUTH });
+    putPolicies({ ...OAUTH, ...TOKENS });
     await startServer();
     await startCallbackListener();
     await launchBrowser();
@@ -16,4 +17,5 @@ describe("mcp-edge end to end (wrangler dev)", { timeout: 900_000 }, () => {
     await stopServer();
   });
   oauthSuite();
+  tokensSuite();
 });

@@ -1,0 +1,92 @@
+// Issue #3: rotating refresh tokens, revocation that takes effect, policy that keeps governing.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { refreshAuthorization, discoverAuthorizationServerMetadata } from "@modelcontextprotocol/sdk/client/auth.js";
+import { BASE, connect, mcp, policy, putPolicies, rpc, token } from "./harness.mjs";
+
+export const POLICIES = {
+  rot: policy({ members: [{ email: "rosa@example.com", role: "member" }] }),
+  gov: policy({ scope_ceiling: ["WORKSPACE_READ", "CONTACTS_READ"], members: [{ email: "gus@example.com", role: "member" }, { email: "gia@example.com", role: "member" }] }),
+};
+
+const refresh = (client, refreshToken) => token({ grant_type: "refresh_token", refresh_token: refreshToken, client_id: client.client_id });
+const revoke = async (form) => {
+  const r = await fetch(`${BASE}/revoke`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(form) });
+  return { status: r.status, body: await r.json().catch(() => null) };
+};
+const whoamiScopes = async (at) => (await mcp(at, rpc("tools/call", { name: "mcp_whoami", arguments: {} }))).body.result.structuredContent.scopes;
+
+export function tokensSuite() {
+  describe("refresh tokens rotate", () => {
+    it("the SDK refreshes: new tokens, one grace retry, reuse of an older token revokes the connection", async () => {
+      const { client, tokens } = await connect({ workspace: "rot", email: "rosa@example.com" });
+      const metadata = await discoverAuthorizationServerMetadata(BASE);
+      const sdkRefresh = (refreshToken) => refreshAuthorization(BASE, { metadata, clientInformation: { client_id: client.client_id }, refreshToken, resource: new URL(`${BASE}/mcp`) });
+      const second = await sdkRefresh(tokens.refresh_token);
+      assert.notEqual(second.refresh_token, tokens.refresh_token);
+      assert.notEqual(second.access_token, tokens.access_token);
+      assert.equal((await mcp(second.access_token, rpc("ping"))).status, 200);
+      // A client that lost the response retries with the token it still has: same successor.
+      const retry = await sdkRefresh(tokens.refresh_token);
+      assert.equal(retry.refresh_token, second.refresh_token);
+      // The successor is used; now the first token is an old token of the family.
+      const third = await sdkRefresh(second.refresh_token);
+      const reused = await refresh(client, tokens.refresh_token);
+      assert.equal(reused.status, 400);
+      assert.equal(reused.body.error, "invalid_grant");
+      const r = await mcp(third.access_token, rpc("ping"));
+      assert.equal(r.status, 401, "the whole connection is revoked");
+      assert.match(r.body.error_description, /^Token validation failed: connection/);
+      assert.equal((await refresh(client, third.refresh_token)).body.error_description, "Token validation failed: connection: the connection was revoked");
+    });
+
+    it("20 concurrent refreshes with one token: no 500, one family, consistent afterwards", async () => {
+      const { client, tokens } = await connect({ workspace: "rot", email: "rosa@example.com" });
+      const results = await Promise.all(Array.from({ length: 20 }, () => refresh(client, tokens.refresh_token)));
+      assert.ok(results.every((r) => r.status === 200), `statuses: ${results.map((r) => r.status)}`);
+      const families = new Set(results.map((r) => r.body.refresh_token));
+      assert.equal(families.size, 1, "every response carries the same successor: the family did not fork");
+      const [successor] = families;
+      const next = await refresh(client, successor);
+      assert.equal(next.status, 200);
+      assert.equal((await mcp(next.body.access_token, rpc("ping"))).status, 200, "the connection is alive and usable");
+      assert.equal((await refresh(client, tokens.refresh_token)).body.error, "invalid_grant", "the pre-race token is now reuse");
+      assert.equal((await mcp(next.body.access_token, rpc("ping"))).status, 401);
+    });
+  });
+
+  describe("revocation takes effect at the next call", () => {
+    it("/revoke with the refresh token or the access token ends the connection; unknown tokens get 200; other clients cannot", async () => {
+      for (const which of ["refresh_token", "access_token"]) {
+        const { client, tokens } = await connect({ workspace: "rot", email: "rosa@example.com" });
+        const wrong = await revoke({ token: tokens[which], client_id: "somebody-else" });
+        assert.equal(wrong.status, 400);
+        assert.equal(wrong.body.error, "unauthorized_client");
+        assert.equal((await mcp(tokens.access_token, rpc("ping"))).status, 200);
+        assert.equal((await revoke({ token: tokens[which], client_id: client.client_id })).status, 200);
+        assert.equal((await mcp(tokens.access_token, rpc("ping"))).status, 401, which);
+        assert.equal((await refresh(client, tokens.refresh_token)).body.error, "invalid_grant");
+      }
+      assert.equal((await revoke({ token: "not-a-token-we-issued" })).status, 200);
+    });
+
+    it("a removed member and a lowered ceiling govern the next call and the next refresh", async () => {
+      const gus = await connect({ workspace: "gov", email: "gus@example.com" });
+      const gia = await connect({ workspace: "gov", email: "gia@example.com" });
+      assert.deepEqual(await whoamiScopes(gus.tokens.access_token), ["CONTACTS_READ", "WORKSPACE_READ"]);
+      putPolicies({ gov: { ...POLICIES.gov, scope_ceiling: ["CONTACTS_READ"] } });
+      assert.deepEqual(await whoamiScopes(gus.tokens.access_token), ["CONTACTS_READ"], "effective = granted ∩ ceiling at once");
+      const narrowed = await refresh(gus.client, gus.tokens.refresh_token);
+      assert.equal(narrowed.body.scope, "CONTACTS_READ", "the token response says the scopes narrowed");
+      assert.deepEqual(await whoamiScopes(narrowed.body.access_token), ["CONTACTS_READ"]);
+      putPolicies({ gov: { ...POLICIES.gov, scope_ceiling: ["CONTACTS_READ"], members: [{ email: "gus@example.com", role: "member" }] } });
+      const gone = await mcp(gia.tokens.access_token, rpc("ping"));
+      assert.equal(gone.status, 401);
+      assert.equal(gone.body.error_description, "Token validation failed: user is no longer a member of the workspace");
+      const gone2 = await refresh(gia.client, gia.tokens.refresh_token);
+      assert.equal(gone2.body.error_description, "Token validation failed: user is no longer a member of the workspace");
+      assert.equal((await mcp(narrowed.body.access_token, rpc("ping"))).status, 200, "the other member is unaffected");
+      putPolicies({ gov: POLICIES.gov });
+    });
+  });
+}
