@@ -82,7 +82,7 @@
       for (const o of body[kind]) {
         const row = tbody.insertRow();
         cell(row, time(o.at)); cell(row, o.user); cell(row, `${o.client_name} (${o.client_id})`);
-        cell(row, o.redirect_uri); cell(row, o.scopes.join(" "));
+        cell(row, o.redirect_uri); cell(row, o.scopes.join(" ") || (kind === "rejected" ? "(none requested)" : ""));
         if (kind === "rejected") cell(row, o.rule || "").className = "rule";
       }
     }

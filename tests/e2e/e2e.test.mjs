@@ -3,10 +3,11 @@ import { after, before, describe } from "node:test";
 import { closeBrowser, launchBrowser, putPolicies, startCallbackListener, startServer, stopCallbackListener, stopServer } from "./harness.mjs";
 import { POLICIES as OAUTH, oauthSuite } from "./oauth.suite.mjs";
 import { POLICIES as TOKENS, tokensSuite } from "./tokens.suite.mjs";
+import { POLICIES as ADMIN, adminSuite } from "./admin.suite.mjs";
 
 describe("mcp-edge end to end (wrangler dev)", { timeout: 900_000 }, () => {
   before(async () => {
-    putPolicies({ ...OAUTH, ...TOKENS });
+    putPolicies({ ...OAUTH, ...TOKENS, ...ADMIN });
     await startServer();
     await startCallbackListener();
     await launchBrowser();
@@ -18,4 +19,5 @@ describe("mcp-edge end to end (wrangler dev)", { timeout: 900_000 }, () => {
   });
   oauthSuite();
   tokensSuite();
+  adminSuite();
 });

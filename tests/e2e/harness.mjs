@@ -79,7 +79,7 @@ let listeners = [];
 export async function startCallbackListener() {
   const handler = (req, res) => {
     const u = new URL(req.url, "http://localhost:3118");
-    if (u.pathname !== "/callback") return res.writeHead(404).end();
+    if (!u.pathname.startsWith("/callback")) return res.writeHead(404).end();
     callbacks.push(u.toString());
     res.writeHead(200, { "content-type": "text/plain" }).end("Authentication complete. You can close this window.");
   };
@@ -108,6 +108,7 @@ export async function launchBrowser() {
   });
   return browser;
 }
+export const newContext = () => browser.newContext();
 export async function closeBrowser() {
   await browser?.close();
 }
@@ -190,8 +191,8 @@ export async function token(form) {
   return { status: r.status, headers: r.headers, body: await r.json().catch(() => null) };
 }
 
-export async function exchange({ client, code, verifier }) {
-  return token({ grant_type: "authorization_code", code, client_id: client.client_id, redirect_uri: CALLBACK, code_verifier: verifier, resource: `${BASE}/mcp` });
+export async function exchange({ client, code, verifier, redirectUri = CALLBACK }) {
+  return token({ grant_type: "authorization_code", code, client_id: client.client_id, redirect_uri: redirectUri, code_verifier: verifier, resource: `${BASE}/mcp` });
 }
 
 /** A full connection: code → tokens. */
