@@ -53,3 +53,41 @@ impl ApiCatalog {
         tool.required_scopes.iter().filter(|need| !held.iter().any(|h| scopes.implies(h, need))).cloned().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::config::BUNDLED_SCOPE_CATALOG;
+
+    const SAMPLE: &str = include_str!("../../../config/openapi.json");
+
+    #[test]
+    fn the_sample_document_becomes_a_clean_catalog() {
+        let scopes = ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).unwrap();
+        let c = ApiCatalog::from_document(SAMPLE, None, &scopes);
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert_eq!(c.tools.len(), 36);
+        assert_eq!(c.base_url.as_deref(), Some("http://127.0.0.1:4010"));
+        let names: std::collections::BTreeSet<&str> = c.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names.len(), 36, "names are unique");
+        assert!(names.contains("delete_lists_list_id_contacts_contact_id"), "no summary: method and path");
+        assert!(names.contains("update_conversation") && names.contains("update_conversation_2"), "a shared summary is made unique");
+        assert!(c.tools.iter().all(|t| t.required_scopes.len() == 1));
+        let search = c.tool("search_contacts").unwrap();
+        let filter = &search.input_schema["properties"]["body"]["properties"]["filter"];
+        assert_eq!(filter["properties"]["and"]["items"]["description"], "SearchFilter (recursive; see its definition above)");
+        let get = c.tool("get_a_contact").unwrap();
+        assert_eq!(get.input_schema["required"], serde_json::json!(["pathParams"]));
+        assert_eq!(get.definition()["annotations"]["readOnlyHint"], true);
+    }
+
+    #[test]
+    fn a_bad_document_yields_no_tools_and_says_why() {
+        let scopes = ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).unwrap();
+        let c = ApiCatalog::from_document("{not json", None, &scopes);
+        assert!(c.tools.is_empty());
+        assert!(c.problems[0].contains("not valid JSON"));
+        let c = ApiCatalog::from_document(r#"{"swagger": "2.0"}"#, None, &scopes);
+        assert!(c.problems[0].contains("OpenAPI 3.0/3.1"));
+    }
+}
