@@ -30,7 +30,7 @@ unit:
 	$(ENV) cargo test --locked
 
 e2e:
-	$(ENV) node --test --test-concurrency=1 tests/e2e/
+	$(ENV) node --test --test-concurrency=1 'tests/e2e/*.test.mjs'
 
 # Validates a policy file before `wrangler kv key put`: make policy-check FILE=acme.json [WORKSPACE=acme]
 policy-check:

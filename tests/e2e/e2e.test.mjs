@@ -4,20 +4,24 @@ import { closeBrowser, launchBrowser, putPolicies, startCallbackListener, startS
 import { POLICIES as OAUTH, oauthSuite } from "./oauth.suite.mjs";
 import { POLICIES as TOKENS, tokensSuite } from "./tokens.suite.mjs";
 import { POLICIES as ADMIN, adminSuite } from "./admin.suite.mjs";
+import { POLICIES as TOOLS, UPSTREAM_VARS, startUpstream, stopUpstream, toolsSuite } from "./tools.suite.mjs";
 
 describe("mcp-edge end to end (wrangler dev)", { timeout: 900_000 }, () => {
   before(async () => {
-    putPolicies({ ...OAUTH, ...TOKENS, ...ADMIN });
-    await startServer();
+    putPolicies({ ...OAUTH, ...TOKENS, ...ADMIN, ...TOOLS });
+    await startUpstream();
+    await startServer(UPSTREAM_VARS);
     await startCallbackListener();
     await launchBrowser();
   });
   after(async () => {
     await closeBrowser();
     stopCallbackListener();
+    stopUpstream();
     await stopServer();
   });
   oauthSuite();
   tokensSuite();
   adminSuite();
+  toolsSuite();
 });
