@@ -65,12 +65,14 @@ pub async fn catalog(config: &Config, now: i64) -> Rc<ApiCatalog> {
     }
     let etag = cached.as_ref().and_then(|c| c.1.clone());
     match fetch_document(&url, etag.as_deref()).await {
-        Ok(None) => {
+        Ok(None) => match cached {
             // 304: unchanged.
-            let (_, etag, fp, catalog) = cached.expect("a conditional request implies a cached document");
-            store(now, etag, fp, catalog.clone());
-            catalog
-        }
+            Some((_, etag, fp, catalog)) => {
+                store(now, etag, fp, catalog.clone());
+                catalog
+            }
+            None => Rc::new(ApiCatalog::failed(format!("{url} answered 304 to an unconditional request"))),
+        },
         Ok(Some((text, new_etag))) => {
             let fp = fingerprint(&text);
             let catalog = match cached {

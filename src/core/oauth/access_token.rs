@@ -1,7 +1,7 @@
 //! Access tokens: self-verifying JWTs (RFC 9068 profile, EdDSA). Verifying one needs no storage;
 //! the live checks (connection, membership, policy) happen in `crate::app::mcp_http`.
 use chrono::{TimeZone, Utc};
-use jwt_compact::{AlgorithmExt, Claims, Header, TimeOptions, UntrustedToken};
+use jwt_compact::{AlgorithmExt, TimeOptions, UntrustedToken};
 use serde::{Deserialize, Serialize};
 
 use crate::core::oauth::keys::Keys;
@@ -53,12 +53,7 @@ impl BearerError {
 }
 
 pub fn sign(keys: &Keys, claims: &AccessClaims, issued_at: i64, expires_at: i64) -> String {
-    let header = Header::empty().with_key_id(keys.kid.clone()).with_token_type(TOKEN_TYPE);
-    let mut claims = Claims::new(claims.clone());
-    claims.expiration = Utc.timestamp_opt(expires_at, 0).single();
-    claims.issued_at = Utc.timestamp_opt(issued_at, 0).single();
-    // Signing with an in-memory Ed25519 key and serialising plain strings cannot fail.
-    keys.algorithm.token(&header, &claims, &keys.pair.sk).expect("JWT creation is infallible here")
+    keys.sign_jwt(TOKEN_TYPE, claims, issued_at, expires_at)
 }
 
 /// RFC 9068 §4: check type, signature, issuer, audience and expiry.

@@ -63,6 +63,18 @@ impl Keys {
 }
 
 impl Keys {
+    /// A compact EdDSA JWT with our key ID: access tokens (`at+jwt`) and upstream assertions.
+    pub fn sign_jwt<T: serde::Serialize>(&self, token_type: &str, custom: T, issued_at: i64, expires_at: i64) -> String {
+        use chrono::{TimeZone, Utc};
+        use jwt_compact::AlgorithmExt;
+        let header = jwt_compact::Header::empty().with_key_id(self.kid.clone()).with_token_type(token_type);
+        let mut claims = jwt_compact::Claims::new(custom);
+        claims.issued_at = Utc.timestamp_opt(issued_at, 0).single();
+        claims.expiration = Utc.timestamp_opt(expires_at, 0).single();
+        // Signing with an in-memory Ed25519 key and serialising plain strings cannot fail.
+        self.algorithm.token(&header, &claims, &self.pair.sk).expect("JWT creation is infallible here")
+    }
+
     /// HMAC-SHA256 under the refresh-token key.
     pub fn refresh_mac(&self, data: &[u8]) -> [u8; 32] {
         hmac_sha256(&self.refresh_key, data)

@@ -1,8 +1,6 @@
 //! How the worker authenticates to the upstream API without passing the client's token through
 //! (the MCP spec forbids token passthrough): a short-lived JWT it signs itself, which the
 //! upstream verifies with `/.well-known/jwks.json`.
-use chrono::{TimeZone, Utc};
-use jwt_compact::{AlgorithmExt, Claims, Header};
 use serde::{Deserialize, Serialize};
 
 use crate::core::oauth::keys::Keys;
@@ -26,12 +24,7 @@ pub struct AssertionClaims {
 }
 
 pub fn sign(keys: &Keys, claims: &AssertionClaims, now: i64) -> String {
-    let header = Header::empty().with_key_id(keys.kid.clone()).with_token_type(TOKEN_TYPE);
-    let mut c = Claims::new(claims.clone());
-    c.issued_at = Utc.timestamp_opt(now, 0).single();
-    c.expiration = Utc.timestamp_opt(now + LIFETIME, 0).single();
-    // Signing with an in-memory Ed25519 key and serialising plain strings cannot fail.
-    keys.algorithm.token(&header, &c, &keys.pair.sk).expect("JWT creation is infallible here")
+    keys.sign_jwt(TOKEN_TYPE, claims, now, now + LIFETIME)
 }
 
 /// The audience for a base URL: its origin.
@@ -43,7 +36,7 @@ pub fn audience(base_url: &str) -> String {
 mod tests {
     use super::*;
     use crate::core::oauth::keys::test_keys;
-    use jwt_compact::UntrustedToken;
+    use jwt_compact::{AlgorithmExt, UntrustedToken};
 
     #[test]
     fn verifies_with_the_published_key() {

@@ -1,0 +1,373 @@
+//! The whole request pipeline, natively, against in-memory stores that keep the storage
+//! contracts (single-use codes, revocation tombstones). The same flows run end to end against
+//! `wrangler dev` in tests/e2e.
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
+
+use serde_json::{json, Value};
+
+use super::{handle, Services, UpstreamFailure, UpstreamResponse};
+use crate::core::openapi::call::UpstreamRequest;
+use crate::core::openapi::catalog::ApiCatalog;
+use crate::core::admin::{etag, Outcome};
+use crate::core::config::Config;
+use crate::core::connection::{rotate, ConnectionRecord, Rotation};
+use crate::core::http::{Method, Request, Response};
+use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
+use crate::core::oauth::keys::{test_keys, Keys};
+use crate::core::oauth::register::ClientRegistration;
+use crate::core::oauth::types::ClientId;
+use crate::core::store::*;
+
+pub(super) const ORIGIN: &str = "http://127.0.0.1:8081";
+pub(super) const OPERATOR: &str = "operator-token-operator-token-0123456789";
+pub(super) const CALLBACK: &str = "http://localhost:3118/callback";
+pub(super) const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub(super) const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// Every store future here is ready at once; poll it once.
+pub(super) fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("in-memory services never wait"),
+    }
+}
+
+pub(super) struct Memory {
+    pub(super) config: Config,
+    pub(super) keys: Keys,
+    pub(super) now: Cell<i64>,
+    pub(super) counter: Cell<u8>,
+    pub(super) policies: RefCell<HashMap<String, String>>,
+    pub(super) clients: RefCell<HashMap<String, ClientRegistration>>,
+    pub(super) codes: RefCell<HashMap<String, (CodeGrant, i64, bool)>>,
+    pub(super) connections: RefCell<HashMap<String, ConnectionRecord>>,
+    pub(super) outcomes: RefCell<HashMap<String, Vec<Outcome>>>,
+    pub(super) upstream_calls: RefCell<Vec<(UpstreamRequest, Vec<(String, String)>)>>,
+    pub(super) secrets: RefCell<HashMap<String, (String, i64)>>,
+    pub(super) upstream_answer: RefCell<Result<UpstreamResponse, UpstreamFailure>>,
+}
+
+impl Memory {
+    pub(super) fn new() -> Memory {
+        Memory::with_vars(&[])
+    }
+
+    pub(super) fn with_vars(extra: &[(&str, &str)]) -> Memory {
+        let extra: HashMap<String, String> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let config = Config::from_vars(|k| match k {
+            "DEV_SIGN_IN" => Some("on".to_string()),
+            "ADMIN_TOKEN" => Some(OPERATOR.to_string()),
+            other => extra.get(other).cloned(),
+        })
+        .unwrap();
+        let m = Memory {
+            config,
+            keys: test_keys(),
+            now: Cell::new(1_800_000_000),
+            counter: Cell::new(0),
+            policies: RefCell::default(),
+            clients: RefCell::default(),
+            codes: RefCell::default(),
+            connections: RefCell::default(),
+            outcomes: RefCell::default(),
+            upstream_calls: RefCell::default(),
+            secrets: RefCell::default(),
+            upstream_answer: RefCell::new(Ok(UpstreamResponse { status: 200, content_type: "application/json".into(), body: br#"{"id":"c_1","email":"ada@example.com"}"#.to_vec() })),
+        };
+        m.set_policy("acme", |_| {});
+        m
+    }
+
+    pub(super) fn set_policy(&self, ws: &str, edit: impl FnOnce(&mut Value)) {
+        let mut doc = json!({
+            "schema": 1, "name": "Acme", "mcp_enabled": true,
+            "allowed_redirect_uris": [CALLBACK], "allowed_client_ids": [],
+            "scope_ceiling": ["WORKSPACE_READ", "CONTACTS_READ"],
+            "members": [{"email": "ada@example.com", "name": "Ada Lovelace", "role": "admin"}]
+        });
+        edit(&mut doc);
+        self.policies.borrow_mut().insert(ws.to_string(), doc.to_string());
+    }
+}
+
+impl PolicySource for Memory {
+    async fn policy_document(&self, workspace: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.policies.borrow().get(workspace).cloned())
+    }
+}
+
+impl ClientStore for Memory {
+    async fn client(&self, id: &ClientId) -> Result<Option<ClientRegistration>, StoreError> {
+        Ok(self.clients.borrow().get(id.as_str()).cloned())
+    }
+    async fn register(&self, client: &ClientRegistration) -> Result<(), StoreError> {
+        self.clients.borrow_mut().insert(client.client_id.as_str().to_string(), client.clone());
+        Ok(())
+    }
+}
+
+impl CodeStore for Memory {
+    async fn insert(&self, code: &AuthCode, grant: &CodeGrant, expires_at: i64) -> Result<(), StoreError> {
+        self.codes.borrow_mut().insert(code.storage_key(), (grant.clone(), expires_at, false));
+        Ok(())
+    }
+    async fn redeem(&self, code: &AuthCode, now: i64) -> Result<Redemption, StoreError> {
+        let mut codes = self.codes.borrow_mut();
+        Ok(match codes.get_mut(&code.storage_key()) {
+            None => Redemption::Unknown,
+            Some((grant, _, true)) => Redemption::Replayed { grant: grant.clone() },
+            Some((_, exp, false)) if *exp <= now => Redemption::Expired,
+            Some((grant, _, used)) => {
+                *used = true;
+                Redemption::Redeemed { grant: grant.clone() }
+            }
+        })
+    }
+}
+
+impl ConnectionStore for Memory {
+    async fn create(&self, c: &ConnectionRecord) -> Result<CreateOutcome, StoreError> {
+        let mut all = self.connections.borrow_mut();
+        let revoked_at = all.get(&c.id).and_then(|r| r.revoked_at);
+        all.insert(c.id.clone(), ConnectionRecord { revoked_at, ..c.clone() });
+        Ok(if revoked_at.is_some() { CreateOutcome::AlreadyRevoked } else { CreateOutcome::Created })
+    }
+    async fn rotate(&self, _: &str, _: &str, id: &str, presented: u32, client_id: &str, now: i64) -> Result<Rotation, StoreError> {
+        Ok(match self.connections.borrow_mut().get_mut(id) {
+            None => Rotation::Missing,
+            Some(record) => rotate(record, presented, client_id, now),
+        })
+    }
+    async fn touch(&self, _: &str, _: &str, id: &str, _: i64) -> Result<ConnectionStatus, StoreError> {
+        Ok(match self.connections.borrow().get(id) {
+            None => ConnectionStatus::Missing,
+            Some(r) if r.revoked_at.is_some() => ConnectionStatus::Revoked,
+            Some(_) => ConnectionStatus::Active,
+        })
+    }
+    async fn revoke(&self, ws: &str, user: &str, id: &str, client_id: Option<&str>, now: i64) -> Result<RevokeOutcome, StoreError> {
+        let mut all = self.connections.borrow_mut();
+        let record = all.entry(id.to_string()).or_insert_with(|| ConnectionRecord {
+            id: id.into(), workspace: ws.into(), user: user.into(), client_id: String::new(), client_name: String::new(),
+            scopes: vec![], created_at: now, last_used_at: None, generation: 0, refresh_expires_at: 0, revoked_at: None,
+        });
+        if client_id.is_some_and(|c| !record.client_id.is_empty() && c != record.client_id) {
+            return Ok(RevokeOutcome::WrongClient);
+        }
+        record.revoked_at.get_or_insert(now);
+        Ok(RevokeOutcome::Revoked)
+    }
+    async fn list(&self, ws: &str, user: &str) -> Result<Vec<ConnectionRecord>, StoreError> {
+        Ok(self.connections.borrow().values().filter(|c| c.workspace == ws && c.user == user && !c.client_id.is_empty()).cloned().collect())
+    }
+    async fn revoke_all(&self, ws: &str, user: &str, now: i64) -> Result<u32, StoreError> {
+        let mut n = 0;
+        for c in self.connections.borrow_mut().values_mut().filter(|c| c.workspace == ws && c.user == user && c.revoked_at.is_none()) {
+            c.revoked_at = Some(now);
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+impl WorkspaceStore for Memory {
+    async fn policy_text(&self, workspace: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.policies.borrow().get(workspace).cloned())
+    }
+    async fn replace_policy(&self, workspace: &str, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError> {
+        let mut all = self.policies.borrow_mut();
+        let current = all.get(workspace).map(|t| etag(t));
+        if current.as_deref() != if_match {
+            return Ok(ReplaceOutcome::Conflict { current_etag: current });
+        }
+        all.insert(workspace.to_string(), text.to_string());
+        Ok(ReplaceOutcome::Replaced { etag: etag(text) })
+    }
+    async fn record_outcome(&self, workspace: &str, outcome: &Outcome) -> Result<(), StoreError> {
+        self.outcomes.borrow_mut().entry(workspace.to_string()).or_default().insert(0, outcome.clone());
+        Ok(())
+    }
+    async fn outcomes(&self, workspace: &str) -> Result<Vec<Outcome>, StoreError> {
+        Ok(self.outcomes.borrow().get(workspace).cloned().unwrap_or_default())
+    }
+    async fn upstream_secret(&self, workspace: &str) -> Result<Option<(String, i64)>, StoreError> {
+        Ok(self.secrets.borrow().get(workspace).cloned())
+    }
+    async fn set_upstream_secret(&self, workspace: &str, sealed: Option<&str>, now: i64) -> Result<(), StoreError> {
+        match sealed {
+            Some(s) => self.secrets.borrow_mut().insert(workspace.to_string(), (s.to_string(), now)),
+            None => self.secrets.borrow_mut().remove(workspace),
+        };
+        Ok(())
+    }
+}
+
+impl Services for Memory {
+    fn config(&self) -> &Config {
+        &self.config
+    }
+    fn keys(&self) -> &Keys {
+        &self.keys
+    }
+    fn now(&self) -> i64 {
+        self.now.get()
+    }
+    /// Seeded, distinct per call: deterministic tests.
+    fn fill_random(&self, buf: &mut [u8]) {
+        let n = self.counter.get().wrapping_add(1);
+        self.counter.set(n);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = n.wrapping_mul(31).wrapping_add(i as u8);
+        }
+    }
+    fn log(&self, _: &str) {}
+
+    async fn api_catalog(&self) -> std::rc::Rc<ApiCatalog> {
+        std::rc::Rc::new(ApiCatalog::from_document(TEST_API, None, &self.config.catalog))
+    }
+
+    async fn upstream(&self, request: &UpstreamRequest, headers: &[(String, String)]) -> Result<UpstreamResponse, UpstreamFailure> {
+        self.upstream_calls.borrow_mut().push((request.clone(), headers.to_vec()));
+        self.upstream_answer.borrow().clone()
+    }
+}
+
+/// A two-operation API for the pipeline tests; the real sample is config/openapi.json.
+pub(super) const TEST_API: &str = r#"{
+  "openapi": "3.1.0", "servers": [{"url": "https://api.example/v1"}],
+  "paths": {
+    "/contacts/{id}": {"get": {"summary": "Get a contact", "description": "**Required scope:** CONTACTS_READ",
+      "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]}},
+    "/contacts": {"post": {"summary": "Create a contact", "description": "**Required scope:** CONTACTS_WRITE",
+      "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["email"], "properties": {"email": {"type": "string"}}}}}}}}
+  }
+}"#;
+
+/// A browser-ish client with a cookie jar.
+pub(super) struct Browser<'a> {
+    pub(super) svc: &'a Memory,
+    pub(super) cookies: HashMap<String, String>,
+}
+
+impl<'a> Browser<'a> {
+    pub(super) fn new(svc: &'a Memory) -> Browser<'a> {
+        Browser { svc, cookies: HashMap::new() }
+    }
+
+    pub(super) fn send(&mut self, method: Method, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
+        let mut all: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if !self.cookies.is_empty() {
+            let jar: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            all.push(("cookie".into(), jar.join("; ")));
+        }
+        let req = Request { method, url: url::Url::parse(&format!("{ORIGIN}{path}")).unwrap(), headers: all, body: body.to_vec() };
+        let resp = block_on(handle(self.svc, &req));
+        for (k, v) in &resp.headers {
+            if k == "set-cookie" {
+                let (name, rest) = v.split_once('=').unwrap();
+                self.cookies.insert(name.to_string(), rest.split(';').next().unwrap().to_string());
+            }
+        }
+        resp
+    }
+
+    pub(super) fn get(&mut self, path: &str) -> Response {
+        self.send(Method::Get, path, &[], b"")
+    }
+
+    pub(super) fn post_form(&mut self, path: &str, form: &[(&str, &str)]) -> Response {
+        let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        self.send(Method::Post, path, &[("content-type", "application/x-www-form-urlencoded")], body.as_bytes())
+    }
+}
+
+pub(super) fn body_json(r: &Response) -> Value {
+    serde_json::from_slice(&r.body).unwrap_or(Value::Null)
+}
+
+pub(super) fn body_text(r: &Response) -> String {
+    String::from_utf8_lossy(&r.body).to_string()
+}
+
+/// The value of `<input … name="NAME" value="…">` in a page.
+pub(super) fn input_value(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).unwrap_or_else(|| panic!("no input {name}")) + marker.len();
+    page[start..].split('"').next().unwrap().replace("&amp;", "&")
+}
+
+pub(super) fn register(b: &mut Browser) -> String {
+    let r = b.send(Method::Post, "/register", &[("content-type", "application/json")], json!({"redirect_uris": [CALLBACK], "client_name": "Claude Code"}).to_string().as_bytes());
+    assert_eq!(r.status, 201);
+    body_json(&r)["client_id"].as_str().unwrap().to_string()
+}
+
+pub(super) fn authorize_path(client_id: &str, scope: Option<&str>) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.extend_pairs([("response_type", "code"), ("client_id", client_id), ("redirect_uri", CALLBACK), ("code_challenge", CHALLENGE), ("code_challenge_method", "S256"), ("state", "st"), ("resource", &format!("{ORIGIN}/mcp"))]);
+    if let Some(s) = scope {
+        q.append_pair("scope", s);
+    }
+    format!("/authorize?{}", q.finish())
+}
+
+pub(super) fn sign_in(b: &mut Browser, authorize: &str, ws: &str, email: &str) -> Response {
+    let r = b.get(authorize);
+    assert_eq!(r.status, 303, "{}", body_text(&r));
+    let signin = b.get(r.header("location").unwrap());
+    let page = body_text(&signin);
+    let r = b.post_form("/signin", &[("next", &input_value(&page, "next")), ("csrf", &input_value(&page, "csrf")), ("workspace", ws), ("email", email)]);
+    assert_eq!(r.status, 303, "{}", body_text(&r));
+    b.get(r.header("location").unwrap())
+}
+
+/// Consent → Approve → the code from the redirect.
+pub(super) fn approve(b: &mut Browser, consent: &Response) -> String {
+    assert_eq!(consent.status, 200, "{}", body_text(consent));
+    let page = body_text(consent);
+    let mut form: Vec<(String, String)> = ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "resource", "scope", "csrf"]
+        .iter()
+        .filter(|n| page.contains(&format!("name=\"{n}\"")))
+        .map(|n| (n.to_string(), input_value(&page, n)))
+        .collect();
+    form.push(("decision".into(), "approve".into()));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let r = b.post_form("/authorize", &pairs);
+    assert_eq!(r.status, 302, "{}", body_text(&r));
+    let location = url::Url::parse(r.header("location").unwrap()).unwrap();
+    assert!(location.as_str().starts_with(CALLBACK));
+    let q: HashMap<String, String> = location.query_pairs().into_owned().collect();
+    assert_eq!(q["state"], "st");
+    assert_eq!(q["iss"], ORIGIN);
+    q["code"].clone()
+}
+
+pub(super) fn exchange(b: &mut Browser, client_id: &str, code: &str, verifier: &str) -> Response {
+    b.post_form("/token", &[("grant_type", "authorization_code"), ("code", code), ("client_id", client_id), ("redirect_uri", CALLBACK), ("code_verifier", verifier), ("resource", &format!("{ORIGIN}/mcp"))])
+}
+
+pub(super) fn mcp(b: &mut Browser, token: &str, body: Value) -> Response {
+    let auth = format!("Bearer {token}");
+    b.send(Method::Post, "/mcp", &[("authorization", &auth), ("content-type", "application/json"), ("mcp-protocol-version", "2025-11-25")], body.to_string().as_bytes())
+}
+
+pub(super) fn connect(svc: &Memory, scope: Option<&str>) -> (String, String, Value) {
+    let mut b = Browser::new(svc);
+    let client_id = register(&mut b);
+    let consent = sign_in(&mut b, &authorize_path(&client_id, scope), "acme", "ada@example.com");
+    let code = approve(&mut b, &consent);
+    let r = exchange(&mut b, &client_id, &code, VERIFIER);
+    assert_eq!(r.status, 200, "{}", body_text(&r));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    (client_id, code, body_json(&r))
+}
+
+
+mod admin;
+mod oauth;
+mod tokens;
+mod tools;

@@ -1,0 +1,145 @@
+//! Issue #2: the authorization path, end to end in process.
+use serde_json::json;
+
+use super::*;
+
+#[test]
+pub(super) fn the_whole_path_ends_in_whoami_with_the_consented_scopes() {
+    let svc = Memory::new();
+    let (client_id, _, tokens) = connect(&svc, Some("offline_access"));
+    assert_eq!(tokens["scope"], "CONTACTS_READ WORKSPACE_READ");
+    assert!(tokens["refresh_token"].as_str().unwrap().starts_with("rt1."));
+    let mut b = Browser::new(&svc);
+    let access = tokens["access_token"].as_str().unwrap();
+    let init = mcp(&mut b, access, json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}));
+    assert_eq!(body_json(&init)["result"]["protocolVersion"], "2025-11-25");
+    let note = mcp(&mut b, access, json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    assert_eq!((note.status, note.body.len()), (202, 0));
+    let who = body_json(&mcp(&mut b, access, json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "mcp_whoami", "arguments": {}}})));
+    let s = &who["result"]["structuredContent"];
+    assert_eq!(s["user"], json!({"email": "ada@example.com", "name": "Ada Lovelace"}));
+    assert_eq!(s["workspace"], json!({"id": "acme", "name": "Acme"}));
+    assert_eq!(s["client"], json!({"id": client_id, "name": "Claude Code"}));
+    assert_eq!(s["scopes"], json!(["CONTACTS_READ", "WORKSPACE_READ"]));
+    assert_eq!(s["expires_in"], 3600);
+}
+
+#[test]
+pub(super) fn a_replayed_code_fails_and_revokes_what_the_first_redemption_issued() {
+    let svc = Memory::new();
+    let (client_id, code, tokens) = connect(&svc, None);
+    let mut b = Browser::new(&svc);
+    let again = exchange(&mut b, &client_id, &code, VERIFIER);
+    assert_eq!((again.status, body_json(&again)["error"].as_str()), (400, Some("invalid_grant")));
+    let r = mcp(&mut b, tokens["access_token"].as_str().unwrap(), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+    assert_eq!(r.status, 401);
+    assert!(body_json(&r)["error_description"].as_str().unwrap().starts_with("Token validation failed: connection"));
+    assert!(r.header("www-authenticate").unwrap().contains("error=\"invalid_token\""));
+}
+
+#[test]
+pub(super) fn the_consent_page_may_lead_only_to_its_own_redirect_uri() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let client_id = register(&mut b);
+    let consent = sign_in(&mut b, &authorize_path(&client_id, None), "acme", "ada@example.com");
+    let csp = consent.header("content-security-policy").unwrap();
+    assert!(csp.contains("form-action 'self' http://localhost:3118;"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"));
+}
+
+#[test]
+pub(super) fn wrong_verifier_and_expired_codes_are_invalid_grant() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let client_id = register(&mut b);
+    let consent = sign_in(&mut b, &authorize_path(&client_id, None), "acme", "ada@example.com");
+    let code = approve(&mut b, &consent);
+    let r = exchange(&mut b, &client_id, &code, &"x".repeat(43));
+    assert_eq!(body_json(&r)["error"], "invalid_grant");
+    assert!(body_json(&r)["error_description"].as_str().unwrap().contains("PKCE"));
+    let consent = b.get(&authorize_path(&client_id, None));
+    let code = approve(&mut b, &consent);
+    svc.now.set(svc.now.get() + 61);
+    let r = exchange(&mut b, &client_id, &code, VERIFIER);
+    assert_eq!(body_json(&r)["error"], "invalid_grant");
+    assert!(body_json(&r)["error_description"].as_str().unwrap().contains("expired"));
+    let r = exchange(&mut b, "nobody", &code, VERIFIER);
+    assert_eq!((r.status, body_json(&r)["error"].as_str()), (401, Some("invalid_client")));
+}
+
+#[test]
+pub(super) fn policy_rules_are_pages_with_the_exact_message_and_no_redirect() {
+    let svc = Memory::new();
+    svc.set_policy("pinned", |d| {
+        d["allowed_client_ids"] = json!(["someone-else"]);
+    });
+    svc.set_policy("elsewhere", |d| d["allowed_redirect_uris"] = json!(["http://localhost:9999/callback"]));
+    let cases = [("acme", Some("CONTACTS_WRITE"), "Requested scopes are not allowed"), ("pinned", None, "OAuth client_id is not allowed"), ("elsewhere", None, "redirect_uri is not allowed")];
+    for (ws, scope, message) in cases {
+        let mut b = Browser::new(&svc);
+        let client_id = register(&mut b);
+        let page = sign_in(&mut b, &authorize_path(&client_id, scope), ws, "ada@example.com");
+        assert_eq!(page.status, 403, "{ws}");
+        assert!(page.header("location").is_none());
+        assert!(body_text(&page).contains(&format!("<p id=\"error-message\" class=\"error\" role=\"alert\">{message}</p>")), "{ws}: {}", body_text(&page));
+    }
+}
+
+#[test]
+pub(super) fn disabling_mcp_ends_access_at_the_next_call() {
+    let svc = Memory::new();
+    let (_, _, tokens) = connect(&svc, None);
+    svc.set_policy("acme", |d| d["mcp_enabled"] = json!(false));
+    let mut b = Browser::new(&svc);
+    let r = mcp(&mut b, tokens["access_token"].as_str().unwrap(), json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}));
+    assert_eq!(r.status, 401);
+    assert_eq!(body_json(&r)["error_description"], "Token validation failed: policy: MCP is disabled for the workspace");
+}
+
+#[test]
+pub(super) fn consent_post_without_the_csrf_cookie_is_refused() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let client_id = register(&mut b);
+    let consent = sign_in(&mut b, &authorize_path(&client_id, None), "acme", "ada@example.com");
+    let csrf = input_value(&body_text(&consent), "csrf");
+    b.cookies.remove(crate::core::cookies::CSRF_COOKIE);
+    let r = b.post_form("/authorize", &[("client_id", &client_id), ("csrf", &csrf), ("decision", "approve")]);
+    assert_eq!(r.status, 403);
+    assert!(r.header("location").is_none());
+}
+
+#[test]
+pub(super) fn mcp_transport_rules() {
+    let svc = Memory::new();
+    let (_, _, tokens) = connect(&svc, None);
+    let access = tokens["access_token"].as_str().unwrap();
+    let mut b = Browser::new(&svc);
+    let r = b.send(Method::Post, "/mcp", &[("content-type", "application/json")], b"{}");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate").unwrap(), format!("Bearer resource_metadata=\"{ORIGIN}/.well-known/oauth-protected-resource/mcp\""));
+    assert_eq!(b.get("/mcp").status, 405);
+    let auth = format!("Bearer {access}");
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
+    let r = b.send(Method::Post, "/mcp", &[("authorization", &auth), ("content-type", "application/json"), ("origin", "https://evil.example")], ping.as_bytes());
+    assert_eq!(r.status, 403);
+    let r = b.send(Method::Post, "/mcp", &[("authorization", &auth), ("content-type", "application/json"), ("mcp-protocol-version", "2024-01-01")], ping.as_bytes());
+    assert_eq!(r.status, 400);
+    let r = b.send(Method::Post, "/mcp", &[("authorization", &auth), ("content-type", "application/json")], b"[]");
+    assert_eq!((r.status, body_json(&r)["error"]["code"].as_i64()), (400, Some(-32600)));
+    let r = b.send(Method::Post, "/mcp", &[("authorization", &format!("{auth}x")), ("content-type", "application/json")], ping.as_bytes());
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").unwrap().contains("invalid_token"));
+}
+
+#[test]
+pub(super) fn discovery_and_unknown_paths() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    assert_eq!(body_json(&b.get("/.well-known/oauth-authorization-server"))["issuer"], ORIGIN);
+    assert_eq!(body_json(&b.get("/.well-known/oauth-protected-resource/mcp"))["resource"], format!("{ORIGIN}/mcp"));
+    assert_eq!(b.get("/.well-known/openid-configuration").status, 404);
+    assert_eq!(b.get("/nothing").status, 404);
+    assert_eq!(b.get("/token").status, 405);
+}

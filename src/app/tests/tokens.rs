@@ -1,0 +1,74 @@
+//! Issue #3: refresh rotation, live policy, revocation.
+use serde_json::{json, Value};
+
+use super::*;
+
+fn refresh(b: &mut Browser, client_id: &str, token: &str) -> Response {
+    b.post_form("/token", &[("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", client_id)])
+}
+
+fn whoami_scopes(b: &mut Browser, access: &str) -> Value {
+    let r = mcp(b, access, json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {"name": "mcp_whoami"}}));
+    body_json(&r)["result"]["structuredContent"]["scopes"].clone()
+}
+
+#[test]
+fn refresh_rotates_with_one_grace_retry_and_reuse_revokes_the_connection() {
+    let svc = Memory::new();
+    let (client_id, _, first) = connect(&svc, None);
+    let mut b = Browser::new(&svc);
+    let r1 = first["refresh_token"].as_str().unwrap();
+    let second = body_json(&refresh(&mut b, &client_id, r1));
+    let r2 = second["refresh_token"].as_str().unwrap();
+    assert_ne!(r2, r1);
+    assert_ne!(second["access_token"], first["access_token"]);
+    // The response was lost: retrying with r1 gives r2 again.
+    let retry = body_json(&refresh(&mut b, &client_id, r1));
+    assert_eq!(retry["refresh_token"], r2);
+    // r2 is used, so r1 is now an old token of the family: reuse revokes the connection.
+    let third = body_json(&refresh(&mut b, &client_id, r2));
+    assert!(third["refresh_token"].is_string());
+    let reuse = refresh(&mut b, &client_id, r1);
+    assert_eq!(body_json(&reuse)["error"], "invalid_grant");
+    assert!(body_json(&reuse)["error_description"].as_str().unwrap().contains("revoked"));
+    let r = mcp(&mut b, third["access_token"].as_str().unwrap(), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+    assert_eq!(r.status, 401);
+    let after = refresh(&mut b, &client_id, third["refresh_token"].as_str().unwrap());
+    assert_eq!(body_json(&after)["error_description"], "Token validation failed: connection: the connection was revoked");
+}
+
+#[test]
+fn refresh_follows_the_live_policy() {
+    let svc = Memory::new();
+    let (client_id, _, tokens) = connect(&svc, None);
+    let mut b = Browser::new(&svc);
+    svc.set_policy("acme", |d| d["scope_ceiling"] = json!(["CONTACTS_READ"]));
+    // Effective scopes narrow at once on /mcp, and the next refresh says so.
+    assert_eq!(whoami_scopes(&mut b, tokens["access_token"].as_str().unwrap()), json!(["CONTACTS_READ"]));
+    let narrowed = body_json(&refresh(&mut b, &client_id, tokens["refresh_token"].as_str().unwrap()));
+    assert_eq!(narrowed["scope"], "CONTACTS_READ");
+    assert_eq!(whoami_scopes(&mut b, narrowed["access_token"].as_str().unwrap()), json!(["CONTACTS_READ"]));
+    svc.set_policy("acme", |d| d["members"] = json!([{"email": "bob@example.com", "role": "member"}]));
+    let gone = refresh(&mut b, &client_id, narrowed["refresh_token"].as_str().unwrap());
+    assert_eq!(body_json(&gone)["error_description"], "Token validation failed: user is no longer a member of the workspace");
+    let r = mcp(&mut b, narrowed["access_token"].as_str().unwrap(), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+    assert_eq!(body_json(&r)["error_description"], "Token validation failed: user is no longer a member of the workspace");
+}
+
+#[test]
+fn revoking_either_token_ends_the_connection() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    assert_eq!(b.post_form("/revoke", &[("token", "whatever")]).status, 200, "unknown tokens: 200");
+    assert_eq!(b.post_form("/revoke", &[]).status, 400);
+    for which in ["refresh_token", "access_token"] {
+        let (client_id, _, tokens) = connect(&svc, None);
+        let token = tokens[which].as_str().unwrap();
+        let wrong = b.post_form("/revoke", &[("token", token), ("client_id", "someone-else")]);
+        assert_eq!((wrong.status, body_json(&wrong)["error"].as_str()), (400, Some("unauthorized_client")), "{which}");
+        assert_eq!(b.post_form("/revoke", &[("token", token), ("client_id", &client_id)]).status, 200);
+        let r = mcp(&mut b, tokens["access_token"].as_str().unwrap(), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+        assert_eq!(r.status, 401, "{which}");
+        assert_eq!(body_json(&refresh(&mut b, &client_id, tokens["refresh_token"].as_str().unwrap()))["error"], "invalid_grant");
+    }
+}

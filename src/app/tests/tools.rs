@@ -1,0 +1,87 @@
+//! Issue #5: OpenAPI tools.
+use serde_json::{json, Value};
+
+use super::*;
+use super::admin::admin_get;
+
+fn call_tool(b: &mut Browser, access: &str, name: &str, args: Value) -> Value {
+    let r = mcp(b, access, json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": name, "arguments": args}}));
+    body_json(&r)["result"].clone()
+}
+
+#[test]
+fn api_tools_are_listed_by_scope_and_called_without_the_clients_token() {
+    let svc = Memory::new();
+    let (_, _, tokens) = connect(&svc, None);
+    let access = tokens["access_token"].as_str().unwrap();
+    let mut b = Browser::new(&svc);
+    let list = body_json(&mcp(&mut b, access, json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})));
+    let names: Vec<&str> = list["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["mcp_whoami", "get_a_contact"], "read scopes only: no write tool");
+    let denied = call_tool(&mut b, access, "create_a_contact", json!({"body": {"email": "x@y.z"}}));
+    assert_eq!(denied["isError"], true);
+    assert!(denied["content"][0]["text"].as_str().unwrap().starts_with("Tool requires scopes: CONTACTS_WRITE."));
+    let bad = call_tool(&mut b, access, "get_a_contact", json!({"pathParams": {}}));
+    assert_eq!(bad["isError"], true);
+    assert!(bad["content"][0]["text"].as_str().unwrap().contains("arguments.pathParams.id: is required"));
+    assert!(svc.upstream_calls.borrow().is_empty(), "nothing is sent for refused calls");
+    let ok = call_tool(&mut b, access, "get_a_contact", json!({"pathParams": {"id": "c 1"}}));
+    assert_eq!(ok["structuredContent"]["id"], "c_1");
+    let calls = svc.upstream_calls.borrow();
+    let (req, headers) = &calls[0];
+    assert_eq!(req.url, "https://api.example/v1/contacts/c%201");
+    let auth = &headers.iter().find(|(k, _)| k == "authorization").unwrap().1;
+    assert!(!auth.contains(access), "the client's token is never forwarded");
+    let assertion = auth.strip_prefix("Bearer ").unwrap();
+    let untrusted = jwt_compact::UntrustedToken::new(assertion).unwrap();
+    use jwt_compact::AlgorithmExt;
+    let keys = svc.keys();
+    let claims = keys.algorithm.validator::<crate::core::openapi::assertion::AssertionClaims>(&keys.pair.pk).validate(&untrusted).unwrap();
+    assert_eq!(claims.claims().custom.aud, "https://api.example");
+    assert_eq!(claims.claims().custom.scope, "CONTACTS_READ");
+    assert_eq!(claims.claims().custom.sub, "ada@example.com");
+}
+
+#[test]
+fn upstream_failures_become_tool_errors() {
+    let svc = Memory::new();
+    let (_, _, tokens) = connect(&svc, None);
+    let access = tokens["access_token"].as_str().unwrap();
+    let mut b = Browser::new(&svc);
+    let cases = [
+        (Ok(UpstreamResponse { status: 404, content_type: "application/json".into(), body: br#"{"error":"not found"}"#.to_vec() }), "The API answered HTTP 404"),
+        (Ok(UpstreamResponse { status: 500, content_type: "text/plain".into(), body: vec![b'x'; 5000] }), "The API answered HTTP 500"),
+        (Err(UpstreamFailure::Timeout { after_ms: 10_000 }), "did not answer within 10000 ms"),
+    ];
+    for (answer, needle) in cases {
+        *svc.upstream_answer.borrow_mut() = answer;
+        let r = call_tool(&mut b, access, "get_a_contact", json!({"pathParams": {"id": "1"}}));
+        assert_eq!(r["isError"], true);
+        let text = r["content"][0]["text"].as_str().unwrap();
+        assert!(text.contains(needle), "{text}");
+        assert!(text.len() < 2200, "bounded excerpt");
+    }
+}
+
+#[test]
+fn per_workspace_api_keys_are_write_only_and_sent_instead_of_an_assertion() {
+    let svc = Memory::with_vars(&[("UPSTREAM_AUTH", "api_key")]);
+    let (_, _, tokens) = connect(&svc, None);
+    let access = tokens["access_token"].as_str().unwrap();
+    let mut b = Browser::new(&svc);
+    let missing = call_tool(&mut b, access, "get_a_contact", json!({"pathParams": {"id": "1"}}));
+    assert!(missing["content"][0]["text"].as_str().unwrap().contains("has no upstream API key"));
+    let auth = format!("Bearer {OPERATOR}");
+    let r = b.send(Method::Put, "/admin/api/workspaces/acme/upstream-key", &[("authorization", &auth), ("content-type", "application/json")], br#"{"api_key":"sk_live_secret"}"#);
+    assert_eq!(r.status, 200);
+    assert!(!body_text(&r).contains("sk_live_secret"));
+    let read = admin_get(&mut b, "/admin/api/workspaces/acme/upstream-key", Some(OPERATOR));
+    assert_eq!(body_json(&read)["configured"], true);
+    assert!(!body_text(&read).contains("sk_live_secret"), "never readable back");
+    assert!(!svc.secrets.borrow()["acme"].0.contains("sk_live_secret"), "encrypted at rest");
+    call_tool(&mut b, access, "get_a_contact", json!({"pathParams": {"id": "1"}}));
+    let calls = svc.upstream_calls.borrow();
+    let headers = &calls.last().unwrap().1;
+    assert!(headers.contains(&("x-api-key".to_string(), "sk_live_secret".to_string())));
+    assert!(!headers.iter().any(|(k, _)| k == "authorization"));
+}
