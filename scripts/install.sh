@@ -9,13 +9,13 @@ rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup targe
 
 # wasm-bindgen CLI must equal the library version in Cargo.lock exactly.
 want=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3}' Cargo.lock)
-have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $NF}' || true)
 if [ "$have" != "$want" ]; then
   echo "installing wasm-bindgen-cli $want (have: ${have:-none})"
   cargo install wasm-bindgen-cli --version "$want" --force   # not --locked: see TOOLCHAIN.md
 fi
 
-if [ "$(worker-build --version 2>/dev/null | awk '{print $2}' || true)" != "0.8.7" ]; then
+if [ "$(worker-build --version 2>/dev/null | awk '{print $NF}' || true)" != "0.8.7" ]; then
   cargo install worker-build --version 0.8.7 --locked --force
 fi
 
