@@ -3,8 +3,8 @@
 //! `core` decides (pure, tested natively), `app` orchestrates a request over the storage traits,
 //! `edge` binds them to Workers KV, Durable Objects and the runtime.
 
-pub mod core;
 pub mod app;
+pub mod core;
 
 #[cfg(target_arch = "wasm32")]
 mod edge;

@@ -20,8 +20,10 @@ fn error(status: u16, code: &str, description: impl Into<String>) -> Response {
 
 fn denied(d: AdminDenied) -> Response {
     match d {
-        AdminDenied::Unauthenticated => error(401, "unauthorized", "Sign in as an admin of this workspace, or send the operator token as `Authorization: Bearer …`")
-            .with_header("www-authenticate", "Bearer realm=\"mcp-edge admin\""),
+        AdminDenied::Unauthenticated => {
+            error(401, "unauthorized", "Sign in as an admin of this workspace, or send the operator token as `Authorization: Bearer …`")
+                .with_header("www-authenticate", "Bearer realm=\"mcp-edge admin\"")
+        }
         AdminDenied::Forbidden => error(403, "forbidden", "You are not an admin of this workspace"),
     }
 }
@@ -51,7 +53,9 @@ async fn guard<S: Services>(svc: &S, req: &Request, ws: &str) -> Result<(AdminCa
     let loaded = load_policy(svc, ws).await;
     let policy = match &loaded {
         Ok(p) => Some(p.clone()),
-        Err(PolicyLoadError::Store(e)) => return Err(error(503, "temporarily_unavailable", format!("The policy store is unavailable ({})", e.0))),
+        Err(PolicyLoadError::Store(e)) => {
+            return Err(error(503, "temporarily_unavailable", format!("The policy store is unavailable ({})", e.0)))
+        }
         Err(_) => None,
     };
     admin::may_administer(who.as_ref(), ws, policy.as_ref()).map_err(|d| match (&loaded, &who, d) {
@@ -88,13 +92,16 @@ async fn workspace<S: Services>(svc: &S, req: &Request, ws: &str, rest: &[&str])
         (Method::Post, ["connections", "revoke"]) => revoke(svc, req, ws).await,
         (Method::Get, ["outcomes"]) => outcomes(svc, ws).await,
         (Method::Get | Method::Put | Method::Delete, ["upstream-key"]) => upstream_key(svc, req, ws).await,
-        (_, ["policy" | "connections" | "outcomes"] | ["connections", "revoke"]) => error(405, "method_not_allowed", "See README, \"Admin API\""),
+        (_, ["policy" | "connections" | "outcomes"] | ["connections", "revoke"]) => {
+            error(405, "method_not_allowed", "See README, \"Admin API\"")
+        }
         _ => error(404, "not_found", "No such resource"),
     }
 }
 
 fn catalog<S: Services>(svc: &S) -> Response {
-    let scopes: Vec<Value> = svc.config().catalog.names().map(|n| json!({ "name": n, "description": svc.config().catalog.description(n) })).collect();
+    let scopes: Vec<Value> =
+        svc.config().catalog.names().map(|n| json!({ "name": n, "description": svc.config().catalog.description(n) })).collect();
     Response::json(200, &json!({ "scopes": scopes }))
 }
 
@@ -115,7 +122,9 @@ async fn get_policy<S: Services>(svc: &S, ws: &str) -> Response {
     };
     let tag = etag(&text);
     let body = match WorkspacePolicy::parse(ws, &text, &svc.config().catalog) {
-        Ok(_) => json!({ "workspace": ws, "etag": tag, "valid": true, "policy": serde_json::from_str::<Value>(&text).unwrap_or(Value::Null) }),
+        Ok(_) => {
+            json!({ "workspace": ws, "etag": tag, "valid": true, "policy": serde_json::from_str::<Value>(&text).unwrap_or(Value::Null) })
+        }
         Err(e) => json!({ "workspace": ws, "etag": tag, "valid": false, "error": e.to_string(), "text": text }),
     };
     let status = if body["valid"] == json!(true) { 200 } else { 422 };
@@ -139,8 +148,10 @@ async fn put_policy<S: Services>(svc: &S, req: &Request, ws: &str) -> Response {
             svc.log(&format!("admin: policy of {ws} replaced ({etag})"));
             Response::json(200, &json!({ "workspace": ws, "etag": etag })).with_header("etag", &etag)
         }
-        Ok(ReplaceOutcome::Conflict { current_etag }) => error(412, "precondition_failed", "The policy changed since you read it; reload, reapply your edit and save again")
-            .with_header("etag", current_etag.as_deref().unwrap_or("")),
+        Ok(ReplaceOutcome::Conflict { current_etag }) => {
+            error(412, "precondition_failed", "The policy changed since you read it; reload, reapply your edit and save again")
+                .with_header("etag", current_etag.as_deref().unwrap_or(""))
+        }
         Err(e) => error(503, "temporarily_unavailable", e.0),
     }
 }
@@ -156,18 +167,24 @@ async fn connections<S: Services>(svc: &S, ws: &str, policy: Option<&WorkspacePo
     all.sort_by_key(|c| std::cmp::Reverse(c.created_at));
     let rows: Vec<Value> = all
         .iter()
-        .map(|c| json!({
-            "id": c.id, "user": c.user, "client_id": c.client_id, "client_name": c.client_name, "scopes": c.scopes,
-            "created_at": c.created_at, "last_used_at": c.last_used_at, "revoked_at": c.revoked_at,
-            "active": c.revoked_at.is_none(),
-        }))
+        .map(|c| {
+            json!({
+                "id": c.id, "user": c.user, "client_id": c.client_id, "client_name": c.client_name, "scopes": c.scopes,
+                "created_at": c.created_at, "last_used_at": c.last_used_at, "revoked_at": c.revoked_at,
+                "active": c.revoked_at.is_none(),
+            })
+        })
         .collect();
     Response::json(200, &json!({ "workspace": ws, "connections": rows })).with_header("cache-control", "no-store")
 }
 
 async fn revoke<S: Services>(svc: &S, req: &Request, ws: &str) -> Response {
     let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
-        return error(400, "invalid_request", "Send JSON {\"user\": \"…\", \"id\": \"…\"} (omit id to revoke all of the user's connections)");
+        return error(
+            400,
+            "invalid_request",
+            "Send JSON {\"user\": \"…\", \"id\": \"…\"} (omit id to revoke all of the user's connections)",
+        );
     };
     let Some(user) = body.get("user").and_then(Value::as_str).filter(|u| !u.is_empty()) else {
         return error(400, "invalid_request", "`user` is required");
@@ -191,7 +208,8 @@ async fn upstream_key<S: Services>(svc: &S, req: &Request, ws: &str) -> Response
     let now = svc.now();
     let result = match req.method {
         Method::Put => {
-            let key = serde_json::from_slice::<Value>(&req.body).ok().and_then(|b| b.get("api_key").and_then(Value::as_str).map(str::to_string));
+            let key =
+                serde_json::from_slice::<Value>(&req.body).ok().and_then(|b| b.get("api_key").and_then(Value::as_str).map(str::to_string));
             let Some(key) = key.filter(|k| !k.is_empty() && k.len() <= 4096 && !k.chars().any(char::is_control)) else {
                 return error(400, "invalid_request", "Send JSON {\"api_key\": \"…\"} (1–4096 printable characters)");
             };
@@ -216,7 +234,8 @@ async fn outcomes<S: Services>(svc: &S, ws: &str) -> Response {
     match svc.outcomes(ws).await {
         Ok(list) => {
             let (rejected, approved): (Vec<_>, Vec<_>) = list.into_iter().partition(|o| o.kind == OutcomeKind::Rejected);
-            Response::json(200, &json!({ "workspace": ws, "rejected": rejected, "approved": approved })).with_header("cache-control", "no-store")
+            Response::json(200, &json!({ "workspace": ws, "rejected": rejected, "approved": approved }))
+                .with_header("cache-control", "no-store")
         }
         Err(e) => error(503, "temporarily_unavailable", e.0),
     }
@@ -226,8 +245,12 @@ async fn outcomes<S: Services>(svc: &S, ws: &str) -> Response {
 pub fn page<S: Services>(svc: &S, req: &Request) -> Response {
     if signin::current_session(svc, req).is_none() {
         if !svc.config().dev_sign_in {
-            return super::pages::simple(503, "Sign-in is not configured", "This deployment has no sign-in configured",
-                "Use the admin API with the operator token, or for local development set DEV_SIGN_IN=on.");
+            return super::pages::simple(
+                503,
+                "Sign-in is not configured",
+                "This deployment has no sign-in configured",
+                "Use the admin API with the operator token, or for local development set DEV_SIGN_IN=on.",
+            );
         }
         return Response::redirect(303, "/signin?next=%2Fadmin");
     }

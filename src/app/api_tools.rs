@@ -5,11 +5,11 @@ use serde_json::{json, Value};
 use super::{Services, UpstreamFailure};
 use crate::core::config::UpstreamAuth;
 use crate::core::mcp::tools::Caller;
-use crate::core::secrets;
 use crate::core::openapi::assertion::{self, AssertionClaims};
 use crate::core::openapi::call::{self, error_result};
 use crate::core::openapi::catalog::ApiCatalog;
 use crate::core::openapi::to_tools::ApiTool;
+use crate::core::secrets;
 
 /// The definitions of the tools `caller`'s effective scopes allow.
 pub fn visible<S: Services>(svc: &S, catalog: &ApiCatalog, caller: &Caller) -> Vec<Value> {
@@ -61,7 +61,9 @@ pub async fn call<S: Services>(svc: &S, catalog: &ApiCatalog, tool: &ApiTool, ca
     }
     match svc.upstream(&request, &headers).await {
         Ok(r) => call::to_result(r.status, &r.content_type, &r.body, svc.config().upstream_max_bytes),
-        Err(UpstreamFailure::Timeout { after_ms }) => error_result(&format!("The API did not answer within {after_ms} ms ({} {})", request.method, tool.path)),
+        Err(UpstreamFailure::Timeout { after_ms }) => {
+            error_result(&format!("The API did not answer within {after_ms} ms ({} {})", request.method, tool.path))
+        }
         Err(UpstreamFailure::Network(e)) => error_result(&format!("The API could not be reached: {e}")),
     }
 }
@@ -69,8 +71,13 @@ pub async fn call<S: Services>(svc: &S, catalog: &ApiCatalog, tool: &ApiTool, ca
 /// The workspace's upstream API key, decrypted for this call only.
 async fn workspace_key<S: Services>(svc: &S, ws: &str) -> Result<String, String> {
     let missing = || format!("Workspace {ws} has no upstream API key; an admin sets it with PUT /admin/api/workspaces/{ws}/upstream-key");
-    let (sealed, _) = svc.upstream_secret(ws).await.map_err(|e| format!("The upstream API key cannot be read right now ({})", e.0))?.ok_or_else(missing)?;
-    let key = secrets::open(svc.keys(), &sealed, ws).ok_or("The stored upstream API key cannot be decrypted (was SIGNING_KEY rotated?); an admin must set it again")?;
+    let (sealed, _) = svc
+        .upstream_secret(ws)
+        .await
+        .map_err(|e| format!("The upstream API key cannot be read right now ({})", e.0))?
+        .ok_or_else(missing)?;
+    let key = secrets::open(svc.keys(), &sealed, ws)
+        .ok_or("The stored upstream API key cannot be decrypted (was SIGNING_KEY rotated?); an admin must set it again")?;
     String::from_utf8(key).map_err(|_| "The stored upstream API key is not text".to_string())
 }
 

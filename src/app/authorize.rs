@@ -30,12 +30,21 @@ async fn check<S: Services>(svc: &S, req: &Request, pairs: &[(String, String)], 
     let client = match svc.client(&client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
-            return Err(pages::simple(400, "Unknown OAuth client", &format!("OAuth client `{}` is not registered here", client_id.as_str()),
-                "Remove and re-add the server in your MCP client so that it registers again."))
+            return Err(pages::simple(
+                400,
+                "Unknown OAuth client",
+                &format!("OAuth client `{}` is not registered here", client_id.as_str()),
+                "Remove and re-add the server in your MCP client so that it registers again.",
+            ))
         }
         Err(e) => {
             svc.log(&format!("authorize: client store failed: {}", e.0));
-            return Err(pages::simple(503, "Temporarily unavailable", "The client registry cannot be read right now", "Try again in a moment."));
+            return Err(pages::simple(
+                503,
+                "Temporarily unavailable",
+                "The client registry cannot be read right now",
+                "Try again in a moment.",
+            ));
         }
     };
     let request = rules::validate(&params, &client, &svc.config().catalog, origin).map_err(|e| pages::oauth_error(&e))?;
@@ -96,14 +105,23 @@ pub async fn get<S: Services>(svc: &S, req: &Request, origin: &str) -> Response 
 
 pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response {
     if !req.content_type_is("application/x-www-form-urlencoded") {
-        return pages::simple(415, "Unsupported form", "The consent form must be posted as application/x-www-form-urlencoded", "Use the Approve or Deny button on the consent page.");
+        return pages::simple(
+            415,
+            "Unsupported form",
+            "The consent form must be posted as application/x-www-form-urlencoded",
+            "Use the Approve or Deny button on the consent page.",
+        );
     }
     let form = req.form_pairs();
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let nonce = req.cookie(CSRF_COOKIE);
     if !cookies::csrf_valid(svc.keys(), nonce.as_deref(), field("csrf")) {
-        return pages::simple(403, "Request not verified", "The consent form could not be verified (missing or wrong CSRF token)",
-            "Go back to your MCP client and start the connection again; approve from the page it opens.");
+        return pages::simple(
+            403,
+            "Request not verified",
+            "The consent form could not be verified (missing or wrong CSRF token)",
+            "Go back to your MCP client and start the connection again; approve from the page it opens.",
+        );
     }
     let checked = match check(svc, req, &form, origin).await {
         Ok(c) => c,
@@ -122,7 +140,16 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response
 /// Adds to the workspace's recent outcomes (admin page). Best effort: a failure is logged and
 /// does not change the answer the person gets.
 #[allow(clippy::too_many_arguments)]
-async fn record<S: Services>(svc: &S, ws: &str, kind: OutcomeKind, user: &str, client: &ClientRegistration, request: &AuthorizationRequest, scopes: Vec<String>, rule: Option<&str>) {
+async fn record<S: Services>(
+    svc: &S,
+    ws: &str,
+    kind: OutcomeKind,
+    user: &str,
+    client: &ClientRegistration,
+    request: &AuthorizationRequest,
+    scopes: Vec<String>,
+    rule: Option<&str>,
+) {
     let outcome = Outcome {
         kind,
         at: svc.now(),

@@ -58,7 +58,14 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response
     if let Some(v) = req.header("mcp-protocol-version") {
         if !version_supported(v) {
             let supported = server::SUPPORTED_VERSIONS.join(", ");
-            return rpc_error(400, RpcError::new(Value::Null, INVALID_REQUEST, format!("Bad Request: unsupported MCP-Protocol-Version {v}; supported: {supported}")));
+            return rpc_error(
+                400,
+                RpcError::new(
+                    Value::Null,
+                    INVALID_REQUEST,
+                    format!("Bad Request: unsupported MCP-Protocol-Version {v}; supported: {supported}"),
+                ),
+            );
         }
     }
     if !req.content_type_is("application/json") {

@@ -36,7 +36,11 @@ pub trait Services: PolicySource + ClientStore + CodeStore + ConnectionStore + W
     async fn api_catalog(&self) -> std::rc::Rc<crate::core::openapi::catalog::ApiCatalog>;
 
     /// Sends a request to the upstream API (with the configured timeout and size limit).
-    async fn upstream(&self, request: &crate::core::openapi::call::UpstreamRequest, headers: &[(String, String)]) -> Result<UpstreamResponse, UpstreamFailure>;
+    async fn upstream(
+        &self,
+        request: &crate::core::openapi::call::UpstreamRequest,
+        headers: &[(String, String)],
+    ) -> Result<UpstreamResponse, UpstreamFailure>;
 
     fn random_token(&self) -> String {
         let mut buf = [0u8; 32];
@@ -69,7 +73,9 @@ pub async fn handle<S: Services>(svc: &S, req: &Request) -> Response {
     let method = req.method;
     let response = match (method, path) {
         (Method::Options, _) => preflight(),
-        (Method::Get, "/.well-known/oauth-protected-resource" | "/.well-known/oauth-protected-resource/mcp") => discovery::protected_resource(&origin),
+        (Method::Get, "/.well-known/oauth-protected-resource" | "/.well-known/oauth-protected-resource/mcp") => {
+            discovery::protected_resource(&origin)
+        }
         (Method::Get, "/.well-known/oauth-authorization-server") => discovery::authorization_server(&origin),
         (Method::Get, "/.well-known/jwks.json") => discovery::jwks(svc.keys()),
         (Method::Get, "/.well-known/openid-configuration") => not_found(path),
@@ -167,7 +173,6 @@ pub(crate) async fn load_policy<S: Services>(svc: &S, workspace: &str) -> Result
         }),
     }
 }
-
 
 #[cfg(test)]
 mod tests;

@@ -37,7 +37,9 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response
             svc.log(&format!("revoke: connection {cid} of {user} in {ws} revoked"));
             Response::new(200).with_header("cache-control", "no-store")
         }
-        Ok(RevokeOutcome::WrongClient) => OAuthError::new(ErrorCode::UnauthorizedClient, "The token was issued to another client").to_response(),
+        Ok(RevokeOutcome::WrongClient) => {
+            OAuthError::new(ErrorCode::UnauthorizedClient, "The token was issued to another client").to_response()
+        }
         Err(e) => OAuthError::new(ErrorCode::TemporarilyUnavailable, "Revocation is unavailable; try again").with_detail(e.0).to_response(),
     }
 }

@@ -12,8 +12,12 @@ pub fn current_session<S: Services>(svc: &S, req: &Request) -> Option<Session> {
 }
 
 fn disabled() -> Response {
-    pages::simple(503, "Sign-in is not configured", "This deployment has no sign-in configured",
-        "For local development set DEV_SIGN_IN=on (make dev does this in .dev.vars). Production sign-in is not available yet.")
+    pages::simple(
+        503,
+        "Sign-in is not configured",
+        "This deployment has no sign-in configured",
+        "For local development set DEV_SIGN_IN=on (make dev does this in .dev.vars). Production sign-in is not available yet.",
+    )
 }
 
 /// `/signin?next=<this authorization request>`.
@@ -78,6 +82,7 @@ pub async fn post<S: Services>(svc: &S, req: &Request) -> Response {
         return page(svc, req, 403, &next, ws, email, Some(&format!("{email} is not a member of workspace `{ws}`")));
     };
     let session = Session { workspace: policy.id.clone(), email: member.email.clone(), expires_at: svc.now() + SESSION_TTL };
-    let cookie = cookies::set_cookie(SESSION_COOKIE, &cookies::encode_session(svc.keys(), &session), SESSION_TTL, req.url.scheme() == "https");
+    let cookie =
+        cookies::set_cookie(SESSION_COOKIE, &cookies::encode_session(svc.keys(), &session), SESSION_TTL, req.url.scheme() == "https");
     Response::redirect(303, &next).with_header("set-cookie", &cookie)
 }

@@ -82,7 +82,14 @@ async fn policy_for<S: Services>(svc: &S, workspace: &str) -> Result<WorkspacePo
 
 /// The scopes a grant may still use: granted ∩ the workspace's current ceiling, provided MCP is
 /// on, the user is a member, and the client (and, for new approvals, the redirect URI) is allowed.
-fn effective_scopes(svc: &impl Services, policy: &WorkspacePolicy, user: &str, client_id: &str, redirect_uri: Option<&RedirectUri>, granted: &[String]) -> Result<ScopeSet, OAuthError> {
+fn effective_scopes(
+    svc: &impl Services,
+    policy: &WorkspacePolicy,
+    user: &str,
+    client_id: &str,
+    redirect_uri: Option<&RedirectUri>,
+    granted: &[String],
+) -> Result<ScopeSet, OAuthError> {
     let catalog = &svc.config().catalog;
     let granted = ScopeSet::from_trusted(granted.iter().cloned());
     let scopes = evaluate::still_allowed(policy, catalog, user, &granted).map_err(|d| validation_failed(d.token_reason()))?;
@@ -100,7 +107,8 @@ fn effective_scopes(svc: &impl Services, policy: &WorkspacePolicy, user: &str, c
 /// A code's first redemption: re-check the policy, create the connection, mint the tokens.
 async fn redeem_code<S: Services>(svc: &S, grant: &CodeGrant, origin: &str) -> Result<serde_json::Value, OAuthError> {
     let policy = policy_for(svc, &grant.workspace).await?;
-    let redirect_uri = RedirectUri::parse(&grant.redirect_uri).map_err(|_| OAuthError::invalid_grant("The authorization code is invalid"))?;
+    let redirect_uri =
+        RedirectUri::parse(&grant.redirect_uri).map_err(|_| OAuthError::invalid_grant("The authorization code is invalid"))?;
     let scopes = effective_scopes(svc, &policy, &grant.user, &grant.client_id, Some(&redirect_uri), &grant.scopes)?;
     let client_name = match ClientId::parse(&grant.client_id) {
         Some(id) => match svc.client(&id).await {

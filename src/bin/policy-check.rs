@@ -13,9 +13,10 @@ fn main() -> ExitCode {
         eprintln!("usage: policy-check FILE [WORKSPACE_ID]");
         return ExitCode::from(2);
     };
-    let workspace = args.get(1).cloned().unwrap_or_else(|| {
-        std::path::Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("workspace").to_string()
-    });
+    let workspace = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| std::path::Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("workspace").to_string());
     if !valid_workspace_id(&workspace) {
         eprintln!("`{workspace}` is not a valid workspace ID (1-64 of A-Z a-z 0-9 - _); pass one as the second argument");
         return ExitCode::from(2);

@@ -60,7 +60,10 @@ impl Config {
             upstream_auth: match var("UPSTREAM_AUTH").as_deref() {
                 None | Some("" | "assertion") => UpstreamAuth::Assertion,
                 Some("api_key") => UpstreamAuth::ApiKey {
-                    header: var("UPSTREAM_API_KEY_HEADER").filter(|h| !h.is_empty()).unwrap_or_else(|| "x-api-key".into()).to_ascii_lowercase(),
+                    header: var("UPSTREAM_API_KEY_HEADER")
+                        .filter(|h| !h.is_empty())
+                        .unwrap_or_else(|| "x-api-key".into())
+                        .to_ascii_lowercase(),
                 },
                 Some(other) => return Err(format!("UPSTREAM_AUTH must be `assertion` or `api_key`, not `{other}`")),
             },

@@ -27,7 +27,10 @@ pub struct ConnectionRecord {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Rotation {
     /// Issue the refresh token of `generation` (with a new access token).
-    Rotated { generation: u32, connection: ConnectionRecord },
+    Rotated {
+        generation: u32,
+        connection: ConnectionRecord,
+    },
     /// An older token of the family came back: the connection is now revoked.
     Reused,
     Revoked,

@@ -37,10 +37,7 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// `scheme://host[:port]` of the request, without a trailing slash.
@@ -67,9 +64,7 @@ impl Request {
     }
 
     pub fn content_type_is(&self, mime: &str) -> bool {
-        self.header("content-type")
-            .and_then(|v| v.split(';').next())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case(mime))
+        self.header("content-type").and_then(|v| v.split(';').next()).is_some_and(|v| v.trim().eq_ignore_ascii_case(mime))
     }
 }
 
@@ -86,9 +81,7 @@ impl Response {
     }
 
     pub fn json(status: u16, value: &serde_json::Value) -> Response {
-        Response::new(status)
-            .with_header("content-type", "application/json")
-            .with_body(value.to_string().into_bytes())
+        Response::new(status).with_header("content-type", "application/json").with_body(value.to_string().into_bytes())
     }
 
     pub fn html(status: u16, page: String) -> Response {
@@ -106,16 +99,12 @@ impl Response {
     }
 
     pub fn text(status: u16, text: &str) -> Response {
-        Response::new(status)
-            .with_header("content-type", "text/plain; charset=utf-8")
-            .with_body(text.as_bytes().to_vec())
+        Response::new(status).with_header("content-type", "text/plain; charset=utf-8").with_body(text.as_bytes().to_vec())
     }
 
     /// 302 for OAuth redirects to the client (RFC 6749 §4.1.2), 303 for our own form posts.
     pub fn redirect(status: u16, location: &str) -> Response {
-        Response::new(status)
-            .with_header("location", location)
-            .with_header("cache-control", "no-store")
+        Response::new(status).with_header("location", location).with_header("cache-control", "no-store")
     }
 
     /// Lets this page's forms lead to `source` (a CSP source expression). Chromium applies
@@ -141,9 +130,6 @@ impl Response {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }

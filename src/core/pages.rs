@@ -70,11 +70,8 @@ pub fn consent(view: &ConsentView) -> String {
             format!("<li data-scope=\"{0}\"><code>{0}</code> <span>{1}</span></li>", escape(s), escape(desc))
         })
         .collect();
-    let hidden: String = view
-        .params
-        .iter()
-        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(k), escape(v)))
-        .collect();
+    let hidden: String =
+        view.params.iter().map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(k), escape(v))).collect();
     fill(
         CONSENT,
         &[
@@ -92,9 +89,8 @@ pub fn consent(view: &ConsentView) -> String {
 }
 
 pub fn signin(next: &str, csrf: &str, workspace: &str, email: &str, error: Option<&str>) -> String {
-    let error_block = error
-        .map(|e| format!("<p id=\"error-message\" class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
+    let error_block =
+        error.map(|e| format!("<p id=\"error-message\" class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
     fill(
         SIGNIN,
         &[

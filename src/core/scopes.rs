@@ -25,8 +25,7 @@ impl ScopeCatalog {
     /// Parses the `SCOPE_CATALOG` configuration: a JSON array of `{name, description}`.
     /// A scope named `ALL` includes every other scope.
     pub fn parse(json: &str) -> Result<ScopeCatalog, String> {
-        let defs: Vec<ScopeDef> =
-            serde_json::from_str(json).map_err(|e| format!("SCOPE_CATALOG is not valid: {e}"))?;
+        let defs: Vec<ScopeDef> = serde_json::from_str(json).map_err(|e| format!("SCOPE_CATALOG is not valid: {e}"))?;
         let mut seen = BTreeSet::new();
         for def in &defs {
             if !is_scope_token(&def.name) || def.name == OFFLINE_ACCESS {
@@ -87,10 +86,7 @@ impl ScopeCatalog {
 
     /// The scopes in `set` that are not covered by `ceiling`.
     pub fn excess(&self, set: &ScopeSet, ceiling: &ScopeSet) -> Vec<String> {
-        set.iter()
-            .filter(|s| !ceiling.iter().any(|c| self.implies(c, s)))
-            .map(str::to_string)
-            .collect()
+        set.iter().filter(|s| !ceiling.iter().any(|c| self.implies(c, s))).map(str::to_string).collect()
     }
 
     /// The largest set both `a` and `b` grant: what a token granted `a` may do while the

@@ -67,7 +67,15 @@ pub trait ConnectionStore {
     /// Creates the connection; if its ID was already revoked, it is created revoked.
     async fn create(&self, connection: &ConnectionRecord) -> Result<CreateOutcome, StoreError>;
     /// Applies `crate::core::connection::rotate` atomically.
-    async fn rotate(&self, workspace: &str, user: &str, id: &str, presented: u32, client_id: &str, now: i64) -> Result<Rotation, StoreError>;
+    async fn rotate(
+        &self,
+        workspace: &str,
+        user: &str,
+        id: &str,
+        presented: u32,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Rotation, StoreError>;
     /// Marks the connection as used at `now` and says whether it is active.
     async fn touch(&self, workspace: &str, user: &str, id: &str, now: i64) -> Result<ConnectionStatus, StoreError>;
     /// Revokes the connection (when `client_id` is given, only if it is the connection's
@@ -83,9 +91,13 @@ pub trait ConnectionStore {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ReplaceOutcome {
-    Replaced { etag: String },
+    Replaced {
+        etag: String,
+    },
     /// The policy changed since the caller read it (or exists when it expected none).
-    Conflict { current_etag: Option<String> },
+    Conflict {
+        current_etag: Option<String>,
+    },
 }
 
 /// The admin write path of a workspace: policy replacement with optimistic concurrency, and

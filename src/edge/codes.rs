@@ -101,9 +101,7 @@ fn redeem(sql: &SqlStorage, key: &str, now: i64) -> Result<Redemption> {
     if let Some(row) = won.first() {
         return Ok(Redemption::Redeemed { grant: serde_json::from_str(&row.grant_json)? });
     }
-    let rows: Vec<Row> = sql
-        .exec("SELECT grant_json, consumed_at, expires_at FROM codes WHERE key = ?", vec![key.into()])?
-        .to_array()?;
+    let rows: Vec<Row> = sql.exec("SELECT grant_json, consumed_at, expires_at FROM codes WHERE key = ?", vec![key.into()])?.to_array()?;
     Ok(match rows.first() {
         None => Redemption::Unknown,
         Some(row) if row.consumed_at.is_some() => Redemption::Replayed { grant: serde_json::from_str(&row.grant_json)? },

@@ -106,14 +106,13 @@ impl DurableObject for Connections {
                 Response::from_json(&revoke(&sql, &b)?)
             }
             "/list" => {
-                let rows: Vec<Row> = sql.exec("SELECT * FROM connections WHERE client_id != '' ORDER BY created_at DESC", None)?.to_array()?;
+                let rows: Vec<Row> =
+                    sql.exec("SELECT * FROM connections WHERE client_id != '' ORDER BY created_at DESC", None)?.to_array()?;
                 Response::from_json(&rows.into_iter().map(ConnectionRecord::from).collect::<Vec<_>>())
             }
             "/revoke_all" => {
                 let b: IdBody = req.json().await?;
-                let n = sql
-                    .exec("UPDATE connections SET revoked_at = ? WHERE revoked_at IS NULL", vec![int(b.now)])?
-                    .rows_written();
+                let n = sql.exec("UPDATE connections SET revoked_at = ? WHERE revoked_at IS NULL", vec![int(b.now)])?.rows_written();
                 Response::from_json(&n)
             }
             other => Response::error(format!("unknown operation {other}"), 404),

@@ -40,7 +40,8 @@ fn setup(env: &Env) -> std::result::Result<Rc<(Config, Keys)>, String> {
     }
     let var = |name: &str| env.var(name).ok().map(|v| v.to_string()).or_else(|| env.secret(name).ok().map(|v| v.to_string()));
     let config = Config::from_vars(var)?;
-    let secret = var("SIGNING_KEY").ok_or("The SIGNING_KEY secret is not set (run `make dev`, or `wrangler secret put SIGNING_KEY` in production)")?;
+    let secret = var("SIGNING_KEY")
+        .ok_or("The SIGNING_KEY secret is not set (run `make dev`, or `wrangler secret put SIGNING_KEY` in production)")?;
     let keys = Keys::from_secret(&secret)?;
     let built = Rc::new((config, keys));
     SETUP.with(|s| *s.borrow_mut() = Some(built.clone()));
@@ -52,7 +53,10 @@ pub async fn serve(mut req: Request, env: Env) -> Result<Response> {
         Ok(s) => s,
         Err(message) => {
             worker::console_error!("configuration error: {message}");
-            return to_worker(http::Response::json(503, &serde_json::json!({ "error": "temporarily_unavailable", "error_description": format!("Server misconfigured: {message}") })));
+            return to_worker(http::Response::json(
+                503,
+                &serde_json::json!({ "error": "temporarily_unavailable", "error_description": format!("Server misconfigured: {message}") }),
+            ));
         }
     };
     let request = match from_worker(&mut req).await {

@@ -6,15 +6,18 @@ use serde::Serialize;
 use worker::{Env, Method, Request, RequestInit, Stub};
 
 use super::{CLIENTS_KV, CODES_DO, CONNECTIONS_DO, POLICIES_KV, WORKSPACES_DO};
-use crate::core::admin::Outcome;
 use crate::app::Services;
+use crate::core::admin::Outcome;
 use crate::core::config::Config;
+use crate::core::connection::{ConnectionRecord, Rotation};
 use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
 use crate::core::oauth::keys::Keys;
 use crate::core::oauth::register::ClientRegistration;
 use crate::core::oauth::types::ClientId;
-use crate::core::connection::{ConnectionRecord, Rotation};
-use crate::core::store::{ClientStore, CodeStore, ConnectionStatus, ConnectionStore, CreateOutcome, PolicySource, ReplaceOutcome, RevokeOutcome, StoreError, WorkspaceStore};
+use crate::core::store::{
+    ClientStore, CodeStore, ConnectionStatus, ConnectionStore, CreateOutcome, PolicySource, ReplaceOutcome, RevokeOutcome, StoreError,
+    WorkspaceStore,
+};
 
 pub struct EdgeServices {
     env: Env,
@@ -77,7 +80,11 @@ impl Services for EdgeServices {
         super::upstream::catalog(self.config(), self.now()).await
     }
 
-    async fn upstream(&self, request: &crate::core::openapi::call::UpstreamRequest, headers: &[(String, String)]) -> Result<crate::app::UpstreamResponse, crate::app::UpstreamFailure> {
+    async fn upstream(
+        &self,
+        request: &crate::core::openapi::call::UpstreamRequest,
+        headers: &[(String, String)],
+    ) -> Result<crate::app::UpstreamResponse, crate::app::UpstreamFailure> {
         super::upstream::call(self.config(), request, headers).await
     }
 }
@@ -134,7 +141,14 @@ impl EdgeServices {
 }
 
 fn id_body(workspace: &str, user: &str, id: &str, now: i64) -> super::connections::IdBody {
-    super::connections::IdBody { id: id.to_string(), workspace: workspace.to_string(), user: user.to_string(), now, client_id: None, presented: 0 }
+    super::connections::IdBody {
+        id: id.to_string(),
+        workspace: workspace.to_string(),
+        user: user.to_string(),
+        now,
+        client_id: None,
+        presented: 0,
+    }
 }
 
 impl ConnectionStore for EdgeServices {
@@ -142,7 +156,15 @@ impl ConnectionStore for EdgeServices {
         self.call(CONNECTIONS_DO, &connection_object(&connection.workspace, &connection.user), "create", connection).await
     }
 
-    async fn rotate(&self, workspace: &str, user: &str, id: &str, presented: u32, client_id: &str, now: i64) -> Result<Rotation, StoreError> {
+    async fn rotate(
+        &self,
+        workspace: &str,
+        user: &str,
+        id: &str,
+        presented: u32,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Rotation, StoreError> {
         let body = super::connections::IdBody { client_id: Some(client_id.to_string()), presented, ..id_body(workspace, user, id, now) };
         self.connection_op("rotate", body).await
     }
@@ -172,7 +194,11 @@ impl WorkspaceStore for EdgeServices {
     }
 
     async fn replace_policy(&self, workspace: &str, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError> {
-        let body = super::workspaces::PolicyBody { workspace: workspace.to_string(), text: Some(text.to_string()), if_match: if_match.map(str::to_string) };
+        let body = super::workspaces::PolicyBody {
+            workspace: workspace.to_string(),
+            text: Some(text.to_string()),
+            if_match: if_match.map(str::to_string),
+        };
         self.call(WORKSPACES_DO, workspace, "replace", &body).await
     }
 

@@ -51,12 +51,16 @@ pub struct Workspaces {
 impl DurableObject for Workspaces {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
-        let _ = sql.exec("CREATE TABLE IF NOT EXISTS policy (id INTEGER PRIMARY KEY CHECK (id = 1), text TEXT NOT NULL, written_at INTEGER NOT NULL)", None);
+        let _ = sql.exec(
+            "CREATE TABLE IF NOT EXISTS policy (id INTEGER PRIMARY KEY CHECK (id = 1), text TEXT NOT NULL, written_at INTEGER NOT NULL)",
+            None,
+        );
         let _ = sql.exec(
             "CREATE TABLE IF NOT EXISTS outcomes (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, at INTEGER NOT NULL, body TEXT NOT NULL)",
             None,
         );
-        let _ = sql.exec("CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, sealed TEXT NOT NULL, updated_at INTEGER NOT NULL)", None);
+        let _ =
+            sql.exec("CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, sealed TEXT NOT NULL, updated_at INTEGER NOT NULL)", None);
         Workspaces { state, env }
     }
 
@@ -88,7 +92,12 @@ impl DurableObject for Workspaces {
                     sealed: String,
                     updated_at: i64,
                 }
-                let rows: Vec<Row> = self.state.storage().sql().exec("SELECT sealed, updated_at FROM secrets WHERE name = 'upstream_api_key'", None)?.to_array()?;
+                let rows: Vec<Row> = self
+                    .state
+                    .storage()
+                    .sql()
+                    .exec("SELECT sealed, updated_at FROM secrets WHERE name = 'upstream_api_key'", None)?
+                    .to_array()?;
                 Response::from_json(&rows.into_iter().next().map(|r| (r.sealed, r.updated_at)))
             }
             "/set_secret" => {

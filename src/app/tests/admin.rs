@@ -23,7 +23,9 @@ fn admin_put_policy(b: &mut Browser, ws: &str, body: &Value, if_match: &str, csr
 fn admin_api_is_for_admins_of_the_workspace_and_the_operator() {
     let svc = Memory::new();
     svc.set_policy("other", |d| d["members"] = json!([{"email": "eve@example.com", "role": "admin"}]));
-    svc.set_policy("acme", |d| d["members"] = json!([{"email": "ada@example.com", "role": "admin"}, {"email": "bob@example.com", "role": "member"}]));
+    svc.set_policy("acme", |d| {
+        d["members"] = json!([{"email": "ada@example.com", "role": "admin"}, {"email": "bob@example.com", "role": "member"}])
+    });
     let mut anon = Browser::new(&svc);
     assert_eq!(admin_get(&mut anon, "/admin/api/workspaces/acme/policy", None).status, 401);
     assert_eq!(admin_get(&mut anon, "/admin/api/workspaces/acme/policy", Some("wrong")).status, 401);
@@ -85,7 +87,15 @@ fn sample_broken_policy() -> String {
 fn sign_in_page_error(b: &mut Browser, client_id: &str) -> String {
     let r = b.get(&authorize_path(client_id, None));
     let page = body_text(&b.get(r.header("location").unwrap()));
-    let r = b.post_form("/signin", &[("next", &input_value(&page, "next")), ("csrf", &input_value(&page, "csrf")), ("workspace", "acme"), ("email", "ada@example.com")]);
+    let r = b.post_form(
+        "/signin",
+        &[
+            ("next", &input_value(&page, "next")),
+            ("csrf", &input_value(&page, "csrf")),
+            ("workspace", "acme"),
+            ("email", "ada@example.com"),
+        ],
+    );
     assert_eq!(r.status, 403);
     body_text(&r)
 }
@@ -107,7 +117,12 @@ fn outcomes_explain_rejections_and_admins_revoke_connections() {
     assert_eq!(conn["active"], true);
     let auth = format!("Bearer {OPERATOR}");
     let body = json!({"user": conn["user"], "id": conn["id"]}).to_string();
-    let r = b.send(Method::Post, "/admin/api/workspaces/acme/connections/revoke", &[("authorization", &auth), ("content-type", "application/json")], body.as_bytes());
+    let r = b.send(
+        Method::Post,
+        "/admin/api/workspaces/acme/connections/revoke",
+        &[("authorization", &auth), ("content-type", "application/json")],
+        body.as_bytes(),
+    );
     assert_eq!(r.status, 200);
     let r = mcp(&mut b, tokens["access_token"].as_str().unwrap(), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
     assert_eq!(r.status, 401);
@@ -118,7 +133,10 @@ fn cookie_authenticated_admin_changes_need_the_csrf_header() {
     let svc = Memory::new();
     let mut b = Browser::new(&svc);
     let page = body_text(&b.get("/signin?next=%2Fadmin"));
-    b.post_form("/signin", &[("next", "/admin"), ("csrf", &input_value(&page, "csrf")), ("workspace", "acme"), ("email", "ada@example.com")]);
+    b.post_form(
+        "/signin",
+        &[("next", "/admin"), ("csrf", &input_value(&page, "csrf")), ("workspace", "acme"), ("email", "ada@example.com")],
+    );
     let read = body_json(&admin_get(&mut b, "/admin/api/workspaces/acme/policy", None));
     let tag = read["etag"].as_str().unwrap().to_string();
     assert_eq!(admin_put_policy(&mut b, "acme", &read["policy"], &tag, Some("forged")).status, 403);

@@ -9,8 +9,6 @@ use std::task::{Context, Poll, Waker};
 use serde_json::{json, Value};
 
 use super::{handle, Services, UpstreamFailure, UpstreamResponse};
-use crate::core::openapi::call::UpstreamRequest;
-use crate::core::openapi::catalog::ApiCatalog;
 use crate::core::admin::{etag, Outcome};
 use crate::core::config::Config;
 use crate::core::connection::{rotate, ConnectionRecord, Rotation};
@@ -19,6 +17,8 @@ use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
 use crate::core::oauth::keys::{test_keys, Keys};
 use crate::core::oauth::register::ClientRegistration;
 use crate::core::oauth::types::ClientId;
+use crate::core::openapi::call::UpstreamRequest;
+use crate::core::openapi::catalog::ApiCatalog;
 use crate::core::store::*;
 
 pub(super) const ORIGIN: &str = "http://127.0.0.1:8081";
@@ -76,7 +76,11 @@ impl Memory {
             outcomes: RefCell::default(),
             upstream_calls: RefCell::default(),
             secrets: RefCell::default(),
-            upstream_answer: RefCell::new(Ok(UpstreamResponse { status: 200, content_type: "application/json".into(), body: br#"{"id":"c_1","email":"ada@example.com"}"#.to_vec() })),
+            upstream_answer: RefCell::new(Ok(UpstreamResponse {
+                status: 200,
+                content_type: "application/json".into(),
+                body: br#"{"id":"c_1","email":"ada@example.com"}"#.to_vec(),
+            })),
         };
         m.set_policy("acme", |_| {});
         m
@@ -152,8 +156,17 @@ impl ConnectionStore for Memory {
     async fn revoke(&self, ws: &str, user: &str, id: &str, client_id: Option<&str>, now: i64) -> Result<RevokeOutcome, StoreError> {
         let mut all = self.connections.borrow_mut();
         let record = all.entry(id.to_string()).or_insert_with(|| ConnectionRecord {
-            id: id.into(), workspace: ws.into(), user: user.into(), client_id: String::new(), client_name: String::new(),
-            scopes: vec![], created_at: now, last_used_at: None, generation: 0, refresh_expires_at: 0, revoked_at: None,
+            id: id.into(),
+            workspace: ws.into(),
+            user: user.into(),
+            client_id: String::new(),
+            client_name: String::new(),
+            scopes: vec![],
+            created_at: now,
+            last_used_at: None,
+            generation: 0,
+            refresh_expires_at: 0,
+            revoked_at: None,
         });
         if client_id.is_some_and(|c| !record.client_id.is_empty() && c != record.client_id) {
             return Ok(RevokeOutcome::WrongClient);
@@ -301,14 +314,27 @@ pub(super) fn input_value(page: &str, name: &str) -> String {
 }
 
 pub(super) fn register(b: &mut Browser) -> String {
-    let r = b.send(Method::Post, "/register", &[("content-type", "application/json")], json!({"redirect_uris": [CALLBACK], "client_name": "Claude Code"}).to_string().as_bytes());
+    let r = b.send(
+        Method::Post,
+        "/register",
+        &[("content-type", "application/json")],
+        json!({"redirect_uris": [CALLBACK], "client_name": "Claude Code"}).to_string().as_bytes(),
+    );
     assert_eq!(r.status, 201);
     body_json(&r)["client_id"].as_str().unwrap().to_string()
 }
 
 pub(super) fn authorize_path(client_id: &str, scope: Option<&str>) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.extend_pairs([("response_type", "code"), ("client_id", client_id), ("redirect_uri", CALLBACK), ("code_challenge", CHALLENGE), ("code_challenge_method", "S256"), ("state", "st"), ("resource", &format!("{ORIGIN}/mcp"))]);
+    q.extend_pairs([
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", CALLBACK),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+        ("state", "st"),
+        ("resource", &format!("{ORIGIN}/mcp")),
+    ]);
     if let Some(s) = scope {
         q.append_pair("scope", s);
     }
@@ -320,7 +346,10 @@ pub(super) fn sign_in(b: &mut Browser, authorize: &str, ws: &str, email: &str) -
     assert_eq!(r.status, 303, "{}", body_text(&r));
     let signin = b.get(r.header("location").unwrap());
     let page = body_text(&signin);
-    let r = b.post_form("/signin", &[("next", &input_value(&page, "next")), ("csrf", &input_value(&page, "csrf")), ("workspace", ws), ("email", email)]);
+    let r = b.post_form(
+        "/signin",
+        &[("next", &input_value(&page, "next")), ("csrf", &input_value(&page, "csrf")), ("workspace", ws), ("email", email)],
+    );
     assert_eq!(r.status, 303, "{}", body_text(&r));
     b.get(r.header("location").unwrap())
 }
@@ -329,11 +358,12 @@ pub(super) fn sign_in(b: &mut Browser, authorize: &str, ws: &str, email: &str) -
 pub(super) fn approve(b: &mut Browser, consent: &Response) -> String {
     assert_eq!(consent.status, 200, "{}", body_text(consent));
     let page = body_text(consent);
-    let mut form: Vec<(String, String)> = ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "resource", "scope", "csrf"]
-        .iter()
-        .filter(|n| page.contains(&format!("name=\"{n}\"")))
-        .map(|n| (n.to_string(), input_value(&page, n)))
-        .collect();
+    let mut form: Vec<(String, String)> =
+        ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "resource", "scope", "csrf"]
+            .iter()
+            .filter(|n| page.contains(&format!("name=\"{n}\"")))
+            .map(|n| (n.to_string(), input_value(&page, n)))
+            .collect();
     form.push(("decision".into(), "approve".into()));
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let r = b.post_form("/authorize", &pairs);
@@ -347,12 +377,27 @@ pub(super) fn approve(b: &mut Browser, consent: &Response) -> String {
 }
 
 pub(super) fn exchange(b: &mut Browser, client_id: &str, code: &str, verifier: &str) -> Response {
-    b.post_form("/token", &[("grant_type", "authorization_code"), ("code", code), ("client_id", client_id), ("redirect_uri", CALLBACK), ("code_verifier", verifier), ("resource", &format!("{ORIGIN}/mcp"))])
+    b.post_form(
+        "/token",
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("client_id", client_id),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", verifier),
+            ("resource", &format!("{ORIGIN}/mcp")),
+        ],
+    )
 }
 
 pub(super) fn mcp(b: &mut Browser, token: &str, body: Value) -> Response {
     let auth = format!("Bearer {token}");
-    b.send(Method::Post, "/mcp", &[("authorization", &auth), ("content-type", "application/json"), ("mcp-protocol-version", "2025-11-25")], body.to_string().as_bytes())
+    b.send(
+        Method::Post,
+        "/mcp",
+        &[("authorization", &auth), ("content-type", "application/json"), ("mcp-protocol-version", "2025-11-25")],
+        body.to_string().as_bytes(),
+    )
 }
 
 pub(super) fn connect(svc: &Memory, scope: Option<&str>) -> (String, String, Value) {
@@ -365,7 +410,6 @@ pub(super) fn connect(svc: &Memory, scope: Option<&str>) -> (String, String, Val
     assert_eq!(r.header("cache-control"), Some("no-store"));
     (client_id, code, body_json(&r))
 }
-
 
 mod admin;
 mod oauth;

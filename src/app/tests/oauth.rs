@@ -11,11 +11,19 @@ pub(super) fn the_whole_path_ends_in_whoami_with_the_consented_scopes() {
     assert!(tokens["refresh_token"].as_str().unwrap().starts_with("rt1."));
     let mut b = Browser::new(&svc);
     let access = tokens["access_token"].as_str().unwrap();
-    let init = mcp(&mut b, access, json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}));
+    let init = mcp(
+        &mut b,
+        access,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+    );
     assert_eq!(body_json(&init)["result"]["protocolVersion"], "2025-11-25");
     let note = mcp(&mut b, access, json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
     assert_eq!((note.status, note.body.len()), (202, 0));
-    let who = body_json(&mcp(&mut b, access, json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "mcp_whoami", "arguments": {}}})));
+    let who = body_json(&mcp(
+        &mut b,
+        access,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "mcp_whoami", "arguments": {}}}),
+    ));
     let s = &who["result"]["structuredContent"];
     assert_eq!(s["user"], json!({"email": "ada@example.com", "name": "Ada Lovelace"}));
     assert_eq!(s["workspace"], json!({"id": "acme", "name": "Acme"}));
@@ -75,14 +83,22 @@ pub(super) fn policy_rules_are_pages_with_the_exact_message_and_no_redirect() {
         d["allowed_client_ids"] = json!(["someone-else"]);
     });
     svc.set_policy("elsewhere", |d| d["allowed_redirect_uris"] = json!(["http://localhost:9999/callback"]));
-    let cases = [("acme", Some("CONTACTS_WRITE"), "Requested scopes are not allowed"), ("pinned", None, "OAuth client_id is not allowed"), ("elsewhere", None, "redirect_uri is not allowed")];
+    let cases = [
+        ("acme", Some("CONTACTS_WRITE"), "Requested scopes are not allowed"),
+        ("pinned", None, "OAuth client_id is not allowed"),
+        ("elsewhere", None, "redirect_uri is not allowed"),
+    ];
     for (ws, scope, message) in cases {
         let mut b = Browser::new(&svc);
         let client_id = register(&mut b);
         let page = sign_in(&mut b, &authorize_path(&client_id, scope), ws, "ada@example.com");
         assert_eq!(page.status, 403, "{ws}");
         assert!(page.header("location").is_none());
-        assert!(body_text(&page).contains(&format!("<p id=\"error-message\" class=\"error\" role=\"alert\">{message}</p>")), "{ws}: {}", body_text(&page));
+        assert!(
+            body_text(&page).contains(&format!("<p id=\"error-message\" class=\"error\" role=\"alert\">{message}</p>")),
+            "{ws}: {}",
+            body_text(&page)
+        );
     }
 }
 
@@ -118,13 +134,26 @@ pub(super) fn mcp_transport_rules() {
     let mut b = Browser::new(&svc);
     let r = b.send(Method::Post, "/mcp", &[("content-type", "application/json")], b"{}");
     assert_eq!(r.status, 401);
-    assert_eq!(r.header("www-authenticate").unwrap(), format!("Bearer resource_metadata=\"{ORIGIN}/.well-known/oauth-protected-resource/mcp\""));
+    assert_eq!(
+        r.header("www-authenticate").unwrap(),
+        format!("Bearer resource_metadata=\"{ORIGIN}/.well-known/oauth-protected-resource/mcp\"")
+    );
     assert_eq!(b.get("/mcp").status, 405);
     let auth = format!("Bearer {access}");
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
-    let r = b.send(Method::Post, "/mcp", &[("authorization", &auth), ("content-type", "application/json"), ("origin", "https://evil.example")], ping.as_bytes());
+    let r = b.send(
+        Method::Post,
+        "/mcp",
+        &[("authorization", &auth), ("content-type", "application/json"), ("origin", "https://evil.example")],
+        ping.as_bytes(),
+    );
     assert_eq!(r.status, 403);
-    let r = b.send(Method::Post, "/mcp", &[("authorization", &auth), ("content-type", "application/json"), ("mcp-protocol-version", "2024-01-01")], ping.as_bytes());
+    let r = b.send(
+        Method::Post,
+        "/mcp",
+        &[("authorization", &auth), ("content-type", "application/json"), ("mcp-protocol-version", "2024-01-01")],
+        ping.as_bytes(),
+    );
     assert_eq!(r.status, 400);
     let r = b.send(Method::Post, "/mcp", &[("authorization", &auth), ("content-type", "application/json")], b"[]");
     assert_eq!((r.status, body_json(&r)["error"]["code"].as_i64()), (400, Some(-32600)));

@@ -1,8 +1,8 @@
 //! Issue #5: OpenAPI tools.
 use serde_json::{json, Value};
 
-use super::*;
 use super::admin::admin_get;
+use super::*;
 
 fn call_tool(b: &mut Browser, access: &str, name: &str, args: Value) -> Value {
     let r = mcp(b, access, json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": name, "arguments": args}}));
@@ -49,7 +49,10 @@ fn upstream_failures_become_tool_errors() {
     let access = tokens["access_token"].as_str().unwrap();
     let mut b = Browser::new(&svc);
     let cases = [
-        (Ok(UpstreamResponse { status: 404, content_type: "application/json".into(), body: br#"{"error":"not found"}"#.to_vec() }), "The API answered HTTP 404"),
+        (
+            Ok(UpstreamResponse { status: 404, content_type: "application/json".into(), body: br#"{"error":"not found"}"#.to_vec() }),
+            "The API answered HTTP 404",
+        ),
         (Ok(UpstreamResponse { status: 500, content_type: "text/plain".into(), body: vec![b'x'; 5000] }), "The API answered HTTP 500"),
         (Err(UpstreamFailure::Timeout { after_ms: 10_000 }), "did not answer within 10000 ms"),
     ];
@@ -72,7 +75,12 @@ fn per_workspace_api_keys_are_write_only_and_sent_instead_of_an_assertion() {
     let missing = call_tool(&mut b, access, "get_a_contact", json!({"pathParams": {"id": "1"}}));
     assert!(missing["content"][0]["text"].as_str().unwrap().contains("has no upstream API key"));
     let auth = format!("Bearer {OPERATOR}");
-    let r = b.send(Method::Put, "/admin/api/workspaces/acme/upstream-key", &[("authorization", &auth), ("content-type", "application/json")], br#"{"api_key":"sk_live_secret"}"#);
+    let r = b.send(
+        Method::Put,
+        "/admin/api/workspaces/acme/upstream-key",
+        &[("authorization", &auth), ("content-type", "application/json")],
+        br#"{"api_key":"sk_live_secret"}"#,
+    );
     assert_eq!(r.status, 200);
     assert!(!body_text(&r).contains("sk_live_secret"));
     let read = admin_get(&mut b, "/admin/api/workspaces/acme/upstream-key", Some(OPERATOR));

@@ -8,8 +8,14 @@ pub const INVALID_PARAMS: i64 = -32602;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
-    Request { id: Value, method: String, params: Option<Value> },
-    Notification { method: String },
+    Request {
+        id: Value,
+        method: String,
+        params: Option<Value>,
+    },
+    Notification {
+        method: String,
+    },
     /// A response or error the client sends back (we never ask, but accept it: 202).
     ClientResponse,
 }
@@ -41,7 +47,11 @@ pub fn parse(body: &[u8]) -> Result<Incoming, RpcError> {
     let obj = match value {
         Value::Object(obj) => obj,
         Value::Array(_) => {
-            return Err(RpcError::new(Value::Null, INVALID_REQUEST, "Invalid Request: batches are not supported; send one JSON-RPC message per POST"))
+            return Err(RpcError::new(
+                Value::Null,
+                INVALID_REQUEST,
+                "Invalid Request: batches are not supported; send one JSON-RPC message per POST",
+            ))
         }
         _ => return Err(RpcError::new(Value::Null, INVALID_REQUEST, "Invalid Request: expected a JSON-RPC object")),
     };
@@ -59,7 +69,11 @@ pub fn parse(body: &[u8]) -> Result<Incoming, RpcError> {
         }
         (Some(Value::String(method)), None) if !obj.contains_key("id") => Ok(Incoming::Notification { method: method.clone() }),
         (None, Some(_)) if obj.contains_key("result") || obj.contains_key("error") => Ok(Incoming::ClientResponse),
-        (_, id) => Err(RpcError::new(id.unwrap_or(Value::Null), INVALID_REQUEST, "Invalid Request: expected a request, a notification or a response")),
+        (_, id) => Err(RpcError::new(
+            id.unwrap_or(Value::Null),
+            INVALID_REQUEST,
+            "Invalid Request: expected a request, a notification or a response",
+        )),
     }
 }
 
@@ -82,7 +96,10 @@ mod tests {
             parse(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).unwrap(),
             Incoming::Request { id: json!(1), method: "ping".into(), params: None }
         );
-        assert_eq!(parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap(), Incoming::Notification { method: "notifications/initialized".into() });
+        assert_eq!(
+            parse(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).unwrap(),
+            Incoming::Notification { method: "notifications/initialized".into() }
+        );
         assert_eq!(parse(br#"{"jsonrpc":"2.0","id":"a","result":{}}"#).unwrap(), Incoming::ClientResponse);
     }
 

@@ -52,10 +52,8 @@ fn initialize(params: Option<&Value>) -> Value {
 }
 
 fn call_tool(params: Option<&Value>, caller: &Caller, now: i64) -> Result<Value, (i64, String)> {
-    let name = params
-        .and_then(|p| p.get("name"))
-        .and_then(Value::as_str)
-        .ok_or((INVALID_PARAMS, "tools/call needs params.name".to_string()))?;
+    let name =
+        params.and_then(|p| p.get("name")).and_then(Value::as_str).ok_or((INVALID_PARAMS, "tools/call needs params.name".to_string()))?;
     match name {
         tools::WHOAMI => Ok(tools::whoami(caller, now)),
         other => Err((INVALID_PARAMS, format!("Unknown tool: {other}"))),

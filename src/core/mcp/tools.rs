@@ -19,7 +19,8 @@ pub struct Caller {
 pub const WHOAMI: &str = "mcp_whoami";
 
 pub fn whoami_definition() -> Value {
-    let person = json!({"type": "object", "properties": {"email": {"type": "string"}, "name": {"type": "string"}}, "required": ["email", "name"]});
+    let person =
+        json!({"type": "object", "properties": {"email": {"type": "string"}, "name": {"type": "string"}}, "required": ["email", "name"]});
     let named = json!({"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}, "required": ["id", "name"]});
     json!({
         "name": WHOAMI,
@@ -43,11 +44,8 @@ pub fn whoami_definition() -> Value {
 }
 
 pub fn whoami(caller: &Caller, now: i64) -> Value {
-    let expires_at = Utc
-        .timestamp_opt(caller.expires_at, 0)
-        .single()
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default();
+    let expires_at =
+        Utc.timestamp_opt(caller.expires_at, 0).single().map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default();
     let expires_in = (caller.expires_at - now).max(0);
     let structured = json!({
         "user": { "email": caller.user_email, "name": caller.user_name },
@@ -60,7 +58,15 @@ pub fn whoami(caller: &Caller, now: i64) -> Value {
     let scopes = if caller.scopes.is_empty() { "(none)".to_string() } else { caller.scopes.join(", ") };
     let text = format!(
         "You are {} <{}> in workspace {} ({}), connected through {} ({}).\nScopes: {}\nAccess token expires at {} (in {} s).",
-        caller.user_name, caller.user_email, caller.workspace_name, caller.workspace_id, caller.client_name, caller.client_id, scopes, expires_at, expires_in
+        caller.user_name,
+        caller.user_email,
+        caller.workspace_name,
+        caller.workspace_id,
+        caller.client_name,
+        caller.client_id,
+        scopes,
+        expires_at,
+        expires_in
     );
     json!({ "content": [{ "type": "text", "text": text }], "structuredContent": structured, "isError": false })
 }

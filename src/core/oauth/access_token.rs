@@ -62,16 +62,12 @@ pub fn verify(keys: &Keys, token: &str, issuer: &str, audience: &str, now: i64) 
     if untrusted.header().token_type.as_deref() != Some(TOKEN_TYPE) {
         return Err(BearerError::Malformed);
     }
-    let token = keys
-        .algorithm
-        .validator::<AccessClaims>(&keys.pair.pk)
-        .validate(&untrusted)
-        .map_err(|e| match e {
-            jwt_compact::ValidationError::InvalidSignature | jwt_compact::ValidationError::InvalidSignatureLen { .. } => {
-                BearerError::BadSignature
-            }
-            _ => BearerError::Malformed,
-        })?;
+    let token = keys.algorithm.validator::<AccessClaims>(&keys.pair.pk).validate(&untrusted).map_err(|e| match e {
+        jwt_compact::ValidationError::InvalidSignature | jwt_compact::ValidationError::InvalidSignatureLen { .. } => {
+            BearerError::BadSignature
+        }
+        _ => BearerError::Malformed,
+    })?;
     let claims = token.claims();
     let expires_at = claims.expiration.map(|e| e.timestamp()).ok_or(BearerError::Malformed)?;
     let clock = TimeOptions::new(chrono::Duration::zero(), move || Utc.timestamp_opt(now, 0).single().unwrap_or_default());

@@ -60,21 +60,25 @@ pub struct AuthorizationRequest {
 }
 
 /// Checks the request against the registered client. `Err` is shown as a page.
-pub fn validate(params: &AuthorizeParams, client: &ClientRegistration, catalog: &ScopeCatalog, origin: &str) -> Result<AuthorizationRequest, OAuthError> {
-    let redirect_uri = client
-        .match_redirect_uri(params.get("redirect_uri"))
-        .map_err(|e| OAuthError::new(ErrorCode::InvalidRequest, e))?;
+pub fn validate(
+    params: &AuthorizeParams,
+    client: &ClientRegistration,
+    catalog: &ScopeCatalog,
+    origin: &str,
+) -> Result<AuthorizationRequest, OAuthError> {
+    let redirect_uri = client.match_redirect_uri(params.get("redirect_uri")).map_err(|e| OAuthError::new(ErrorCode::InvalidRequest, e))?;
     match params.get("response_type") {
         Some("code") => {}
         None => return Err(OAuthError::invalid_request("response_type is required and must be `code`")),
         Some(other) => {
-            return Err(OAuthError::new(ErrorCode::UnsupportedResponseType, format!("response_type `{other}` is not supported; use `code`")))
+            return Err(OAuthError::new(
+                ErrorCode::UnsupportedResponseType,
+                format!("response_type `{other}` is not supported; use `code`"),
+            ))
         }
     }
     let code_challenge = CodeChallenge::parse(params.get("code_challenge"), params.get("code_challenge_method"))?;
-    let requested = catalog
-        .parse_request(params.get("scope").unwrap_or(""))
-        .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e))?;
+    let requested = catalog.parse_request(params.get("scope").unwrap_or("")).map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e))?;
     let resource = resource::normalize(params.get("resource"), origin)?;
     let state = params.get("state").filter(|s| !s.is_empty()).map(str::to_string);
     if state.as_ref().is_some_and(|s| s.len() > 2048) {
@@ -115,8 +119,12 @@ mod tests {
 
     fn pairs(extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let mut base = vec![
-            ("response_type", "code"), ("client_id", "c1"), ("redirect_uri", "http://localhost:3118/callback"),
-            ("code_challenge", CHALLENGE), ("code_challenge_method", "S256"), ("state", "xyz"),
+            ("response_type", "code"),
+            ("client_id", "c1"),
+            ("redirect_uri", "http://localhost:3118/callback"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("state", "xyz"),
         ];
         for (k, v) in extra {
             base.retain(|(bk, _)| bk != k);
@@ -126,7 +134,8 @@ mod tests {
     }
 
     fn run(extra: &[(&str, &str)]) -> Result<AuthorizationRequest, OAuthError> {
-        let client = parse_registration(br#"{"redirect_uris":["http://localhost:3118/callback"]}"#, ClientId::parse("c1").unwrap(), 0).unwrap();
+        let client =
+            parse_registration(br#"{"redirect_uris":["http://localhost:3118/callback"]}"#, ClientId::parse("c1").unwrap(), 0).unwrap();
         let catalog = ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).unwrap();
         validate(&AuthorizeParams::from_pairs(&pairs(extra))?, &client, &catalog, "http://127.0.0.1:8081")
     }
@@ -136,7 +145,10 @@ mod tests {
         let r = run(&[("scope", "offline_access"), ("resource", "http://127.0.0.1:8081/mcp")]).unwrap();
         assert!(r.requested.scopes.is_empty() && r.requested.offline_access);
         assert_eq!(r.resource, "http://127.0.0.1:8081/mcp");
-        assert_eq!(r.success_redirect("c", "http://127.0.0.1:8081"), "http://localhost:3118/callback?code=c&state=xyz&iss=http%3A%2F%2F127.0.0.1%3A8081");
+        assert_eq!(
+            r.success_redirect("c", "http://127.0.0.1:8081"),
+            "http://localhost:3118/callback?code=c&state=xyz&iss=http%3A%2F%2F127.0.0.1%3A8081"
+        );
     }
 
     #[test]

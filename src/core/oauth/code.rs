@@ -62,9 +62,13 @@ pub struct CodeGrant {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Redemption {
     /// First use: the code is now consumed.
-    Redeemed { grant: CodeGrant },
+    Redeemed {
+        grant: CodeGrant,
+    },
     /// Used before: whatever the first redemption issued must be revoked.
-    Replayed { grant: CodeGrant },
+    Replayed {
+        grant: CodeGrant,
+    },
     Expired,
     Unknown,
 }
@@ -87,7 +91,14 @@ mod tests {
 
     #[test]
     fn malformed_codes_are_rejected() {
-        for bad in ["", "c03", "c03_short", "cff_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "x03_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "c3_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+        for bad in [
+            "",
+            "c03",
+            "c03_short",
+            "cff_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "x03_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "c3_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        ] {
             assert!(AuthCode::parse(bad).is_none(), "{bad}");
         }
         assert!(AuthCode::parse("c03_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").is_some());

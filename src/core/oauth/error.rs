@@ -87,11 +87,9 @@ impl OAuthError {
 
     /// The JSON error response of the token, registration and revocation endpoints.
     pub fn to_response(&self) -> Response {
-        let mut response = Response::json(
-            self.code.status(),
-            &json!({ "error": self.code.as_str(), "error_description": self.description }),
-        )
-        .with_header("cache-control", "no-store");
+        let mut response =
+            Response::json(self.code.status(), &json!({ "error": self.code.as_str(), "error_description": self.description }))
+                .with_header("cache-control", "no-store");
         if self.code == ErrorCode::InvalidClient {
             // RFC 6749 §5.2: a 401 for client authentication carries a challenge.
             response = response.with_header("www-authenticate", "Basic realm=\"mcp-edge\"");

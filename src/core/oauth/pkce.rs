@@ -11,17 +11,13 @@ pub struct CodeChallenge(String);
 impl CodeChallenge {
     /// RFC 7636 §4.3. A missing method means `plain`, which we refuse.
     pub fn parse(challenge: Option<&str>, method: Option<&str>) -> Result<CodeChallenge, OAuthError> {
-        let challenge = challenge.filter(|c| !c.is_empty()).ok_or_else(|| {
-            OAuthError::invalid_request("code_challenge is required: this server requires PKCE with S256")
-        })?;
+        let challenge = challenge
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| OAuthError::invalid_request("code_challenge is required: this server requires PKCE with S256"))?;
         match method {
             Some("S256") => {}
             None => return Err(OAuthError::invalid_request("code_challenge_method is required and must be S256")),
-            Some(other) => {
-                return Err(OAuthError::invalid_request(format!(
-                    "code_challenge_method `{other}` is not supported; use S256"
-                )))
-            }
+            Some(other) => return Err(OAuthError::invalid_request(format!("code_challenge_method `{other}` is not supported; use S256"))),
         }
         if challenge.len() != 43 || !b64::is_alphabet(challenge) {
             return Err(OAuthError::invalid_request(

@@ -48,8 +48,13 @@ impl RefreshToken {
         let user = String::from_utf8(b64::decode(user)?).ok()?;
         let generation: u32 = generation.parse().ok()?;
         let expected = mac(keys, &workspace, &user, cid, generation);
-        constant_time_eq(expected.as_bytes(), tag_mac.as_bytes())
-            .then(|| RefreshToken { workspace, user, connection_id: cid.to_string(), generation, text: raw.to_string() })
+        constant_time_eq(expected.as_bytes(), tag_mac.as_bytes()).then(|| RefreshToken {
+            workspace,
+            user,
+            connection_id: cid.to_string(),
+            generation,
+            text: raw.to_string(),
+        })
     }
 
     pub fn as_str(&self) -> &str {

@@ -79,12 +79,7 @@ pub fn parse_registration(body: &[u8], client_id: ClientId, now: i64) -> Result<
         .map_err(|e| OAuthError::invalid_request(format!("the registration body must be a JSON object: {e}")))?;
     let uris = match req.redirect_uris {
         Some(Value::Array(items)) if !items.is_empty() => items,
-        _ => {
-            return Err(OAuthError::new(
-                ErrorCode::InvalidRedirectUri,
-                "redirect_uris must be a non-empty array of URIs",
-            ))
-        }
+        _ => return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, "redirect_uris must be a non-empty array of URIs")),
     };
     if uris.len() > MAX_REDIRECT_URIS {
         return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, format!("at most {MAX_REDIRECT_URIS} redirect_uris")));

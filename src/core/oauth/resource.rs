@@ -13,12 +13,7 @@ pub fn normalize(raw: Option<&str>, origin: &str) -> Result<String, OAuthError> 
     let Some(raw) = raw.filter(|r| !r.is_empty()) else {
         return Ok(canonical);
     };
-    let bad = || {
-        OAuthError::new(
-            ErrorCode::InvalidTarget,
-            format!("resource `{raw}` is not served by this server; use {canonical}"),
-        )
-    };
+    let bad = || OAuthError::new(ErrorCode::InvalidTarget, format!("resource `{raw}` is not served by this server; use {canonical}"));
     let url = url::Url::parse(raw).map_err(|_| bad())?;
     if url.fragment().is_some() || url.query().is_some() || url.origin().ascii_serialization() != origin {
         return Err(bad());
@@ -36,14 +31,27 @@ mod tests {
 
     #[test]
     fn equivalent_forms_normalise() {
-        for raw in [None, Some(""), Some(O), Some("https://mcp.example.com/"), Some("https://mcp.example.com/mcp"), Some("https://mcp.example.com/mcp/")] {
+        for raw in [
+            None,
+            Some(""),
+            Some(O),
+            Some("https://mcp.example.com/"),
+            Some("https://mcp.example.com/mcp"),
+            Some("https://mcp.example.com/mcp/"),
+        ] {
             assert_eq!(normalize(raw, O).unwrap(), "https://mcp.example.com/mcp");
         }
     }
 
     #[test]
     fn other_targets_are_invalid_target() {
-        for raw in ["https://other.example/mcp", "https://mcp.example.com/api", "http://mcp.example.com/mcp", "not a url", "https://mcp.example.com/mcp#x"] {
+        for raw in [
+            "https://other.example/mcp",
+            "https://mcp.example.com/api",
+            "http://mcp.example.com/mcp",
+            "not a url",
+            "https://mcp.example.com/mcp#x",
+        ] {
             assert_eq!(normalize(Some(raw), O).unwrap_err().code, ErrorCode::InvalidTarget, "{raw}");
         }
     }

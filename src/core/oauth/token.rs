@@ -9,17 +9,8 @@ use crate::core::oauth::types::ClientId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenRequest {
-    AuthorizationCode {
-        code: AuthCode,
-        client_id: ClientId,
-        redirect_uri: Option<String>,
-        verifier: CodeVerifier,
-        resource: String,
-    },
-    RefreshToken {
-        refresh_token: String,
-        client_id: ClientId,
-    },
+    AuthorizationCode { code: AuthCode, client_id: ClientId, redirect_uri: Option<String>, verifier: CodeVerifier, resource: String },
+    RefreshToken { refresh_token: String, client_id: ClientId },
 }
 
 const KNOWN: [&str; 8] = ["grant_type", "code", "redirect_uri", "client_id", "code_verifier", "resource", "refresh_token", "scope"];
@@ -35,9 +26,8 @@ pub fn parse(pairs: &[(String, String)], origin: &str) -> Result<TokenRequest, O
     }
     let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     let client_id = || -> Result<ClientId, OAuthError> {
-        let raw = get("client_id").ok_or_else(|| {
-            OAuthError::invalid_request("client_id is required (public clients identify themselves in the body)")
-        })?;
+        let raw = get("client_id")
+            .ok_or_else(|| OAuthError::invalid_request("client_id is required (public clients identify themselves in the body)"))?;
         ClientId::parse(raw).ok_or_else(|| OAuthError::new(ErrorCode::InvalidClient, "client_id is malformed"))
     };
     match get("grant_type") {
@@ -69,7 +59,13 @@ pub fn parse(pairs: &[(String, String)], origin: &str) -> Result<TokenRequest, O
 
 /// RFC 6749 §4.1.3 + RFC 7636 §4.6: the code must have been issued to this client, for this
 /// redirect URI and resource, and the verifier must match the challenge.
-pub fn check_redemption(grant: &CodeGrant, client_id: &ClientId, redirect_uri: Option<&str>, verifier: &CodeVerifier, resource: &str) -> Result<(), OAuthError> {
+pub fn check_redemption(
+    grant: &CodeGrant,
+    client_id: &ClientId,
+    redirect_uri: Option<&str>,
+    verifier: &CodeVerifier,
+    resource: &str,
+) -> Result<(), OAuthError> {
     if grant.client_id != client_id.as_str() {
         return Err(OAuthError::invalid_grant("The authorization code was issued to another client"));
     }
@@ -127,7 +123,18 @@ mod tests {
 
     #[test]
     fn parses_an_sdk_style_exchange() {
-        let req = parse(&form(&[("grant_type", "authorization_code"), ("code", CODE), ("code_verifier", VERIFIER), ("redirect_uri", "http://localhost:3118/callback"), ("client_id", "c1"), ("resource", "http://127.0.0.1:8081/mcp")]), O).unwrap();
+        let req = parse(
+            &form(&[
+                ("grant_type", "authorization_code"),
+                ("code", CODE),
+                ("code_verifier", VERIFIER),
+                ("redirect_uri", "http://localhost:3118/callback"),
+                ("client_id", "c1"),
+                ("resource", "http://127.0.0.1:8081/mcp"),
+            ]),
+            O,
+        )
+        .unwrap();
         let TokenRequest::AuthorizationCode { client_id, redirect_uri, verifier, resource, .. } = req else { panic!("wrong grant") };
         check_redemption(&grant(), &client_id, redirect_uri.as_deref(), &verifier, &resource).unwrap();
     }
@@ -148,9 +155,34 @@ mod tests {
     fn malformed_requests() {
         assert_eq!(parse(&form(&[]), O).unwrap_err().description, "grant_type is required");
         assert_eq!(parse(&form(&[("grant_type", "password")]), O).unwrap_err().code, ErrorCode::UnsupportedGrantType);
-        assert_eq!(parse(&form(&[("grant_type", "authorization_code"), ("code", "nope"), ("client_id", "c1"), ("code_verifier", VERIFIER)]), O).unwrap_err().code, ErrorCode::InvalidGrant);
-        assert!(parse(&form(&[("grant_type", "authorization_code"), ("code", CODE), ("client_id", "c1")]), O).unwrap_err().description.contains("code_verifier"));
-        assert!(parse(&form(&[("grant_type", "authorization_code"), ("grant_type", "x")]), O).unwrap_err().description.contains("more than once"));
-        assert_eq!(parse(&form(&[("grant_type", "authorization_code"), ("code", CODE), ("client_id", "c1"), ("code_verifier", VERIFIER), ("resource", "https://evil.example")]), O).unwrap_err().code, ErrorCode::InvalidTarget);
+        assert_eq!(
+            parse(&form(&[("grant_type", "authorization_code"), ("code", "nope"), ("client_id", "c1"), ("code_verifier", VERIFIER)]), O)
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidGrant
+        );
+        assert!(parse(&form(&[("grant_type", "authorization_code"), ("code", CODE), ("client_id", "c1")]), O)
+            .unwrap_err()
+            .description
+            .contains("code_verifier"));
+        assert!(parse(&form(&[("grant_type", "authorization_code"), ("grant_type", "x")]), O)
+            .unwrap_err()
+            .description
+            .contains("more than once"));
+        assert_eq!(
+            parse(
+                &form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", CODE),
+                    ("client_id", "c1"),
+                    ("code_verifier", VERIFIER),
+                    ("resource", "https://evil.example")
+                ]),
+                O
+            )
+            .unwrap_err()
+            .code,
+            ErrorCode::InvalidTarget
+        );
     }
 }

@@ -95,7 +95,12 @@ mod tests {
 
     #[test]
     fn accepts_loopback_https_and_native_schemes() {
-        for ok in ["http://localhost:3118/callback", "http://127.0.0.1:9/cb", "https://app.example/cb?x=1", "cursor://anysphere.cursor-retrieval/oauth/callback"] {
+        for ok in [
+            "http://localhost:3118/callback",
+            "http://127.0.0.1:9/cb",
+            "https://app.example/cb?x=1",
+            "cursor://anysphere.cursor-retrieval/oauth/callback",
+        ] {
             assert!(RedirectUri::parse(ok).is_ok(), "{ok}");
         }
     }

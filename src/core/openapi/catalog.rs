@@ -31,9 +31,7 @@ impl ApiCatalog {
                 problems.push(format!("tool {}: required scope {unknown} is not in the scope catalog; only ALL can call it", tool.name));
             }
         }
-        let base_url = base_url
-            .map(str::to_string)
-            .or_else(|| doc.pointer("/servers/0/url").and_then(Value::as_str).map(str::to_string));
+        let base_url = base_url.map(str::to_string).or_else(|| doc.pointer("/servers/0/url").and_then(Value::as_str).map(str::to_string));
         if base_url.is_none() {
             problems.push("no upstream base URL: set UPSTREAM_BASE_URL or `servers` in the document".into());
         }

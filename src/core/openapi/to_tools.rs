@@ -13,7 +13,9 @@ const MAX_NAME: usize = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Style {
     /// `form` (query default): explode → `k=a&k=b`, else `k=a,b`.
-    Form { explode: bool },
+    Form {
+        explode: bool,
+    },
     SpaceDelimited,
     PipeDelimited,
     /// `k[a]=1&k[b]=2`

@@ -25,7 +25,9 @@ fn type_name(v: &Value) -> &'static str {
 
 fn type_matches(expected: &str, v: &Value) -> bool {
     let actual = type_name(v);
-    expected == actual || (expected == "number" && actual == "integer") || (expected == "integer" && v.as_f64().is_some_and(|f| f.fract() == 0.0))
+    expected == actual
+        || (expected == "number" && actual == "integer")
+        || (expected == "integer" && v.as_f64().is_some_and(|f| f.fract() == 0.0))
 }
 
 fn walk(schema: &Value, value: &Value, at: &str, out: &mut Vec<String>) {
@@ -145,14 +147,17 @@ mod tests {
         });
         assert!(check(&schema, &json!({"body": {"email": "a@b.c", "status": "active"}})).is_empty());
         let problems = check(&schema, &json!({"body": {"email": "a", "age": -1.5, "tags": ["x", 1, "z"]}, "extra": 1}));
-        assert_eq!(problems, vec![
-            "arguments.body.status: is required",
-            "arguments.body.age: expected integer, got number",
-            "arguments.body.email: needs at least 3 characters",
-            "arguments.body.tags: allows at most 2 items",
-            "arguments.body.tags[1]: expected string, got integer",
-            "arguments.extra: is not an accepted property",
-        ]);
+        assert_eq!(
+            problems,
+            vec![
+                "arguments.body.status: is required",
+                "arguments.body.age: expected integer, got number",
+                "arguments.body.email: needs at least 3 characters",
+                "arguments.body.tags: allows at most 2 items",
+                "arguments.body.tags[1]: expected string, got integer",
+                "arguments.extra: is not an accepted property",
+            ]
+        );
     }
 
     #[test]

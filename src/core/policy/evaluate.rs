@@ -130,7 +130,11 @@ mod tests {
         let redirect = RedirectUri::parse(redirect).unwrap();
         let client = ClientId::parse(client).unwrap();
         let requested = ScopeSet::from_trusted(scopes.iter().copied());
-        authorize(policy, catalog, &AuthorizationFacts { user: "ada@example.com", client_id: &client, redirect_uri: &redirect, requested: &requested })
+        authorize(
+            policy,
+            catalog,
+            &AuthorizationFacts { user: "ada@example.com", client_id: &client, redirect_uri: &redirect, requested: &requested },
+        )
     }
 
     const CB: &str = "http://localhost:3118/callback";

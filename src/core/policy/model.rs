@@ -170,8 +170,16 @@ pub mod tests {
     #[test]
     fn invalid_documents_fail_closed_naming_the_field() {
         let cases = [
-            (r#""allowed_redirect_uris": ["http://localhost:3118/callback"]"#, r#""allowed_redirect_uris": ["/callback"]"#, "allowed_redirect_uris[0]"),
-            (r#""allowed_redirect_uris": ["http://localhost:3118/callback"]"#, r#""allowed_redirect_uris": ["http://localhost:3118/callback#f"]"#, "fragment"),
+            (
+                r#""allowed_redirect_uris": ["http://localhost:3118/callback"]"#,
+                r#""allowed_redirect_uris": ["/callback"]"#,
+                "allowed_redirect_uris[0]",
+            ),
+            (
+                r#""allowed_redirect_uris": ["http://localhost:3118/callback"]"#,
+                r#""allowed_redirect_uris": ["http://localhost:3118/callback#f"]"#,
+                "fragment",
+            ),
             (r#""WORKSPACE_READ""#, r#""WORKSPACE_READS""#, "unknown scope `WORKSPACE_READS`"),
             (r#""mcp_enabled": true"#, r#""mcp_enabled": true, "extra": 1"#, "unknown field `extra`"),
             (r#""Ada@Example.com""#, r#""""#, "members[0].email"),
