@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 DEV_WORKSPACE := dev
 
-.PHONY: dev test install install-test build seed unit e2e clean policy-check
+.PHONY: dev test install install-test build seed unit e2e clean policy-check bench
 
 dev: install build .dev.vars seed
 	$(ENV) wrangler dev --ip 127.0.0.1 --port 8081
@@ -36,6 +36,10 @@ e2e:
 policy-check:
 	@test -n "$(FILE)" || { echo "usage: make policy-check FILE=path/to/policy.json [WORKSPACE=id]"; exit 2; }
 	$(ENV) cargo run --quiet --bin policy-check -- "$(FILE)" $(WORKSPACE)
+
+# Native benchmarks of the hot pure paths (numbers in README, "Performance").
+bench:
+	$(ENV) cargo run --release --quiet --bin bench-catalog
 
 clean:
 	rm -rf build target/wasm32-unknown-unknown .wrangler
