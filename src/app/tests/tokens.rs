@@ -72,3 +72,21 @@ fn revoking_either_token_ends_the_connection() {
         assert_eq!(body_json(&refresh(&mut b, &client_id, tokens["refresh_token"].as_str().unwrap()))["error"], "invalid_grant");
     }
 }
+
+#[test]
+fn approving_the_same_client_again_adds_a_connection_and_keeps_the_others() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let client_id = register(&mut b);
+    let consent = sign_in(&mut b, &authorize_path(&client_id, None), "acme", "ada@example.com");
+    let code = approve(&mut b, &consent);
+    let first = body_json(&exchange(&mut b, &client_id, &code, VERIFIER));
+    let consent = b.get(&authorize_path(&client_id, None));
+    let code = approve(&mut b, &consent);
+    let second = body_json(&exchange(&mut b, &client_id, &code, VERIFIER));
+    assert_eq!(svc.connections.borrow().len(), 2);
+    for tokens in [&first, &second] {
+        let r = mcp(&mut b, tokens["access_token"].as_str().unwrap(), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+        assert_eq!(r.status, 200);
+    }
+}

@@ -339,6 +339,17 @@ mod tests {
     }
 
     #[test]
+    fn non_json_request_bodies_give_no_body_input() {
+        let doc = json!({"openapi": "3.0.3", "paths": {"/upload": {"post": {"summary": "Upload",
+            "requestBody": {"required": true, "content": {"multipart/form-data": {"schema": {"type": "object"}}}}}}}});
+        let tool = &build(&doc).unwrap().tools[0];
+        assert!(tool.body.is_none());
+        assert_eq!(tool.input_schema, json!({"type": "object", "properties": {}, "required": [], "additionalProperties": false}));
+        let vendor = json!({"openapi": "3.1.0", "paths": {"/x": {"put": {"requestBody": {"content": {"application/vnd.api+json": {"schema": {"type": "object"}}}}}}}});
+        assert!(build(&vendor).unwrap().tools[0].body.is_some(), "+json media types are JSON");
+    }
+
+    #[test]
     fn refuses_what_is_not_openapi_3() {
         assert!(build(&json!({"swagger": "2.0"})).is_err());
         assert!(build(&json!({"openapi": "3.0.3"})).is_err());
