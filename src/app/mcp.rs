@@ -10,7 +10,7 @@ use crate::core::mcp::server::{self, version_supported};
 use crate::core::mcp::tools::Caller;
 use crate::core::oauth::access_token::{self, VerifiedToken};
 use crate::core::oauth::resource::mcp_resource;
-use crate::core::oauth::types::ClientId;
+use crate::core::oauth::types::{is_loopback_host, ClientId};
 use crate::core::policy::evaluate;
 use crate::core::scopes::ScopeSet;
 use crate::core::store::ConnectionStatus;
@@ -47,7 +47,7 @@ fn rpc_error(status: u16, error: RpcError) -> Response {
 
 pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response {
     if let Some(o) = req.header("origin") {
-        if o != origin && o != "null" {
+        if !origin_allowed(o, origin) {
             return rpc_error(403, RpcError::new(Value::Null, INVALID_REQUEST, format!("Forbidden: Origin {o} is not allowed")));
         }
     }
@@ -92,6 +92,20 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response
                 .with_header("cache-control", "no-store")
                 .with_header("x-token-expires-at", &token.expires_at.to_string())
         }
+    }
+}
+
+/// DNS-rebinding defence (Streamable HTTP: servers MUST validate `Origin`): our own origin; and,
+/// while we are served on a loopback address (local development), any loopback origin. A
+/// rebinding page has its attacker's hostname as its origin, which matches neither.
+fn origin_allowed(sent: &str, ours: &str) -> bool {
+    if sent == ours {
+        return true;
+    }
+    let host = |o: &str| url::Url::parse(o).ok().and_then(|u| u.host_str().map(str::to_string));
+    match (host(sent), host(ours)) {
+        (Some(s), Some(o)) => is_loopback_host(&o) && is_loopback_host(&s),
+        _ => false,
     }
 }
 

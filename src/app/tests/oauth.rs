@@ -148,6 +148,15 @@ pub(super) fn mcp_transport_rules() {
         ping.as_bytes(),
     );
     assert_eq!(r.status, 403);
+    for loopback in [ORIGIN, "http://localhost:8081", "http://[::1]:9"] {
+        let r = b.send(
+            Method::Post,
+            "/mcp",
+            &[("authorization", &auth), ("content-type", "application/json"), ("origin", loopback)],
+            ping.as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{loopback}: a loopback origin while served on loopback");
+    }
     let r = b.send(
         Method::Post,
         "/mcp",

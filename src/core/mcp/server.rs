@@ -29,6 +29,12 @@ fn dispatch(method: &str, params: Option<&Value>, caller: &Caller, now: i64, api
     match method {
         "initialize" => Ok(initialize(params)),
         "ping" => Ok(json!({})),
+        // Stateless: there is no session to send log messages on, so the level is accepted and
+        // nothing more (the spec lets a server send fewer messages than the level allows).
+        "logging/setLevel" => match params.and_then(|p| p.get("level")).and_then(Value::as_str) {
+            Some("debug" | "info" | "notice" | "warning" | "error" | "critical" | "alert" | "emergency") => Ok(json!({})),
+            _ => Err((INVALID_PARAMS, "logging/setLevel needs params.level (debug … emergency)".to_string())),
+        },
         "tools/list" => {
             let mut list = vec![tools::whoami_definition()];
             list.extend(api_tools.iter().cloned());
@@ -45,7 +51,7 @@ fn initialize(params: Option<&Value>) -> Value {
     let version = requested.filter(|v| version_supported(v)).unwrap_or(LATEST_VERSION);
     json!({
         "protocolVersion": version,
-        "capabilities": { "tools": { "listChanged": false } },
+        "capabilities": { "tools": { "listChanged": false }, "logging": {} },
         "serverInfo": { "name": "mcp-edge", "title": "mcp-edge", "version": env!("CARGO_PKG_VERSION") },
         "instructions": "Call mcp_whoami to see which user, workspace and scopes this connection uses."
     })
