@@ -25,11 +25,11 @@ pub fn build(tool: &ApiTool, base_url: &str, args: &Value) -> Result<UpstreamReq
     for p in &tool.path_params {
         let value = &args["pathParams"][&p.name];
         let text = scalar(value).ok_or_else(|| vec![format!("arguments.pathParams.{}: must be a string or number", p.name)])?;
-        // RFC 3986 §3.3: one path segment, percent-encoded.
-        let encoded: String = url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>().replace('+', "%20");
-        path = path.replace(&format!("{{{}}}", p.name), &encoded);
+        path = path.replace(&format!("{{{}}}", p.name), &path_segment(&p.name, &text)?);
     }
-    let mut url = format!("{}{}", base_url.trim_end_matches('/'), path);
+    let url = format!("{}{}", base_url.trim_end_matches('/'), path);
+    let mut url =
+        within_base(base_url, &url).ok_or_else(|| vec![format!("the request for {} would leave the API's base URL", tool.path)])?;
     let query = query_string(&tool.query_params, &args["query"]);
     if !query.is_empty() {
         url.push(if url.contains('?') { '&' } else { '?' });
@@ -42,6 +42,35 @@ pub fn build(tool: &ApiTool, base_url: &str, args: &Value) -> Result<UpstreamReq
     Ok(UpstreamRequest { method: tool.method.clone(), url, body })
 }
 
+/// RFC 3986 §3.3: a path parameter fills exactly one segment. Everything but the unreserved
+/// characters is percent-encoded, and the dot segments `.` and `..` (which URL parsers collapse,
+/// turning `/lists/../contacts/1` into another operation with other scopes) and the empty
+/// segment are refused.
+fn path_segment(name: &str, value: &str) -> Result<String, Vec<String>> {
+    if matches!(value, "" | "." | "..") {
+        return Err(vec![format!("arguments.pathParams.{name}: `{value}` is not a usable path segment")]);
+    }
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    Ok(out)
+}
+
+/// The normalised URL, if it stays on the base URL's origin and under its path (defence in
+/// depth: a document's path key or a parameter must never steer a call elsewhere).
+fn within_base(base: &str, candidate: &str) -> Option<String> {
+    let base = url::Url::parse(base).ok()?;
+    let url = url::Url::parse(candidate).ok()?;
+    let prefix = base.path().trim_end_matches('/');
+    let under = url.path() == prefix || url.path().starts_with(&format!("{prefix}/"));
+    (url.origin() == base.origin() && under && url.fragment().is_none()).then(|| url.to_string())
+}
+
 fn scalar(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
@@ -51,51 +80,46 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
-/// OpenAPI 3 §4.8.12.4 serialization for query parameters.
+/// OpenAPI 3 §4.8.12.4 serialization for query parameters. Names and values are
+/// percent-encoded; the delimiters of the non-exploded styles are written as the spec shows
+/// them (`ids=1,2`, `ids=1|2`, `ids=1%202`).
 fn query_string(params: &[Param], values: &Value) -> String {
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let joined = |items: Vec<String>, sep: &str| items.iter().map(|i| enc(i)).collect::<Vec<_>>().join(sep);
+    let mut pairs: Vec<String> = Vec::new();
     for p in params {
         let Some(v) = values.get(&p.name).filter(|v| !v.is_null()) else { continue };
+        let name = enc(&p.name);
         match (v, p.style) {
             (Value::Array(items), Style::Form { explode: true }) => {
-                for item in items.iter().filter_map(scalar) {
-                    q.append_pair(&p.name, &item);
-                }
+                pairs.extend(items.iter().filter_map(scalar).map(|item| format!("{name}={}", enc(&item))));
             }
             (Value::Array(items), style) => {
                 let sep = match style {
-                    Style::SpaceDelimited => " ",
+                    Style::SpaceDelimited => "%20",
                     Style::PipeDelimited => "|",
                     _ => ",",
                 };
-                q.append_pair(&p.name, &items.iter().filter_map(scalar).collect::<Vec<_>>().join(sep));
+                pairs.push(format!("{name}={}", joined(items.iter().filter_map(scalar).collect(), sep)));
             }
             (Value::Object(map), Style::DeepObject) => {
-                for (k, item) in map {
-                    if let Some(s) = scalar(item) {
-                        q.append_pair(&format!("{}[{k}]", p.name), &s);
-                    }
-                }
+                pairs.extend(map.iter().filter_map(|(k, item)| scalar(item).map(|s| format!("{name}%5B{}%5D={}", enc(k), enc(&s)))));
             }
             (Value::Object(map), Style::Form { explode: true }) => {
-                for (k, item) in map {
-                    if let Some(s) = scalar(item) {
-                        q.append_pair(k, &s);
-                    }
-                }
+                pairs.extend(map.iter().filter_map(|(k, item)| scalar(item).map(|s| format!("{}={}", enc(k), enc(&s)))));
             }
             (Value::Object(map), _) => {
-                let flat: Vec<String> = map.iter().filter_map(|(k, item)| scalar(item).map(|s| format!("{k},{s}"))).collect();
-                q.append_pair(&p.name, &flat.join(","));
+                let flat: Vec<String> = map.iter().filter_map(|(k, item)| scalar(item).map(|s| [k.clone(), s])).flatten().collect();
+                pairs.push(format!("{name}={}", joined(flat, ",")));
             }
             (other, _) => {
                 if let Some(s) = scalar(other) {
-                    q.append_pair(&p.name, &s);
+                    pairs.push(format!("{name}={}", enc(&s)));
                 }
             }
         }
     }
-    q.finish()
+    pairs.join("&")
 }
 
 /// The MCP `tools/call` result for an upstream answer. Bodies over `limit` bytes are cut, with
@@ -168,8 +192,26 @@ mod tests {
         let args = json!({"pathParams": {"id": "a/b c"}, "query": {"tags": ["x", "y"], "ids": [1, 2], "filter": {"state": "open"}}, "body": {"text": "hi"}});
         let req = build(&t, "https://api.example/v1/", &args).unwrap();
         assert_eq!(req.method, "POST");
-        assert_eq!(req.url, "https://api.example/v1/contacts/a%2Fb%20c/notes?tags=x&tags=y&ids=1%2C2&filter%5Bstate%5D=open");
+        assert_eq!(req.url, "https://api.example/v1/contacts/a%2Fb%20c/notes?tags=x&tags=y&ids=1,2&filter%5Bstate%5D=open");
         assert_eq!(req.body.unwrap(), br#"{"text":"hi"}"#);
+    }
+
+    #[test]
+    fn a_path_parameter_fills_one_segment_and_never_leaves_the_base() {
+        let t = tool("add_note");
+        let with_id = |id: &str| json!({"pathParams": {"id": id}, "body": {"text": "hi"}});
+        for bad in ["..", ".", ""] {
+            let problems = build(&t, "https://api.example/v1", &with_id(bad)).unwrap_err();
+            assert_eq!(problems, vec![format!("arguments.pathParams.id: `{bad}` is not a usable path segment")]);
+        }
+        for (raw, encoded) in [("a?b", "a%3Fb"), ("a#b", "a%23b"), ("../x", "..%2Fx"), ("%2e%2e", "%252e%252e"), ("é", "%C3%A9")] {
+            let req = build(&t, "https://api.example/v1", &with_id(raw)).unwrap();
+            assert_eq!(req.url, format!("https://api.example/v1/contacts/{encoded}/notes"), "{raw}");
+        }
+        assert_eq!(within_base("https://api.example/v1", "https://api.example/v1/x"), Some("https://api.example/v1/x".into()));
+        assert_eq!(within_base("https://api.example/v1", "https://api.example/v10/x"), None);
+        assert_eq!(within_base("https://api.example/v1", "https://api.example/v1/../admin"), None);
+        assert_eq!(within_base("https://api.example", "https://api.example@evil.example/x"), None);
     }
 
     #[test]
