@@ -68,6 +68,21 @@ impl Request {
     }
 }
 
+fn header_safe(value: &str) -> String {
+    if value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
+        return value.to_string();
+    }
+    let mut out = String::with_capacity(value.len() + 16);
+    for b in value.bytes() {
+        if b == b'\t' || (0x20..0x7f).contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Response {
     pub status: u16,
@@ -119,8 +134,12 @@ impl Response {
         self
     }
 
+    /// Adds a header. Values may carry client-supplied text (a `Location` built from a
+    /// `next` parameter, an error description naming a policy field): anything a header cannot
+    /// hold — control characters (CR/LF would split the header) and non-ASCII — is
+    /// percent-encoded, so no input can make the runtime reject the response.
     pub fn with_header(mut self, name: &str, value: &str) -> Response {
-        self.headers.push((name.to_string(), value.to_string()));
+        self.headers.push((name.to_string(), header_safe(value)));
         self
     }
 
@@ -131,5 +150,17 @@ impl Response {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_cannot_be_split_or_hold_non_ascii() {
+        let r = Response::new(303).with_header("location", "/authorize?x\r\nset-cookie: a=b&n=\u{2603}");
+        assert_eq!(r.header("location"), Some("/authorize?x%0D%0Aset-cookie: a=b&n=%E2%98%83"));
+        assert_eq!(Response::new(200).with_header("x", "plain\tvalue").header("x"), Some("plain\tvalue"));
     }
 }

@@ -34,15 +34,31 @@ enum Value<'a> {
     Html(String),
 }
 
+/// Fills `{{name}}` placeholders in one pass over the template: a value is never scanned again,
+/// so a client-chosen `state` of `{{csrf}}` stays that text instead of becoming the CSRF token.
+/// An unknown placeholder is left as it is (a test checks that none is).
 fn fill(template: &str, values: &[(&str, Value)]) -> String {
-    let mut page = template.to_string();
-    for (name, value) in values {
-        let html = match value {
-            Value::Text(t) => escape(t),
-            Value::Html(h) => h.clone(),
-        };
-        page = page.replace(&format!("{{{{{name}}}}}"), &html);
+    let mut page = String::with_capacity(template.len() + 1024);
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        page.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let value = after.find("}}").and_then(|end| values.iter().find(|(name, _)| *name == &after[..end]).map(|(_, v)| (end, v)));
+        match value {
+            Some((end, v)) => {
+                match v {
+                    Value::Text(t) => page.push_str(&escape(t)),
+                    Value::Html(h) => page.push_str(h),
+                }
+                rest = &after[end + 2..];
+            }
+            None => {
+                page.push_str("{{");
+                rest = after;
+            }
+        }
     }
+    page.push_str(rest);
     page
 }
 
@@ -135,6 +151,28 @@ mod tests {
         assert!(page.contains("Acme &amp; Co"));
         assert!(page.contains("data-scope=\"CONTACTS_READ\""));
         assert!(!page.contains("{{"), "every placeholder is filled");
+    }
+
+    #[test]
+    fn values_are_not_expanded_again() {
+        let catalog = ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).unwrap();
+        let scopes = ScopeSet::from_trusted(["CONTACTS_READ"]);
+        let params = vec![("state".to_string(), "{{csrf}}".to_string())];
+        let page = consent(&ConsentView {
+            client_name: "{{scope_items}}",
+            client_id: "c1",
+            redirect_host: "localhost:3118",
+            workspace_name: "Acme",
+            user_email: "ada@example.com",
+            scopes: &scopes,
+            catalog: &catalog,
+            params: &params,
+            csrf: "SECRET-CSRF",
+            switch_url: "/signin",
+        });
+        assert!(page.contains("name=\"state\" value=\"{{csrf}}\""), "state comes back as sent");
+        assert_eq!(page.matches("SECRET-CSRF").count(), 1, "the token appears only in its own field");
+        assert_eq!(page.matches("data-scope=").count(), 1, "a client name cannot add scope items");
     }
 
     #[test]

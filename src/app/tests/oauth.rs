@@ -148,6 +148,15 @@ pub(super) fn mcp_transport_rules() {
         ping.as_bytes(),
     );
     assert_eq!(r.status, 403);
+    for rebinding in ["http://127.0.0.1.evil.example:8081", "http://localhost.evil.example"] {
+        let r = b.send(
+            Method::Post,
+            "/mcp",
+            &[("authorization", &auth), ("content-type", "application/json"), ("origin", rebinding)],
+            ping.as_bytes(),
+        );
+        assert_eq!(r.status, 403, "{rebinding}: a DNS-rebinding origin is not loopback");
+    }
     for loopback in [ORIGIN, "http://localhost:8081", "http://[::1]:9"] {
         let r = b.send(
             Method::Post,

@@ -37,6 +37,10 @@ impl RedirectUri {
             return Err(format!("`{raw}` has user information; redirect URIs must not"));
         }
         let scheme = url.scheme();
+        // `localhost:3118/callback` parses as the scheme `localhost:`; it is a typo for http.
+        if scheme == "localhost" || url.path().starts_with(|c: char| c.is_ascii_digit()) && url.cannot_be_a_base() {
+            return Err(format!("`{raw}` has no scheme; write it as http://{raw}"));
+        }
         if FORBIDDEN_SCHEMES.contains(&scheme) {
             return Err(format!("`{raw}` uses the `{scheme}:` scheme, which is not allowed for redirects"));
         }
@@ -85,8 +89,14 @@ impl RedirectUri {
     }
 }
 
+/// RFC 8252 §7.3 loopback: `localhost`, an IPv4 address in 127.0.0.0/8 or `[::1]` — parsed,
+/// never a prefix match (`127.0.0.1.evil.example` is a domain name, not loopback).
 pub fn is_loopback_host(host: &str) -> bool {
-    host == "localhost" || host == "[::1]" || host.starts_with("127.")
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    bare.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -98,6 +108,8 @@ mod tests {
         for ok in [
             "http://localhost:3118/callback",
             "http://127.0.0.1:9/cb",
+            "http://127.1.2.3/cb",
+            "http://[::1]:3118/callback",
             "https://app.example/cb?x=1",
             "cursor://anysphere.cursor-retrieval/oauth/callback",
         ] {
@@ -114,6 +126,9 @@ mod tests {
             ("javascript:alert(1)", "javascript"),
             ("data:text/html,hi", "data"),
             ("http://evil.example/cb", "non-loopback"),
+            ("http://127.0.0.1.evil.example/cb", "non-loopback"),
+            ("http://localhost.evil.example/cb", "non-loopback"),
+            ("localhost:3118/callback", "no scheme"),
         ] {
             let err = RedirectUri::parse(bad).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
