@@ -8,6 +8,7 @@ use crate::core::http::{Request, Response};
 use crate::core::oauth::authorize::{self as rules, AuthorizationRequest, AuthorizeParams};
 use crate::core::oauth::code::{AuthCode, CodeGrant};
 use crate::core::oauth::error::{ErrorCode, OAuthError};
+use crate::core::oauth::pkce::constant_time_eq;
 use crate::core::oauth::register::ClientRegistration;
 use crate::core::pages::{consent, ConsentView};
 use crate::core::policy::evaluate::{self, AuthorizationFacts};
@@ -71,10 +72,22 @@ async fn check<S: Services>(svc: &S, req: &Request, pairs: &[(String, String)], 
 }
 
 pub async fn get<S: Services>(svc: &S, req: &Request, origin: &str) -> Response {
-    let checked = match check(svc, req, &req.query_pairs(), origin).await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
+    match check(svc, req, &req.query_pairs(), origin).await {
+        Ok(checked) => consent_page(svc, req, &checked, origin, None),
+        Err(page) => page,
+    }
+}
+
+/// What the consent page shows, bound (see `cookies::consent_digest`).
+fn shown_digest<S: Services>(svc: &S, checked: &Checked) -> String {
+    let scopes = checked.granted.to_param();
+    cookies::consent_digest(
+        svc.keys(),
+        &[&checked.user, &checked.policy.id, checked.client.client_id.as_str(), checked.request.redirect_uri.as_str(), &scopes],
+    )
+}
+
+fn consent_page<S: Services>(svc: &S, req: &Request, checked: &Checked, origin: &str, notice: Option<&str>) -> Response {
     let (nonce, set_cookie) = match req.cookie(CSRF_COOKIE).filter(|n| n.len() >= 16) {
         Some(n) => (n, None),
         None => {
@@ -94,7 +107,9 @@ pub async fn get<S: Services>(svc: &S, req: &Request, origin: &str) -> Response 
         catalog: &svc.config().catalog,
         params: checked.params.pairs(),
         csrf: &cookies::csrf_token(svc.keys(), &nonce),
+        shown: &shown_digest(svc, checked),
         switch_url: &signin::signin_url(&checked.params),
+        notice,
     });
     let response = Response::html(200, page).allow_form_target(&checked.request.redirect_uri.csp_source());
     match set_cookie {
@@ -128,6 +143,10 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response
         Err(page) => return page,
     };
     match field("decision") {
+        Some("approve") if !constant_time_eq(shown_digest(svc, &checked).as_bytes(), field("shown").unwrap_or("").as_bytes()) => {
+            let notice = "What this approval would grant changed since the page was shown (another sign-in, or a new workspace policy). Review it and approve again.";
+            consent_page(svc, req, &checked, origin, Some(notice))
+        }
         Some("approve") => approve(svc, checked, origin).await,
         Some("deny") => {
             let error = OAuthError::new(ErrorCode::AccessDenied, "The user denied the request");

@@ -38,6 +38,14 @@ pub fn csrf_token(keys: &Keys, nonce: &str) -> String {
     b64::encode(&keys.cookie_mac(format!("csrf|{nonce}").as_bytes()))
 }
 
+/// What a consent page showed — user, workspace, client, redirect URI and the scopes to be
+/// granted — bound under the cookie key. The form carries it back, and an approval is carried
+/// out only if a fresh evaluation still yields exactly this: a ceiling raised, or another
+/// sign-in in another tab, between showing and approving never grants what was not shown.
+pub fn consent_digest(keys: &Keys, shown: &[&str]) -> String {
+    b64::encode(&keys.cookie_mac(format!("consent|{}", shown.join("\n")).as_bytes()))
+}
+
 pub fn csrf_valid(keys: &Keys, nonce: Option<&str>, token: Option<&str>) -> bool {
     match (nonce, token) {
         (Some(n), Some(t)) if n.len() >= 16 => constant_time_eq(csrf_token(keys, n).as_bytes(), t.as_bytes()),

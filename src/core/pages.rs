@@ -73,8 +73,12 @@ pub struct ConsentView<'a> {
     /// The authorization request's parameters, carried back by the form.
     pub params: &'a [(String, String)],
     pub csrf: &'a str,
+    /// `crate::core::cookies::consent_digest` of what this page shows.
+    pub shown: &'a str,
     /// The sign-in page, returning to this request.
     pub switch_url: &'a str,
+    /// Shown above the request, e.g. when it changed since the page was last shown.
+    pub notice: Option<&'a str>,
 }
 
 pub fn consent(view: &ConsentView) -> String {
@@ -86,6 +90,8 @@ pub fn consent(view: &ConsentView) -> String {
             format!("<li data-scope=\"{0}\"><code>{0}</code> <span>{1}</span></li>", escape(s), escape(desc))
         })
         .collect();
+    let notice =
+        view.notice.map(|n| format!("<p id=\"consent-notice\" class=\"error\" role=\"alert\">{}</p>", escape(n))).unwrap_or_default();
     let hidden: String =
         view.params.iter().map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(k), escape(v))).collect();
     fill(
@@ -99,7 +105,9 @@ pub fn consent(view: &ConsentView) -> String {
             ("scope_items", Value::Html(scope_items)),
             ("hidden_fields", Value::Html(hidden)),
             ("csrf", Value::Text(view.csrf)),
+            ("shown", Value::Text(view.shown)),
             ("switch_url", Value::Text(view.switch_url)),
+            ("notice", Value::Html(notice)),
         ],
     )
 }
@@ -143,7 +151,9 @@ mod tests {
             catalog: &catalog,
             params: &params,
             csrf: "t",
+            shown: "d",
             switch_url: "/signin?next=x",
+            notice: None,
         });
         assert!(!page.contains("<img src=x"));
         assert!(!page.contains("<script>x"));
@@ -168,11 +178,14 @@ mod tests {
             catalog: &catalog,
             params: &params,
             csrf: "SECRET-CSRF",
+            shown: "d",
             switch_url: "/signin",
+            notice: Some("<b>changed</b>"),
         });
         assert!(page.contains("name=\"state\" value=\"{{csrf}}\""), "state comes back as sent");
         assert_eq!(page.matches("SECRET-CSRF").count(), 1, "the token appears only in its own field");
         assert_eq!(page.matches("data-scope=").count(), 1, "a client name cannot add scope items");
+        assert!(page.contains("&lt;b&gt;changed&lt;/b&gt;"));
     }
 
     #[test]

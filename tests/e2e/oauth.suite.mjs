@@ -13,6 +13,7 @@ export const POLICIES = {
   pinned: policy({ allowed_client_ids: ["pinned-other-client"], members: [{ email: "pia@example.com", role: "member" }] }),
   elsewhere: policy({ allowed_redirect_uris: ["http://localhost:9999/callback"], members: [{ email: "eli@example.com", role: "member" }] }),
   toggle: policy({ members: [{ email: "tom@example.com", role: "member" }] }),
+  disabled: policy({ mcp_enabled: false, members: [{ email: "dan@example.com", role: "member" }] }),
 };
 
 /** An OAuthClientProvider kept in memory, as Claude Code keeps one per server. */
@@ -96,6 +97,8 @@ export function oauthSuite() {
         assert.equal(s.client.id, provider.client.client_id);
         assert.equal(seen.clientName, "Claude Code (e2e)");
         assert.equal(seen.redirectHost, "localhost:3118");
+        assert.equal(seen.workspaceName, "Acme");
+        assert.equal(seen.userEmail, "ada@example.com");
         assert.ok(s.expires_in > 3000 && s.expires_in <= 3600);
         await client.close();
       }
@@ -107,6 +110,7 @@ export function oauthSuite() {
       ["redirect URI off the workspace allowlist", "elsewhere", "eli@example.com", undefined, "redirect_uri is not allowed"],
       ["pinned client-ID list without the client", "pinned", "pia@example.com", undefined, "OAuth client_id is not allowed"],
       ["scopes above the ceiling", "acme", "ada@example.com", "CONTACTS_WRITE", "Requested scopes are not allowed"],
+      ["MCP disabled for the workspace", "disabled", "dan@example.com", undefined, "MCP is disabled for this workspace"],
     ];
     for (const [title, workspace, email, scope, message] of cases) {
       it(title, async () => {
@@ -133,6 +137,7 @@ export function oauthSuite() {
       const cb = new URL(seen.callbacks[0]);
       assert.equal(cb.searchParams.get("error"), "access_denied");
       assert.equal(cb.searchParams.get("state"), "keep-me");
+      assert.equal(cb.searchParams.get("iss"), BASE, "RFC 9207: error responses carry iss too");
       assert.equal(cb.searchParams.get("code"), null);
     });
 

@@ -2,10 +2,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { refreshAuthorization, discoverAuthorizationServerMetadata } from "@modelcontextprotocol/sdk/client/auth.js";
-import { BASE, connect, mcp, policy, putPolicies, rpc, token } from "./harness.mjs";
+import { BASE, connect, mcp, policy, putPolicies, register, rpc, token } from "./harness.mjs";
 
 export const POLICIES = {
   rot: policy({ members: [{ email: "rosa@example.com", role: "member" }] }),
+  off: policy({ members: [{ email: "otto@example.com", role: "member" }] }),
   gov: policy({ scope_ceiling: ["WORKSPACE_READ", "CONTACTS_READ"], members: [{ email: "gus@example.com", role: "member" }, { email: "gia@example.com", role: "member" }] }),
 };
 
@@ -56,18 +57,41 @@ export function tokensSuite() {
   });
 
   describe("revocation takes effect at the next call", () => {
-    it("/revoke with the refresh token or the access token ends the connection; unknown tokens get 200; other clients cannot", async () => {
+    it("/revoke with the refresh token or the access token ends the connection; unknown tokens get 200; other and anonymous clients cannot", async () => {
+      const other = await register();
       for (const which of ["refresh_token", "access_token"]) {
         const { client, tokens } = await connect({ workspace: "rot", email: "rosa@example.com" });
-        const wrong = await revoke({ token: tokens[which], client_id: "somebody-else" });
-        assert.equal(wrong.status, 400);
-        assert.equal(wrong.body.error, "unauthorized_client");
-        assert.equal((await mcp(tokens.access_token, rpc("ping"))).status, 200);
-        assert.equal((await revoke({ token: tokens[which], client_id: client.client_id })).status, 200);
+        const anonymous = await revoke({ token: tokens[which] });
+        assert.deepEqual([anonymous.status, anonymous.body.error], [400, "invalid_request"], which);
+        const unknown = await revoke({ token: tokens[which], client_id: "nobody-registered-this" });
+        assert.deepEqual([unknown.status, unknown.body.error], [401, "invalid_client"], which);
+        const wrong = await revoke({ token: tokens[which], client_id: other.client_id });
+        assert.deepEqual([wrong.status, wrong.body.error], [400, "unauthorized_client"], which);
+        assert.equal((await mcp(tokens.access_token, rpc("ping"))).status, 200, "refused revocations changed nothing");
+        assert.equal((await revoke({ token: tokens[which], client_id: client.client_id, token_type_hint: which === "access_token" ? "refresh_token" : "access_token" })).status, 200, "a wrong hint is only a hint");
         assert.equal((await mcp(tokens.access_token, rpc("ping"))).status, 401, which);
         assert.equal((await refresh(client, tokens.refresh_token)).body.error, "invalid_grant");
       }
-      assert.equal((await revoke({ token: "not-a-token-we-issued" })).status, 200);
+      assert.equal((await revoke({ token: "not-a-token-we-issued", client_id: other.client_id })).status, 200);
+    });
+
+    it("MCP disabled: the next call and the next refresh fail with Token validation failed; re-enabled, the same refresh token works again", async () => {
+      const { client, tokens } = await connect({ workspace: "off", email: "otto@example.com" });
+      putPolicies({ off: { ...POLICIES.off, mcp_enabled: false } });
+      try {
+        const call = await mcp(tokens.access_token, rpc("ping"));
+        assert.equal(call.status, 401);
+        assert.equal(call.body.error_description, "Token validation failed: policy: MCP is disabled for the workspace");
+        const r = await refresh(client, tokens.refresh_token);
+        assert.equal(r.status, 400);
+        assert.equal(r.body.error, "invalid_grant");
+        assert.equal(r.body.error_description, "Token validation failed: policy: MCP is disabled for the workspace");
+      } finally {
+        putPolicies({ off: POLICIES.off });
+      }
+      const again = await refresh(client, tokens.refresh_token);
+      assert.equal(again.status, 200, JSON.stringify(again.body));
+      assert.equal((await mcp(again.body.access_token, rpc("ping"))).status, 200);
     });
 
     it("a removed member and a lowered ceiling govern the next call and the next refresh", async () => {

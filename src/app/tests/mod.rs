@@ -359,7 +359,7 @@ pub(super) fn approve(b: &mut Browser, consent: &Response) -> String {
     assert_eq!(consent.status, 200, "{}", body_text(consent));
     let page = body_text(consent);
     let mut form: Vec<(String, String)> =
-        ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "resource", "scope", "csrf"]
+        ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "resource", "scope", "csrf", "shown"]
             .iter()
             .filter(|n| page.contains(&format!("name=\"{n}\"")))
             .map(|n| (n.to_string(), input_value(&page, n)))

@@ -190,3 +190,33 @@ pub(super) fn discovery_and_unknown_paths() {
     assert_eq!(b.get("/nothing").status, 404);
     assert_eq!(b.get("/token").status, 405);
 }
+
+#[test]
+pub(super) fn an_approval_grants_only_what_the_consent_page_showed() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let client_id = register(&mut b);
+    let consent = sign_in(&mut b, &authorize_path(&client_id, None), "acme", "ada@example.com");
+    assert_eq!(body_text(&consent).matches("data-scope=").count(), 2);
+    // The admin raises the ceiling while the page is open: the request asked for no scope, so a
+    // fresh evaluation would grant three scopes where the page showed two.
+    svc.set_policy("acme", |p| p["scope_ceiling"] = json!(["WORKSPACE_READ", "CONTACTS_READ", "COMPANIES_READ"]));
+    let page = body_text(&consent);
+    let form: Vec<(String, String)> = ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "resource", "csrf", "shown"]
+        .iter()
+        .filter(|n| page.contains(&format!("name=\"{n}\"")))
+        .map(|n| (n.to_string(), input_value(&page, n)))
+        .chain([("decision".to_string(), "approve".to_string())])
+        .collect();
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let again = b.post_form("/authorize", &pairs);
+    assert_eq!(again.status, 200, "shown again, not approved");
+    assert!(again.header("location").is_none());
+    let text = body_text(&again);
+    assert!(text.contains("id=\"consent-notice\""), "{text}");
+    assert_eq!(text.matches("data-scope=").count(), 3, "the page now shows what would be granted");
+    assert!(svc.codes.borrow().is_empty(), "no code was issued for the unseen grant");
+    let code = approve(&mut b, &again);
+    let tokens = body_json(&exchange(&mut b, &client_id, &code, VERIFIER));
+    assert_eq!(tokens["scope"], "COMPANIES_READ CONTACTS_READ WORKSPACE_READ");
+}

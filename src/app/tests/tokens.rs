@@ -59,18 +59,38 @@ fn refresh_follows_the_live_policy() {
 fn revoking_either_token_ends_the_connection() {
     let svc = Memory::new();
     let mut b = Browser::new(&svc);
-    assert_eq!(b.post_form("/revoke", &[("token", "whatever")]).status, 200, "unknown tokens: 200");
+    let other_client = register(&mut b);
+    assert_eq!(b.post_form("/revoke", &[("token", "whatever"), ("client_id", &other_client)]).status, 200, "unknown tokens: 200");
     assert_eq!(b.post_form("/revoke", &[]).status, 400);
+    let ping = || json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
     for which in ["refresh_token", "access_token"] {
         let (client_id, _, tokens) = connect(&svc, None);
         let token = tokens[which].as_str().unwrap();
-        let wrong = b.post_form("/revoke", &[("token", token), ("client_id", "someone-else")]);
+        let access = tokens["access_token"].as_str().unwrap();
+        let anonymous = b.post_form("/revoke", &[("token", token)]);
+        assert_eq!((anonymous.status, body_json(&anonymous)["error"].as_str()), (400, Some("invalid_request")), "{which}");
+        let unknown = b.post_form("/revoke", &[("token", token), ("client_id", "nobody-registered-this")]);
+        assert_eq!((unknown.status, body_json(&unknown)["error"].as_str()), (401, Some("invalid_client")), "{which}");
+        let wrong = b.post_form("/revoke", &[("token", token), ("client_id", &other_client)]);
         assert_eq!((wrong.status, body_json(&wrong)["error"].as_str()), (400, Some("unauthorized_client")), "{which}");
+        assert_eq!(mcp(&mut b, access, ping()).status, 200, "{which}: refused revocations changed nothing");
         assert_eq!(b.post_form("/revoke", &[("token", token), ("client_id", &client_id)]).status, 200);
-        let r = mcp(&mut b, tokens["access_token"].as_str().unwrap(), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+        let r = mcp(&mut b, access, ping());
         assert_eq!(r.status, 401, "{which}");
         assert_eq!(body_json(&refresh(&mut b, &client_id, tokens["refresh_token"].as_str().unwrap()))["error"], "invalid_grant");
     }
+}
+
+#[test]
+fn revoking_an_expired_access_token_still_ends_its_connection() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let (client_id, _, tokens) = connect(&svc, None);
+    svc.now.set(svc.now.get() + 7200);
+    let expired = tokens["access_token"].as_str().unwrap();
+    assert_eq!(b.post_form("/revoke", &[("token", expired), ("client_id", &client_id)]).status, 200);
+    let r = refresh(&mut b, &client_id, tokens["refresh_token"].as_str().unwrap());
+    assert_eq!(body_json(&r)["error_description"], "Token validation failed: connection: the connection was revoked");
 }
 
 #[test]
