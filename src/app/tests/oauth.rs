@@ -8,7 +8,7 @@ pub(super) fn the_whole_path_ends_in_whoami_with_the_consented_scopes() {
     let svc = Memory::new();
     let (client_id, _, tokens) = connect(&svc, Some("offline_access"));
     assert_eq!(tokens["scope"], "CONTACTS_READ WORKSPACE_READ");
-    assert!(tokens["refresh_token"].as_str().unwrap().starts_with("rt1."));
+    assert!(tokens["refresh_token"].as_str().unwrap().starts_with("rt2."));
     let mut b = Browser::new(&svc);
     let access = tokens["access_token"].as_str().unwrap();
     let init = mcp(
@@ -202,12 +202,13 @@ pub(super) fn an_approval_grants_only_what_the_consent_page_showed() {
     // fresh evaluation would grant three scopes where the page showed two.
     svc.set_policy("acme", |p| p["scope_ceiling"] = json!(["WORKSPACE_READ", "CONTACTS_READ", "COMPANIES_READ"]));
     let page = body_text(&consent);
-    let form: Vec<(String, String)> = ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "resource", "csrf", "shown"]
-        .iter()
-        .filter(|n| page.contains(&format!("name=\"{n}\"")))
-        .map(|n| (n.to_string(), input_value(&page, n)))
-        .chain([("decision".to_string(), "approve".to_string())])
-        .collect();
+    let form: Vec<(String, String)> =
+        ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "resource", "csrf", "shown"]
+            .iter()
+            .filter(|n| page.contains(&format!("name=\"{n}\"")))
+            .map(|n| (n.to_string(), input_value(&page, n)))
+            .chain([("decision".to_string(), "approve".to_string())])
+            .collect();
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let again = b.post_form("/authorize", &pairs);
     assert_eq!(again.status, 200, "shown again, not approved");

@@ -1,14 +1,20 @@
 //! Refresh tokens (OAuth 2.1 §4.3.1: rotated on every use, as public clients require).
 //!
-//! A token names its connection and its *generation* in the connection's refresh family, and is
-//! authenticated by an HMAC under a key derived from `SIGNING_KEY`. Nothing secret is stored:
-//! the connection keeps only its current generation (see `crate::core::connection`), and the
-//! token for any generation can be recomputed — which is what lets a retry after a lost
-//! response, or N concurrent refreshes, all receive the *same* successor instead of forking the
-//! family.
+//! A token names its connection and its *generation* in the connection's refresh family. It is
+//! opaque: `rt2.<base64url(nonce ‖ XChaCha20-Poly1305(workspace, user, connection, generation))>`
+//! under a key derived from `SIGNING_KEY`, so nobody who sees one learns whose it is. The nonce
+//! is an HMAC of the contents (a synthetic IV), which makes the token for a given generation
+//! deterministic: nothing secret is stored — the connection keeps only its current generation
+//! (see `crate::core::connection`) — and a retry after a lost response, or N concurrent
+//! refreshes, all receive the *same* successor instead of forking the family.
 use crate::core::b64;
 use crate::core::oauth::keys::Keys;
-use crate::core::oauth::pkce::constant_time_eq;
+use crate::core::secrets::{self, NONCE_BYTES};
+
+/// Associated data separating refresh tokens from every other sealed value (workspace IDs, the
+/// associated data of sealed API keys, cannot contain a space).
+const AAD: &str = "mcp-edge refresh token v2";
+const PREFIX: &str = "rt2.";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshToken {
@@ -19,38 +25,31 @@ pub struct RefreshToken {
     text: String,
 }
 
-fn mac(keys: &Keys, ws: &str, user: &str, cid: &str, generation: u32) -> String {
-    b64::encode(&keys.refresh_mac(format!("refresh|{ws}|{user}|{cid}|{generation}").as_bytes()))
+fn contents(ws: &str, user: &str, cid: &str, generation: u32) -> String {
+    format!("{ws}\n{user}\n{cid}\n{generation}")
 }
 
 impl RefreshToken {
-    /// `rt1.<b64 workspace>.<b64 user>.<connection id>.<generation>.<HMAC>`.
     pub fn mint(keys: &Keys, workspace: &str, user: &str, connection_id: &str, generation: u32) -> RefreshToken {
-        let text = format!(
-            "rt1.{}.{}.{connection_id}.{generation}.{}",
-            b64::encode(workspace.as_bytes()),
-            b64::encode(user.as_bytes()),
-            mac(keys, workspace, user, connection_id, generation)
-        );
+        let plain = contents(workspace, user, connection_id, generation);
+        let mut nonce = [0u8; NONCE_BYTES];
+        nonce.copy_from_slice(&keys.refresh_mac(plain.as_bytes())[..NONCE_BYTES]);
+        let sealed = secrets::seal(keys, plain.as_bytes(), &nonce, AAD);
+        let text = format!("{PREFIX}{}", sealed.trim_start_matches("v1."));
         RefreshToken { workspace: workspace.into(), user: user.into(), connection_id: connection_id.into(), generation, text }
     }
 
-    /// Parses and authenticates a token we minted; anything else is `None`.
+    /// Opens and authenticates a token we minted; anything else is `None`.
     pub fn parse(keys: &Keys, raw: &str) -> Option<RefreshToken> {
-        let parts: Vec<&str> = raw.split('.').collect();
-        let [tag, ws, user, cid, generation, tag_mac] = parts.as_slice() else {
+        let body = raw.strip_prefix(PREFIX).filter(|b| b64::is_alphabet(b))?;
+        let plain = String::from_utf8(secrets::open(keys, &format!("v1.{body}"), AAD)?).ok()?;
+        let [workspace, user, cid, generation] = plain.split('\n').collect::<Vec<_>>()[..] else {
             return None;
         };
-        if *tag != "rt1" || !b64::is_alphabet(cid) || cid.is_empty() {
-            return None;
-        }
-        let workspace = String::from_utf8(b64::decode(ws)?).ok()?;
-        let user = String::from_utf8(b64::decode(user)?).ok()?;
         let generation: u32 = generation.parse().ok()?;
-        let expected = mac(keys, &workspace, &user, cid, generation);
-        constant_time_eq(expected.as_bytes(), tag_mac.as_bytes()).then(|| RefreshToken {
-            workspace,
-            user,
+        Some(RefreshToken {
+            workspace: workspace.to_string(),
+            user: user.to_string(),
             connection_id: cid.to_string(),
             generation,
             text: raw.to_string(),
@@ -76,12 +75,22 @@ mod tests {
         assert_eq!((back.user.as_str(), back.generation), ("ada@example.com", 3));
         assert_eq!(RefreshToken::mint(&k, "acme", "ada@example.com", "cid_1", 3), t, "deterministic per generation");
         assert_ne!(RefreshToken::mint(&k, "acme", "ada@example.com", "cid_1", 4), t);
-        // Changing any part breaks the MAC.
-        let forged = t.as_str().replace(".3.", ".4.");
-        assert!(RefreshToken::parse(&k, &forged).is_none());
+        // Opaque: nothing of its contents shows.
+        assert!(t.as_str().starts_with("rt2."));
+        for part in ["acme", "ada@example.com", "cid_1", &b64::encode(b"ada@example.com")] {
+            assert!(!t.as_str().contains(part), "{part}");
+        }
+        // Changing any byte breaks the authentication.
+        let mut bytes = b64::decode(&t.as_str()[4..]).unwrap();
+        bytes[30] ^= 1;
+        assert!(RefreshToken::parse(&k, &format!("rt2.{}", b64::encode(&bytes))).is_none());
+        // A sealed value of another kind (an upstream API key) is not a refresh token.
+        let api_key = secrets::seal(&k, b"acme\nada@example.com\ncid_1\n3", &[1u8; NONCE_BYTES], "acme");
+        assert!(RefreshToken::parse(&k, &format!("rt2.{}", &api_key[3..])).is_none());
         let other = crate::core::oauth::keys::Keys::from_secret(&b64::encode(&[9u8; 32])).unwrap();
         assert!(RefreshToken::parse(&other, t.as_str()).is_none());
-        assert!(RefreshToken::parse(&k, "rt1.x").is_none());
+        assert!(RefreshToken::parse(&k, "rt2.x").is_none());
+        assert!(RefreshToken::parse(&k, "rt2.").is_none());
         assert!(RefreshToken::parse(&k, &format!("{}.extra", t.as_str())).is_none());
     }
 }
