@@ -191,6 +191,7 @@ async fn approve<S: Services>(svc: &S, checked: Checked, origin: &str) -> Respon
     let grant = CodeGrant {
         client_id: checked.client.client_id.as_str().to_string(),
         redirect_uri: checked.request.redirect_uri.as_str().to_string(),
+        redirect_uri_sent: checked.request.redirect_uri_sent,
         code_challenge: checked.request.code_challenge.as_str().to_string(),
         resource: checked.request.resource.clone(),
         scopes: checked.granted.to_vec(),

@@ -7,8 +7,8 @@ fn cached_json(value: &serde_json::Value) -> Response {
     Response::json(200, value).with_header("cache-control", "public, max-age=300")
 }
 
-pub fn protected_resource(origin: &str) -> Response {
-    cached_json(&metadata::protected_resource(origin))
+pub fn protected_resource(origin: &str, path_form: bool) -> Response {
+    cached_json(&metadata::protected_resource(origin, path_form))
 }
 
 pub fn authorization_server(origin: &str) -> Response {

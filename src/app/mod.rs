@@ -73,9 +73,8 @@ pub async fn handle<S: Services>(svc: &S, req: &Request) -> Response {
     let method = req.method;
     let response = match (method, path) {
         (Method::Options, _) => preflight(),
-        (Method::Get, "/.well-known/oauth-protected-resource" | "/.well-known/oauth-protected-resource/mcp") => {
-            discovery::protected_resource(&origin)
-        }
+        (Method::Get, "/.well-known/oauth-protected-resource") => discovery::protected_resource(&origin, false),
+        (Method::Get, "/.well-known/oauth-protected-resource/mcp") => discovery::protected_resource(&origin, true),
         (Method::Get, "/.well-known/oauth-authorization-server") => discovery::authorization_server(&origin),
         (Method::Get, "/.well-known/jwks.json") => discovery::jwks(svc.keys()),
         (Method::Get, "/.well-known/openid-configuration") => not_found(path),

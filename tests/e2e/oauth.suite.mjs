@@ -42,9 +42,9 @@ export function oauthSuite() {
       assert.deepEqual(as.code_challenge_methods_supported, ["S256"]);
       assert.ok(as.token_endpoint_auth_methods_supported.includes("none"));
       assert.equal(as.authorization_response_iss_parameter_supported, true);
-      for (const path of ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"]) {
+      for (const [path, resource] of [["/.well-known/oauth-protected-resource", BASE], ["/.well-known/oauth-protected-resource/mcp", `${BASE}/mcp`]]) {
         const pr = await (await fetch(BASE + path)).json();
-        assert.equal(pr.resource, `${BASE}/mcp`);
+        assert.equal(pr.resource, resource, `RFC 9728 §3.3: the identifier ${path} was built from`);
         assert.deepEqual(pr.authorization_servers, [BASE]);
       }
       assert.equal((await fetch(`${BASE}/.well-known/openid-configuration`)).status, 404);
@@ -173,7 +173,13 @@ export function oauthSuite() {
       assert.equal(got.state, got.sentState);
       assert.equal(got.iss, BASE);
       const other = await getCode();
-      const alias = await fetch(`${BASE}/oauth/token`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ grant_type: "authorization_code", code: other.code, client_id: other.client.client_id, code_verifier: other.verifier }) });
+      const aliasForm = { grant_type: "authorization_code", code: other.code, client_id: other.client.client_id, code_verifier: other.verifier };
+      const post = (form) => fetch(`${BASE}/oauth/token`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(form) });
+      const missing = await post(aliasForm);
+      assert.equal(missing.status, 400, "RFC 6749 §4.1.3: the authorization request named redirect_uri, so the token request must");
+      assert.match((await missing.json()).error_description, /^redirect_uri is required/);
+      const third = await getCode();
+      const alias = await post({ grant_type: "authorization_code", code: third.code, client_id: third.client.client_id, code_verifier: third.verifier, redirect_uri: CALLBACK });
       assert.equal(alias.status, 200);
       const unknown = await token({ grant_type: "authorization_code", code: other.code, client_id: "nobody-registered-this", code_verifier: other.verifier });
       assert.equal(unknown.status, 401);

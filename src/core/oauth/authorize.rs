@@ -53,6 +53,9 @@ impl AuthorizeParams {
 pub struct AuthorizationRequest {
     pub client_id: ClientId,
     pub redirect_uri: RedirectUri,
+    /// Whether the request named `redirect_uri` (else the client's only registered one is
+    /// used); if it did, the token request must repeat it (RFC 6749 §4.1.3).
+    pub redirect_uri_sent: bool,
     pub state: Option<String>,
     pub code_challenge: CodeChallenge,
     pub resource: String,
@@ -84,7 +87,16 @@ pub fn validate(
     if state.as_ref().is_some_and(|s| s.len() > 2048) {
         return Err(OAuthError::invalid_request("state is longer than 2048 characters"));
     }
-    Ok(AuthorizationRequest { client_id: client.client_id.clone(), redirect_uri, state, code_challenge, resource, requested })
+    let redirect_uri_sent = params.get("redirect_uri").is_some();
+    Ok(AuthorizationRequest {
+        client_id: client.client_id.clone(),
+        redirect_uri,
+        redirect_uri_sent,
+        state,
+        code_challenge,
+        resource,
+        requested,
+    })
 }
 
 impl AuthorizationRequest {

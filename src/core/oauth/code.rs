@@ -48,6 +48,9 @@ impl AuthCode {
 pub struct CodeGrant {
     pub client_id: String,
     pub redirect_uri: String,
+    /// The authorization request named `redirect_uri`, so the token request must too.
+    #[serde(default)]
+    pub redirect_uri_sent: bool,
     pub code_challenge: String,
     pub resource: String,
     pub scopes: Vec<String>,

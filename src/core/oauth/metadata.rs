@@ -6,9 +6,12 @@ use crate::core::scopes::OFFLINE_ACCESS;
 
 /// RFC 9728 §3.2. No `scopes_supported`: Claude Code would request all of them, and a workspace
 /// may allow fewer (DESIGN §3); with none listed it sends no scope and gets the ceiling.
-pub fn protected_resource(origin: &str) -> Value {
+/// `resource` is the identifier the well-known URL was built from (§3.3): `<origin>/mcp` for
+/// `/.well-known/oauth-protected-resource/mcp`, the origin for the root form. Both name the
+/// same resource here (`crate::core::oauth::resource::normalize`).
+pub fn protected_resource(origin: &str, path_form: bool) -> Value {
     json!({
-        "resource": mcp_resource(origin),
+        "resource": if path_form { mcp_resource(origin) } else { origin.to_string() },
         "authorization_servers": [origin],
         "bearer_methods_supported": ["header"],
         "resource_name": "mcp-edge",
@@ -46,6 +49,7 @@ mod tests {
         assert_eq!(m["issuer"], "https://h.example");
         assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
         assert!(m["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("none")));
-        assert_eq!(protected_resource("https://h.example")["resource"], "https://h.example/mcp");
+        assert_eq!(protected_resource("https://h.example", true)["resource"], "https://h.example/mcp");
+        assert_eq!(protected_resource("https://h.example", false)["resource"], "https://h.example");
     }
 }

@@ -69,6 +69,11 @@ pub fn check_redemption(
     if grant.client_id != client_id.as_str() {
         return Err(OAuthError::invalid_grant("The authorization code was issued to another client"));
     }
+    // RFC 6749 §4.1.3: redirect_uri is REQUIRED if the authorization request included it, and
+    // then must be identical.
+    if grant.redirect_uri_sent && redirect_uri.is_none() {
+        return Err(OAuthError::invalid_grant("redirect_uri is required: the authorization request included it"));
+    }
     if redirect_uri.is_some_and(|r| r != grant.redirect_uri) {
         return Err(OAuthError::invalid_grant("redirect_uri does not match the one used in the authorization request"));
     }
@@ -112,6 +117,7 @@ mod tests {
         CodeGrant {
             client_id: "c1".into(),
             redirect_uri: "http://localhost:3118/callback".into(),
+            redirect_uri_sent: false,
             code_challenge: CHALLENGE.into(),
             resource: format!("{O}/mcp"),
             scopes: vec!["CONTACTS_READ".into()],
@@ -149,6 +155,9 @@ mod tests {
         let wrong = CodeVerifier::parse(Some(&"b".repeat(43))).unwrap();
         assert!(check_redemption(&grant(), &c1, None, &wrong, &r).unwrap_err().description.contains("PKCE"));
         assert_eq!(check_redemption(&grant(), &c1, None, &v, "x").unwrap_err().code, ErrorCode::InvalidTarget);
+        let sent = CodeGrant { redirect_uri_sent: true, ..grant() };
+        assert!(check_redemption(&sent, &c1, None, &v, &r).unwrap_err().description.starts_with("redirect_uri is required"));
+        assert!(check_redemption(&sent, &c1, Some("http://localhost:3118/callback"), &v, &r).is_ok());
     }
 
     #[test]
