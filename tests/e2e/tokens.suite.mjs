@@ -2,6 +2,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { refreshAuthorization, discoverAuthorizationServerMetadata } from "@modelcontextprotocol/sdk/client/auth.js";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { BASE, connect, mcp, policy, putPolicies, register, rpc, token } from "./harness.mjs";
 
 export const POLICIES = {
@@ -39,6 +41,29 @@ export function tokensSuite() {
       assert.equal(r.status, 401, "the whole connection is revoked");
       assert.match(r.body.error_description, /^Token validation failed: connection/);
       assert.equal((await refresh(client, third.refresh_token)).body.error_description, "Token validation failed: connection: the connection was revoked");
+    });
+
+    it("the SDK transport refreshes by itself when its access token stops working, as Claude Code does", async () => {
+      const { client, tokens } = await connect({ workspace: "rot", email: "rosa@example.com" });
+      const saved = [];
+      const provider = {
+        get redirectUrl() { return "http://localhost:3118/callback"; },
+        get clientMetadata() { return { client_name: "E2E Client", redirect_uris: ["http://localhost:3118/callback"], token_endpoint_auth_method: "none" }; },
+        clientInformation: () => ({ client_id: client.client_id }),
+        tokens: () => saved.at(-1) ?? { ...tokens, access_token: "an-access-token-that-no-longer-works" },
+        saveTokens: (t) => saved.push(t),
+        redirectToAuthorization: (url) => { throw new Error(`the SDK should have refreshed, not re-authorized: ${url}`); },
+        saveCodeVerifier: () => {},
+        codeVerifier: () => { throw new Error("no authorization in progress"); },
+      };
+      const sdk = new Client({ name: "e2e-refresh", version: "1.0.0" });
+      await sdk.connect(new StreamableHTTPClientTransport(new URL(`${BASE}/mcp`), { authProvider: provider }));
+      const who = await sdk.callTool({ name: "mcp_whoami", arguments: {} });
+      assert.equal(who.structuredContent.user.email, "rosa@example.com");
+      assert.equal(saved.length, 1, "one refresh");
+      assert.notEqual(saved[0].refresh_token, tokens.refresh_token, "rotated");
+      assert.notEqual(saved[0].access_token, tokens.access_token);
+      await sdk.close();
     });
 
     it("20 concurrent refreshes with one token: no 500, one family, consistent afterwards", async () => {
