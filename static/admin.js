@@ -46,29 +46,48 @@
       method: "PUT", headers: { "content-type": "application/json", "if-match": etag }, body: JSON.stringify(policy),
     });
     if (res.ok) { etag = body.etag; current = policy; $("save-status").textContent = "Saved"; }
-    else $("save-status").textContent = `Not saved: ${body.error_description || res.status}`;
+    else if (res.status === 412) {
+      $("save-status").textContent = "Not saved: someone else changed the settings since this page loaded them. " +
+        "Copy your changes, reload the page to see the current settings, then apply your changes again and save.";
+    } else $("save-status").textContent = `Not saved: ${body.error_description || res.status}`;
   }
+
+  // One revocation request; a failure is shown, the table is reloaded either way.
+  async function revoke(request) {
+    const { res, body } = await api(`workspaces/${ws}/connections/revoke`, {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(request),
+    });
+    showError(res.ok ? "" : `Not revoked: ${body.error_description || `HTTP ${res.status}`}`);
+    await loadConnections();
+  }
+
+  const button = (text, className, label, onClick) => {
+    const b = document.createElement("button");
+    b.type = "button"; b.textContent = text; b.className = className; b.setAttribute("aria-label", label);
+    b.addEventListener("click", async () => { b.disabled = true; await onClick(); });
+    return b;
+  };
 
   async function loadConnections() {
     const { res, body } = await api(`workspaces/${ws}/connections`);
     const tbody = $("connections").tBodies[0];
     tbody.replaceChildren();
     if (!res.ok) return;
+    const offered = new Set(); // users whose "Revoke all" button is shown (on their first active row)
     for (const c of body.connections) {
       const row = tbody.insertRow();
-      row.dataset.id = c.id;
-      cell(row, c.user); cell(row, `${c.client_name} (${c.client_id})`); cell(row, c.scopes.join(" "));
+      row.dataset.id = c.id; row.dataset.user = c.user;
+      cell(row, c.member === false ? `${c.user} (no longer a member)` : c.user);
+      cell(row, `${c.client_name} (${c.client_id})`); cell(row, c.scopes.join(" "));
       cell(row, time(c.created_at)); cell(row, time(c.last_used_at)); cell(row, c.active ? "active" : "revoked");
       const td = row.insertCell();
-      if (c.active) {
-        const b = document.createElement("button");
-        b.textContent = "Revoke"; b.className = "revoke";
-        b.addEventListener("click", async () => {
-          b.disabled = true;
-          await api(`workspaces/${ws}/connections/revoke`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ user: c.user, id: c.id }) });
-          await loadConnections();
-        });
-        td.append(b);
+      if (!c.active) continue;
+      td.append(button("Revoke", "revoke", `Revoke the connection of ${c.client_name} for ${c.user}, created ${time(c.created_at)}`,
+        () => revoke({ user: c.user, id: c.id })));
+      if (!offered.has(c.user)) {
+        offered.add(c.user);
+        td.append(" ", button("Revoke all of this user", "revoke-all", `Revoke all connections of ${c.user}`,
+          () => revoke({ user: c.user })));
       }
     }
   }

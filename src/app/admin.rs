@@ -2,15 +2,17 @@
 //! Callers: a signed-in member with the admin role of the workspace (mutations also need the
 //! page's CSRF header), or the operator token. Everyone else gets 401/403 and learns nothing
 //! about other workspaces.
+use std::collections::BTreeSet;
+
 use serde_json::{json, Value};
 
-use super::{load_policy, signin, PolicyLoadError, Services};
+use super::{signin, Services};
 use crate::core::admin::{self, etag, AdminCaller, AdminDenied, OutcomeKind};
 use crate::core::cookies::{self, CSRF_COOKIE};
 use crate::core::http::{Method, Request, Response};
-use crate::core::policy::model::{valid_workspace_id, WorkspacePolicy};
+use crate::core::policy::model::{check_email, valid_workspace_id, WorkspacePolicy};
 use crate::core::secrets;
-use crate::core::store::ReplaceOutcome;
+use crate::core::store::{ReplaceOutcome, StoreError};
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -48,24 +50,33 @@ fn caller<S: Services>(svc: &S, req: &Request) -> Result<Option<AdminCaller>, Re
 }
 
 /// Authenticates, authorizes, and loads the workspace's policy (if valid).
+///
+/// Authorization reads the policy text from the `Workspaces` object (`policy_text`), not from
+/// KV: it is strongly consistent and the same text this API reads and writes, so an admin who
+/// is demoted (or removed) loses access with the write, not up to 60 s later.
 async fn guard<S: Services>(svc: &S, req: &Request, ws: &str) -> Result<(AdminCaller, Option<WorkspacePolicy>), Response> {
-    let who = caller(svc, req)?;
-    let loaded = load_policy(svc, ws).await;
-    let policy = match &loaded {
-        Ok(p) => Some(p.clone()),
-        Err(PolicyLoadError::Store(e)) => {
-            return Err(error(503, "temporarily_unavailable", format!("The policy store is unavailable ({})", e.0)))
-        }
-        Err(_) => None,
+    let Some(who) = caller(svc, req)? else {
+        return Err(denied(AdminDenied::Unauthenticated));
     };
-    admin::may_administer(who.as_ref(), ws, policy.as_ref()).map_err(|d| match (&loaded, &who, d) {
+    // A session grants only its own workspace: refuse others without touching their storage.
+    if matches!(&who, AdminCaller::Session(s) if s.workspace != ws) {
+        return Err(denied(AdminDenied::Forbidden));
+    }
+    let text = svc.policy_text(ws).await.map_err(|e| unavailable(&e))?;
+    let parsed = text.map(|t| WorkspacePolicy::parse(ws, &t, &svc.config().catalog));
+    let policy = parsed.as_ref().and_then(|r| r.as_ref().ok()).cloned();
+    admin::may_administer(Some(&who), ws, policy.as_ref()).map_err(|d| match (&parsed, &who, d) {
         // Fail closed, but say why to the workspace's own signed-in people.
-        (Err(PolicyLoadError::Invalid(e)), Some(AdminCaller::Session(s)), AdminDenied::Forbidden) if s.workspace == ws => {
+        (Some(Err(e)), AdminCaller::Session(s), AdminDenied::Forbidden) if s.workspace == ws => {
             error(422, "invalid_policy", format!("{e}. Only the operator token can repair it."))
         }
         _ => denied(d),
     })?;
-    Ok((who.unwrap_or(AdminCaller::Operator), policy))
+    Ok((who, policy))
+}
+
+fn unavailable(e: &StoreError) -> Response {
+    error(503, "temporarily_unavailable", format!("The workspace store is unavailable ({})", e.0))
 }
 
 pub async fn api<S: Services>(svc: &S, req: &Request) -> Response {
@@ -156,13 +167,29 @@ async fn put_policy<S: Services>(svc: &S, req: &Request, ws: &str) -> Response {
     }
 }
 
+/// Every connection of the workspace: of its current members and of every user who had
+/// connections before (`connection_users`), so a removed member's connections stay visible and
+/// revocable (`"member": false`), also while the policy is invalid.
 async fn connections<S: Services>(svc: &S, ws: &str, policy: Option<&WorkspacePolicy>) -> Response {
+    let noted: BTreeSet<String> = match svc.connection_users(ws).await {
+        Ok(users) => users.into_iter().collect(),
+        Err(e) => return unavailable(&e),
+    };
+    let members = policy.map(|p| p.members.as_slice()).unwrap_or_default();
+    let users: BTreeSet<&str> = members.iter().map(|m| m.email.as_str()).chain(noted.iter().map(String::as_str)).collect();
     let mut all = Vec::new();
-    for member in policy.map(|p| p.members.as_slice()).unwrap_or_default() {
-        match svc.list(ws, &member.email).await {
-            Ok(list) => all.extend(list),
-            Err(e) => return error(503, "temporarily_unavailable", e.0),
+    for user in users {
+        let list = match svc.list(ws, user).await {
+            Ok(list) => list,
+            Err(e) => return unavailable(&e),
+        };
+        // Index members whose connections were created before the index existed.
+        if !list.is_empty() && !noted.contains(user) {
+            if let Err(e) = svc.note_connection_user(ws, user).await {
+                return unavailable(&e);
+            }
         }
+        all.extend(list);
     }
     all.sort_by_key(|c| std::cmp::Reverse(c.created_at));
     let rows: Vec<Value> = all
@@ -171,13 +198,16 @@ async fn connections<S: Services>(svc: &S, ws: &str, policy: Option<&WorkspacePo
             json!({
                 "id": c.id, "user": c.user, "client_id": c.client_id, "client_name": c.client_name, "scopes": c.scopes,
                 "created_at": c.created_at, "last_used_at": c.last_used_at, "revoked_at": c.revoked_at,
-                "active": c.revoked_at.is_none(),
+                "active": c.revoked_at.is_none(), "member": policy.is_some_and(|p| p.member(&c.user).is_some()),
             })
         })
         .collect();
     Response::json(200, &json!({ "workspace": ws, "connections": rows })).with_header("cache-control", "no-store")
 }
 
+/// `{"user", "id"}` revokes one connection (404 if the user has no such connection); without
+/// `id`, every active connection of the user. `user` is normalised as members are (trimmed,
+/// lowercased), so it names the same Connections object the grant did.
 async fn revoke<S: Services>(svc: &S, req: &Request, ws: &str) -> Response {
     let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
         return error(
@@ -186,20 +216,29 @@ async fn revoke<S: Services>(svc: &S, req: &Request, ws: &str) -> Response {
             "Send JSON {\"user\": \"…\", \"id\": \"…\"} (omit id to revoke all of the user's connections)",
         );
     };
-    let Some(user) = body.get("user").and_then(Value::as_str).filter(|u| !u.is_empty()) else {
-        return error(400, "invalid_request", "`user` is required");
-    };
+    let user = body.get("user").and_then(Value::as_str).map(|u| u.trim().to_ascii_lowercase()).unwrap_or_default();
+    if let Err(why) = check_email(&user) {
+        return error(400, "invalid_request", format!("`user` {why}"));
+    }
     let now = svc.now();
-    let result = match body.get("id").and_then(Value::as_str) {
-        Some(id) => svc.revoke(ws, user, id, None, now).await.map(|_| 1),
-        None => svc.revoke_all(ws, user, now).await,
+    let result = match body.get("id") {
+        None | Some(Value::Null) => svc.revoke_all(ws, &user, now).await,
+        Some(Value::String(id)) => match svc.list(ws, &user).await {
+            Err(e) => Err(e),
+            Ok(list) => match list.iter().find(|c| &c.id == id) {
+                None => return error(404, "not_found", format!("{user} has no connection {id} in workspace `{ws}`")),
+                Some(c) if c.revoked_at.is_some() => Ok(0),
+                Some(_) => svc.revoke(ws, &user, id, None, now).await.map(|_| 1),
+            },
+        },
+        Some(_) => return error(400, "invalid_request", "`id` must be a string"),
     };
     match result {
         Ok(n) => {
             svc.log(&format!("admin: revoked {n} connection(s) of {user} in {ws}"));
             Response::json(200, &json!({ "revoked": n }))
         }
-        Err(e) => error(503, "temporarily_unavailable", e.0),
+        Err(e) => unavailable(&e),
     }
 }
 

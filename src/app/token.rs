@@ -131,6 +131,9 @@ async fn redeem_code<S: Services>(svc: &S, grant: &CodeGrant, origin: &str) -> R
         refresh_expires_at: now + svc.config().refresh_token_ttl,
         revoked_at: None,
     };
+    // The admin's connection list finds this user through the workspace's index even after
+    // they leave the policy's members.
+    svc.note_connection_user(&connection.workspace, &connection.user).await.map_err(|e| unavailable("The workspace store", e))?;
     // If a replay of this code already revoked the connection, it is created revoked: this
     // redemption was the first, so it gets its answer, and the tokens in it are already dead.
     if svc.create(&connection).await.map_err(|e| unavailable("The connection store", e))? == CreateOutcome::AlreadyRevoked {

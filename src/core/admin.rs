@@ -56,9 +56,53 @@ pub enum AdminDenied {
     Forbidden,
 }
 
-/// Checks the operator token in constant time. An unset token matches nothing.
+/// Checks the operator token. An unset (or too short) token matches nothing.
+///
+/// Compares the SHA-256 digests of both in constant time: the comparison always runs over 32
+/// bytes, so neither its duration nor an early length mismatch tells a caller anything about
+/// the secret's length or content.
 pub fn is_operator(configured: Option<&str>, presented: &str) -> bool {
-    configured.is_some_and(|t| t.len() >= 32 && constant_time_eq(t.as_bytes(), presented.as_bytes()))
+    configured.is_some_and(|t| t.len() >= 32 && constant_time_eq(&Sha256::digest(t.as_bytes()), &Sha256::digest(presented.as_bytes())))
+}
+
+/// The metadata the `Workspaces` object stores beside each policy it writes to KV: the ETag of
+/// the text it wrote. `wrangler kv key put` stores a value without it.
+pub const KV_ETAG_METADATA: &str = "etag";
+
+/// Which policy text is current, given the `Workspaces` object's stored text, what KV serves
+/// and the ETag in the KV value's metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyText<'a> {
+    /// There is no policy.
+    Absent,
+    /// The object's text: KV agrees, serves an older write of the object from its cache, or
+    /// has nothing (see `resolve_policy_text`).
+    Stored(&'a str),
+    /// KV's text, to be stored by the object at once: a hand edit, or a write of the object
+    /// whose own record is missing.
+    Adopt(&'a str),
+}
+
+/// The object writes KV first, with metadata `{"etag": etag(text)}`, and stores the text only
+/// once KV accepted it. So a KV value:
+/// - without that metadata, or whose metadata does not match its text, was written by hand
+///   (`wrangler kv key put`): adopt it at once;
+/// - with matching metadata but different from the stored text, is KV's cache still serving an
+///   older write of the object (KV is eventually consistent, ~60 s): the stored text is current;
+/// - with matching metadata and no stored text, was written by the object before its own store
+///   step failed: adopt it.
+///
+/// A missing KV value beside a stored text is taken to be KV's cache not yet showing the first
+/// write (a hand deletion is not adopted: the stored text stays, and readers, who read KV, fail
+/// closed meanwhile).
+pub fn resolve_policy_text<'a>(stored: Option<&'a str>, kv: Option<&'a str>, kv_etag: Option<&str>) -> PolicyText<'a> {
+    match (stored, kv) {
+        (None, None) => PolicyText::Absent,
+        (Some(s), None) => PolicyText::Stored(s),
+        (Some(s), Some(k)) if s == k => PolicyText::Stored(s),
+        (Some(s), Some(k)) if kv_etag == Some(etag(k).as_str()) => PolicyText::Stored(s),
+        (_, Some(k)) => PolicyText::Adopt(k),
+    }
 }
 
 /// May `caller` administer `workspace`, whose policy is `policy` (None: missing or invalid)?
@@ -112,6 +156,36 @@ mod tests {
         assert!(!is_operator(Some(&t), "t"));
         assert!(!is_operator(None, ""));
         assert!(!is_operator(Some("short"), "short"));
+    }
+
+    #[test]
+    fn operator_token_comparison_ignores_length_differences() {
+        let t = "t".repeat(40);
+        assert!(!is_operator(Some(&t), &"t".repeat(39)));
+        assert!(!is_operator(Some(&t), &"t".repeat(41)));
+        assert!(!is_operator(Some(&t), &format!("{t}\0")));
+        assert!(!is_operator(Some(&t), ""));
+    }
+
+    #[test]
+    fn kv_policy_text_is_adopted_only_when_written_by_hand() {
+        let (ours_old, ours_new, hand) = ("{\"v\":1}", "{\"v\":2}", "{\"v\":\"hand\"}");
+        let tag = |t: &str| etag(t);
+        // Nothing anywhere.
+        assert_eq!(resolve_policy_text(None, None, None), PolicyText::Absent);
+        // KV agrees with the object.
+        assert_eq!(resolve_policy_text(Some(ours_new), Some(ours_new), Some(&tag(ours_new))), PolicyText::Stored(ours_new));
+        // KV's cache still serves an older write of ours: the object's text is current.
+        assert_eq!(resolve_policy_text(Some(ours_new), Some(ours_old), Some(&tag(ours_old))), PolicyText::Stored(ours_new));
+        // A hand edit (no metadata): adopted at once, however recent our own write.
+        assert_eq!(resolve_policy_text(Some(ours_new), Some(hand), None), PolicyText::Adopt(hand));
+        // Metadata that does not match the value (copied by hand onto another text): a hand edit.
+        assert_eq!(resolve_policy_text(Some(ours_new), Some(hand), Some(&tag(ours_new))), PolicyText::Adopt(hand));
+        // A hand-written first policy, and our KV write whose store step failed: adopted.
+        assert_eq!(resolve_policy_text(None, Some(hand), None), PolicyText::Adopt(hand));
+        assert_eq!(resolve_policy_text(None, Some(ours_new), Some(&tag(ours_new))), PolicyText::Adopt(ours_new));
+        // KV not showing our first write yet: the object's text.
+        assert_eq!(resolve_policy_text(Some(ours_new), None, None), PolicyText::Stored(ours_new));
     }
 
     #[test]

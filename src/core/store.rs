@@ -116,4 +116,10 @@ pub trait WorkspaceStore {
     async fn upstream_secret(&self, workspace: &str) -> Result<Option<(String, i64)>, StoreError>;
     /// Stores (or with `None` removes) the sealed upstream API key.
     async fn set_upstream_secret(&self, workspace: &str, sealed: Option<&str>, now: i64) -> Result<(), StoreError>;
+    /// Remembers that `user` (a normalised e-mail) has connections in the workspace, so that an
+    /// admin still sees and can revoke them after the user leaves the policy. Idempotent; called
+    /// when a connection is created and when the admin API finds a member's connections.
+    async fn note_connection_user(&self, workspace: &str, user: &str) -> Result<(), StoreError>;
+    /// Every user noted by `note_connection_user`, in no particular order.
+    async fn connection_users(&self, workspace: &str) -> Result<Vec<String>, StoreError>;
 }

@@ -219,4 +219,13 @@ impl WorkspaceStore for EdgeServices {
         let body = super::workspaces::SecretBody { sealed: sealed.map(str::to_string), now };
         self.call::<_, serde_json::Value>(WORKSPACES_DO, workspace, "set_secret", &body).await.map(|_| ())
     }
+
+    async fn note_connection_user(&self, workspace: &str, user: &str) -> Result<(), StoreError> {
+        let body = super::workspaces::UserBody { user: user.to_string() };
+        self.call::<_, serde_json::Value>(WORKSPACES_DO, workspace, "note_user", &body).await.map(|_| ())
+    }
+
+    async fn connection_users(&self, workspace: &str) -> Result<Vec<String>, StoreError> {
+        self.call(WORKSPACES_DO, workspace, "users", &serde_json::json!({})).await
+    }
 }

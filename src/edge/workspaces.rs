@@ -1,20 +1,21 @@
 //! `Workspaces`: a SQLite-backed Durable Object per workspace — the admin write path of its
-//! policy and the bounded record of recent authorization outcomes.
+//! policy, the index of users with connections, and the bounded record of recent
+//! authorization outcomes.
 //!
-//! Readers (authorize, token, /mcp) read the policy from KV. Writes go through this object:
-//! inside `block_concurrency_while` it resolves the current text, compares ETags, stores the new
-//! text and writes it to KV, so two concurrent writers with the same ETag cannot both succeed and
-//! KV receives writes in order. A hand edit made with `wrangler kv key put` is adopted when KV
-//! differs from what this object last wrote more than `KV_PROPAGATION` seconds ago (before
-//! that, a difference is taken to be KV's edge cache still serving the older value).
+//! Readers (authorize, token, /mcp) read the policy from KV; the admin API reads it here.
+//! Writes go through this object: inside `block_concurrency_while` it resolves the current
+//! text, compares ETags, writes the new text to KV **with metadata `{"etag": …}`** and, only
+//! once KV accepted it, stores it. Two concurrent writers with the same ETag cannot both
+//! succeed, and KV receives writes in order. Which text is current when KV and the stored text
+//! differ is `core::admin::resolve_policy_text`: a KV value without our metadata is a hand edit
+//! (`wrangler kv key put`) and is adopted at once; one with our metadata is KV's cache serving
+//! an older write of ours.
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, KvStore, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
 use super::POLICIES_KV;
-use crate::core::admin::{etag, Outcome, OutcomeKind, OUTCOMES_KEPT};
+use crate::core::admin::{etag, resolve_policy_text, Outcome, OutcomeKind, PolicyText, KV_ETAG_METADATA, OUTCOMES_KEPT};
 use crate::core::store::ReplaceOutcome;
-
-const KV_PROPAGATION: i64 = 60;
 
 #[derive(Serialize, Deserialize)]
 pub struct PolicyBody {
@@ -36,10 +37,14 @@ pub struct SecretBody {
     pub now: i64,
 }
 
+#[derive(Serialize, Deserialize)]
+pub struct UserBody {
+    pub user: String,
+}
+
 #[derive(Deserialize)]
 struct Stored {
     text: String,
-    written_at: i64,
 }
 
 #[durable_object]
@@ -59,6 +64,7 @@ impl DurableObject for Workspaces {
             "CREATE TABLE IF NOT EXISTS outcomes (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, at INTEGER NOT NULL, body TEXT NOT NULL)",
             None,
         );
+        let _ = sql.exec("CREATE TABLE IF NOT EXISTS users (email TEXT PRIMARY KEY, noted_at INTEGER NOT NULL)", None);
         let _ =
             sql.exec("CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, sealed TEXT NOT NULL, updated_at INTEGER NOT NULL)", None);
         Workspaces { state, env }
@@ -86,6 +92,22 @@ impl DurableObject for Workspaces {
                 Response::from_json(&serde_json::json!({ "ok": true }))
             }
             "/outcomes" => Response::from_json(&outcomes(&self.state.storage().sql())?),
+            "/note_user" => {
+                let body: UserBody = req.json().await?;
+                self.state.storage().sql().exec(
+                    "INSERT OR IGNORE INTO users (email, noted_at) VALUES (?, ?)",
+                    vec![body.user.into(), SqlStorageValue::Integer(now())],
+                )?;
+                Response::from_json(&serde_json::json!({ "ok": true }))
+            }
+            "/users" => {
+                #[derive(Deserialize)]
+                struct Row {
+                    email: String,
+                }
+                let rows: Vec<Row> = self.state.storage().sql().exec("SELECT email FROM users", None)?.to_array()?;
+                Response::from_json(&rows.into_iter().map(|r| r.email).collect::<Vec<_>>())
+            }
             "/secret" => {
                 #[derive(Deserialize)]
                 struct Row {
@@ -121,17 +143,33 @@ fn now() -> i64 {
     (worker::Date::now().as_millis() / 1000) as i64
 }
 
-/// The policy text as of now (see the module comment for the rule).
+fn kv_key(workspace: &str) -> String {
+    format!("policy:{workspace}")
+}
+
+fn store(sql: &SqlStorage, text: &str) -> Result<()> {
+    sql.exec("INSERT OR REPLACE INTO policy (id, text, written_at) VALUES (1, ?, ?)", vec![text.into(), SqlStorageValue::Integer(now())])?;
+    Ok(())
+}
+
+/// The policy text as of now (`resolve_policy_text`); a hand edit found in KV is stored.
 async fn current(sql: &SqlStorage, kv: &KvStore, workspace: &str) -> Result<Option<String>> {
-    let kv_text = kv.get(&format!("policy:{workspace}")).text().await?;
-    let stored: Vec<Stored> = sql.exec("SELECT text, written_at FROM policy WHERE id = 1", None)?.to_array()?;
-    Ok(match (stored.into_iter().next(), kv_text) {
-        (None, kv_text) => kv_text,
-        (Some(s), Some(k)) if k != s.text && now() - s.written_at > KV_PROPAGATION => Some(k),
-        (Some(s), _) => Some(s.text),
+    let (kv_text, metadata) = kv.get(&kv_key(workspace)).text_with_metadata::<serde_json::Value>().await?;
+    let kv_etag = metadata.as_ref().and_then(|m| m.get(KV_ETAG_METADATA)).and_then(|e| e.as_str());
+    let stored: Vec<Stored> = sql.exec("SELECT text FROM policy WHERE id = 1", None)?.to_array()?;
+    let stored = stored.into_iter().next().map(|s| s.text);
+    Ok(match resolve_policy_text(stored.as_deref(), kv_text.as_deref(), kv_etag) {
+        PolicyText::Absent => None,
+        PolicyText::Stored(text) => Some(text.to_string()),
+        PolicyText::Adopt(text) => {
+            store(sql, text)?;
+            Some(text.to_string())
+        }
     })
 }
 
+/// KV first (with our metadata), then the stored text: a failed KV write changes nothing, and
+/// a KV value carrying our metadata is always one this object wrote.
 async fn replace(sql: &SqlStorage, kv: &KvStore, body: PolicyBody) -> Result<ReplaceOutcome> {
     let existing = current(sql, kv, &body.workspace).await?;
     let current_etag = existing.as_deref().map(etag);
@@ -139,12 +177,10 @@ async fn replace(sql: &SqlStorage, kv: &KvStore, body: PolicyBody) -> Result<Rep
         return Ok(ReplaceOutcome::Conflict { current_etag });
     }
     let text = body.text.unwrap_or_default();
-    sql.exec(
-        "INSERT OR REPLACE INTO policy (id, text, written_at) VALUES (1, ?, ?)",
-        vec![text.as_str().into(), SqlStorageValue::Integer(now())],
-    )?;
-    kv.put(&format!("policy:{}", body.workspace), text.as_str())?.execute().await?;
-    Ok(ReplaceOutcome::Replaced { etag: etag(&text) })
+    let tag = etag(&text);
+    kv.put(&kv_key(&body.workspace), text.as_str())?.metadata(serde_json::json!({ KV_ETAG_METADATA: tag }))?.execute().await?;
+    store(sql, &text)?;
+    Ok(ReplaceOutcome::Replaced { etag: tag })
 }
 
 fn kind_name(kind: OutcomeKind) -> &'static str {

@@ -1,13 +1,15 @@
 // Issue #4: admins govern a workspace through the admin page and API; the system explains itself.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ADMIN_TOKEN, BASE, authorizeUrl, browse, exchange, mcp, newContext, pkce, policy, register, rpc } from "./harness.mjs";
+import { ADMIN_TOKEN, BASE, authorizeUrl, browse, callbacks, exchange, mcp, newContext, pkce, policy, putPolicies, register, rpc } from "./harness.mjs";
 
 const NEW_CALLBACK = "http://localhost:3118/callback-admin";
 export const POLICIES = {
   adm: policy({ name: "Admin Co", members: [{ email: "alice@example.com", name: "Alice", role: "admin" }, { email: "mel@example.com", role: "member" }] }),
   other: policy({ name: "Other Co", members: [{ email: "oscar@example.com", role: "admin" }] }),
   race: policy({ name: "Race Co", members: [{ email: "rae@example.com", role: "admin" }] }),
+  breaks: policy({ name: "Breaks Co", members: [{ email: "bea@example.com", role: "admin" }] }),
+  hand: policy({ name: "Hand Co", members: [{ email: "hal@example.com", role: "admin" }] }),
   broken: JSON.stringify({ schema: 1, name: "Broken Co", mcp_enabled: true, allowed_redirect_uris: ["http://localhost:3118/callback"], scope_ceiling: ["CONTACTS_EVERYTHING"], members: [{ email: "bo@example.com", role: "admin" }] }),
 };
 
@@ -68,6 +70,32 @@ export function adminSuite() {
     });
   });
 
+  describe("the admin page's defences, in Chromium", () => {
+    it("shows a hostile client name literally, runs none of it, and cannot be framed", async () => {
+      const hostile = "<img src=x onerror=window.p=1>";
+      const client = await register(undefined, hostile);
+      // Above the ceiling of `adm`: refused, so it is recorded in the outcomes with its name.
+      const refused = await browse(authorizeUrl({ clientId: client.client_id, challenge: pkce().challenge, scope: "CONTACTS_WRITE" }), { workspace: "adm", email: "alice@example.com" });
+      assert.equal(refused.error, "Requested scopes are not allowed");
+
+      const { page, context } = await adminPage("adm", "alice@example.com");
+      try {
+        const response = await page.goto(`${BASE}/admin`);
+        assert.equal(response.status(), 200);
+        assert.equal(response.headers()["x-frame-options"], "DENY");
+        assert.match(response.headers()["content-security-policy"], /frame-ancestors 'none'/);
+        const row = page.locator("#rejected tbody tr", { hasText: client.client_id });
+        await row.waitFor();
+        assert.ok((await row.innerText()).includes(`${hostile} (${client.client_id})`), await row.innerText());
+        assert.equal(await page.locator("#rejected img, #approved img, #connections img").count(), 0, "no element was made from the name");
+        await page.waitForTimeout(300);
+        assert.equal(await page.evaluate(() => window.p), undefined, "no script from the name ran");
+      } finally {
+        await context.close();
+      }
+    });
+  });
+
   describe("the admin API", () => {
     it("two concurrent writes with the same ETag: one succeeds, the other gets 412, nothing is lost", async () => {
       const read = await (await api("workspaces/race/policy")).json();
@@ -87,23 +115,81 @@ export function adminSuite() {
     it("a hand-written malformed policy fails closed on the authorize page and in the API, naming the field", async () => {
       const r = await api("workspaces/broken/policy");
       assert.equal(r.status, 422);
-      assert.match((await r.json()).error, /workspace `broken`.*`scope_ceiling`: unknown scope `CONTACTS_EVERYTHING`/);
+      assert.match((await r.json()).error, /workspace `broken`.*`scope_ceiling\[0\]`: unknown scope `CONTACTS_EVERYTHING`/);
       const client = await register();
       const seen = await browse(authorizeUrl({ clientId: client.client_id, challenge: pkce().challenge }), { workspace: "broken", email: "bo@example.com" });
       assert.deepEqual(seen.callbacks, []);
-      assert.match(seen.error, /The policy of workspace `broken` is invalid: `scope_ceiling`: unknown scope `CONTACTS_EVERYTHING`/);
+      assert.match(seen.error, /The policy of workspace `broken` is invalid: `scope_ceiling\[0\]`: unknown scope `CONTACTS_EVERYTHING`/);
+    });
+
+    it("a policy broken by hand after sign-in fails closed on the next authorization, naming the workspace and the field", async () => {
+      const client = await register();
+      const context = await newContext();
+      try {
+        const page = await context.newPage();
+        const url = String(authorizeUrl({ clientId: client.client_id, challenge: pkce().challenge }));
+        await page.goto(url);
+        assert.equal(new URL(page.url()).pathname, "/signin");
+        await page.fill("#workspace", "breaks");
+        await page.fill("#email", "bea@example.com");
+        await Promise.all([page.waitForNavigation(), page.click("button:has-text('Sign in')")]);
+        assert.equal(await page.locator("ul#scopes").count(), 1, "the policy is valid: the consent page is shown");
+
+        putPolicies({ breaks: JSON.stringify({ ...POLICIES.breaks, mcp_enabled: "yes" }) });
+        const before = callbacks.length;
+        const response = await page.goto(url);
+        assert.equal(response.status(), 403);
+        assert.equal(new URL(page.url()).pathname, "/authorize", "still signed in: no detour through sign-in");
+        const message = (await page.locator("#error-message").textContent()).trim();
+        assert.match(message, /^The policy of workspace `breaks` is invalid: `mcp_enabled` must be a boolean \(true or false\), not the string `yes`/);
+        assert.equal(await page.locator("ul#scopes").count(), 0);
+        await page.waitForTimeout(300);
+        assert.equal(callbacks.length, before, "no callback");
+      } finally {
+        await context.close();
+      }
+      const api422 = await api("workspaces/breaks/policy");
+      assert.equal(api422.status, 422);
+      assert.match((await api422.json()).error, /workspace `breaks`.*`mcp_enabled` must be a boolean/);
+    });
+
+    it("a hand edit made after an admin API write is adopted at once", async () => {
+      const read = await (await api("workspaces/hand/policy")).json();
+      const mine = { ...read.policy, name: "Hand Co (via API)" };
+      const put = await api("workspaces/hand/policy", { method: "PUT", body: mine, headers: { "if-match": read.etag } });
+      assert.equal(put.status, 200);
+      const { etag } = await put.json();
+      putPolicies({ hand: { ...mine, name: "Hand Co (by hand)" } });
+      const now = await (await api("workspaces/hand/policy")).json();
+      assert.equal(now.policy.name, "Hand Co (by hand)", "not hidden for 60 s behind the admin API's own write");
+      assert.notEqual(now.etag, etag);
+      const stale = await api("workspaces/hand/policy", { method: "PUT", body: mine, headers: { "if-match": etag } });
+      assert.equal(stale.status, 412, "a write based on the text before the hand edit does not overwrite it");
     });
 
     it("a non-admin member and an admin of another workspace are refused and learn nothing", async () => {
       const signedIn = async (workspace, email) => {
         const { page, context } = await adminPage(workspace, email);
         const status = async (path) => page.evaluate(async (p) => (await fetch(p)).status, path);
-        const result = { policy: await status("/admin/api/workspaces/adm/policy"), connections: await status("/admin/api/workspaces/adm/connections"), outcomes: await status("/admin/api/workspaces/adm/outcomes"), missing: await status("/admin/api/workspaces/does-not-exist/policy") };
+        // Changes carry the page's valid CSRF token, so only the role check can refuse them.
+        const send = async (path, method, headers, body) => page.evaluate(async ([p, m, h, b]) => {
+          const csrf = (await (await fetch("/admin/api/session")).json()).csrf;
+          return (await fetch(p, { method: m, headers: { ...h, "x-csrf-token": csrf, "content-type": "application/json" }, body: JSON.stringify(b) })).status;
+        }, [path, method, headers, body]);
+        const result = {
+          policy: await status("/admin/api/workspaces/adm/policy"), connections: await status("/admin/api/workspaces/adm/connections"),
+          outcomes: await status("/admin/api/workspaces/adm/outcomes"), missing: await status("/admin/api/workspaces/does-not-exist/policy"),
+          put: await send("/admin/api/workspaces/adm/policy", "PUT", { "if-match": before.etag }, { ...before.policy, mcp_enabled: false }),
+          revoke: await send("/admin/api/workspaces/adm/connections/revoke", "POST", {}, { user: "alice@example.com" }),
+        };
         await context.close();
         return result;
       };
-      assert.deepEqual(await signedIn("adm", "mel@example.com"), { policy: 403, connections: 403, outcomes: 403, missing: 403 });
-      assert.deepEqual(await signedIn("other", "oscar@example.com"), { policy: 403, connections: 403, outcomes: 403, missing: 403 });
+      const before = await (await api("workspaces/adm/policy")).json();
+      const refused = { policy: 403, connections: 403, outcomes: 403, missing: 403, put: 403, revoke: 403 };
+      assert.deepEqual(await signedIn("adm", "mel@example.com"), refused);
+      assert.deepEqual(await signedIn("other", "oscar@example.com"), refused);
+      assert.equal((await (await api("workspaces/adm/policy")).json()).etag, before.etag, "the policy did not change");
       assert.equal((await fetch(`${BASE}/admin/api/workspaces/adm/policy`)).status, 401);
       assert.equal((await api("workspaces/adm/policy", { headers: { authorization: "Bearer wrong" } })).status, 401);
     });

@@ -9,6 +9,29 @@ pub(super) fn admin_get(b: &mut Browser, path: &str, auth: Option<&str>) -> Resp
     b.send(Method::Get, path, &headers, b"")
 }
 
+/// A browser signed in to `ws` as `email` (through the sign-in page, as the admin page does).
+fn signed_in<'a>(svc: &'a Memory, ws: &str, email: &str) -> Browser<'a> {
+    let mut b = Browser::new(svc);
+    let page = body_text(&b.get("/signin?next=%2Fadmin"));
+    let r = b.post_form("/signin", &[("next", "/admin"), ("csrf", &input_value(&page, "csrf")), ("workspace", ws), ("email", email)]);
+    assert_eq!(r.status, 303, "{}", body_text(&r));
+    b
+}
+
+fn operator_post(b: &mut Browser, path: &str, body: &Value) -> Response {
+    let auth = format!("Bearer {OPERATOR}");
+    b.send(Method::Post, path, &[("authorization", &auth), ("content-type", "application/json")], body.to_string().as_bytes())
+}
+
+/// The operator replaces the policy of `ws` with the current one changed by `edit`.
+fn operator_edit(b: &mut Browser, ws: &str, edit: impl FnOnce(&mut Value)) {
+    let read = body_json(&admin_get(b, &format!("/admin/api/workspaces/{ws}/policy"), Some(OPERATOR)));
+    let mut doc = read["policy"].clone();
+    edit(&mut doc);
+    let r = admin_put_policy(b, ws, &doc, read["etag"].as_str().unwrap(), None);
+    assert_eq!(r.status, 200, "{}", body_text(&r));
+}
+
 fn admin_put_policy(b: &mut Browser, ws: &str, body: &Value, if_match: &str, csrf: Option<&str>) -> Response {
     let mut headers = vec![("content-type", "application/json"), ("if-match", if_match)];
     let auth = format!("Bearer {OPERATOR}");
@@ -31,11 +54,7 @@ fn admin_api_is_for_admins_of_the_workspace_and_the_operator() {
     assert_eq!(admin_get(&mut anon, "/admin/api/workspaces/acme/policy", Some("wrong")).status, 401);
     assert_eq!(admin_get(&mut anon, "/admin/api/workspaces/acme/policy", Some(OPERATOR)).status, 200);
     for (ws, email, status) in [("acme", "bob@example.com", 403), ("other", "eve@example.com", 403), ("acme", "ada@example.com", 200)] {
-        let mut b = Browser::new(&svc);
-        let next = "/admin";
-        let page = body_text(&b.get("/signin?next=%2Fadmin"));
-        let r = b.post_form("/signin", &[("next", next), ("csrf", &input_value(&page, "csrf")), ("workspace", ws), ("email", email)]);
-        assert_eq!(r.status, 303);
+        let mut b = signed_in(&svc, ws, email);
         assert_eq!(admin_get(&mut b, "/admin/api/workspaces/acme/policy", None).status, status, "{email} of {ws}");
         assert_eq!(admin_get(&mut b, "/admin/api/workspaces/acme/connections", None).status, status, "{email} of {ws}");
     }
@@ -69,7 +88,7 @@ fn a_malformed_policy_fails_closed_everywhere_with_the_field_named() {
     let mut b = Browser::new(&svc);
     let r = admin_get(&mut b, "/admin/api/workspaces/acme/policy", Some(OPERATOR));
     assert_eq!(r.status, 422);
-    assert!(body_json(&r)["error"].as_str().unwrap().contains("`scope_ceiling`: unknown scope `CONTACTS_EVERYTHING`"));
+    assert!(body_json(&r)["error"].as_str().unwrap().contains("`scope_ceiling[0]`: unknown scope `CONTACTS_EVERYTHING`"));
     let client_id = register(&mut b);
     let page = sign_in_page_error(&mut b, &client_id);
     assert!(page.contains("unknown scope `CONTACTS_EVERYTHING`"), "{page}");
@@ -142,4 +161,130 @@ fn cookie_authenticated_admin_changes_need_the_csrf_header() {
     assert_eq!(admin_put_policy(&mut b, "acme", &read["policy"], &tag, Some("forged")).status, 403);
     let csrf = body_json(&admin_get(&mut b, "/admin/api/session", None))["csrf"].as_str().unwrap().to_string();
     assert_eq!(admin_put_policy(&mut b, "acme", &read["policy"], &tag, Some(&csrf)).status, 200);
+}
+
+fn with_bob(svc: &Memory) {
+    svc.set_policy("acme", |d| {
+        d["members"] = json!([{"email": "ada@example.com", "role": "admin"}, {"email": "bob@example.com", "role": "member"}])
+    });
+}
+
+/// A connection of bob@example.com (register, sign in, approve, exchange).
+fn connect_bob(svc: &Memory) -> Value {
+    let mut b = Browser::new(svc);
+    let client_id = register(&mut b);
+    let consent = sign_in(&mut b, &authorize_path(&client_id, None), "acme", "bob@example.com");
+    let code = approve(&mut b, &consent);
+    let r = exchange(&mut b, &client_id, &code, VERIFIER);
+    assert_eq!(r.status, 200, "{}", body_text(&r));
+    body_json(&r)
+}
+
+fn connections_of(b: &mut Browser, user: &str) -> Vec<Value> {
+    let list = body_json(&admin_get(b, "/admin/api/workspaces/acme/connections", Some(OPERATOR)));
+    list["connections"].as_array().unwrap().iter().filter(|c| c["user"] == user).cloned().collect()
+}
+
+#[test]
+fn a_demoted_admin_loses_access_at_once_while_kv_still_serves_the_old_policy() {
+    let svc = Memory::new();
+    with_bob(&svc);
+    let mut ada = signed_in(&svc, "acme", "ada@example.com");
+    assert_eq!(admin_get(&mut ada, "/admin/api/workspaces/acme/policy", None).status, 200);
+    let before = svc.policies.borrow()["acme"].clone();
+    let mut operator = Browser::new(&svc);
+    operator_edit(&mut operator, "acme", |d| d["members"][0]["role"] = json!("member"));
+    // KV's cache in this location still serves the old text for up to 60 s.
+    svc.stale_kv.borrow_mut().insert("acme".into(), before);
+    assert_eq!(admin_get(&mut ada, "/admin/api/workspaces/acme/policy", None).status, 403);
+    assert_eq!(admin_get(&mut ada, "/admin/api/workspaces/acme/connections", None).status, 403);
+}
+
+#[test]
+fn revoke_normalises_the_user_and_refuses_unknown_connections() {
+    let svc = Memory::new();
+    connect(&svc, None);
+    let mut b = Browser::new(&svc);
+    let conn = connections_of(&mut b, "ada@example.com").remove(0);
+    let path = "/admin/api/workspaces/acme/connections/revoke";
+    let r = operator_post(&mut b, path, &json!({"user": "ada@example.com", "id": "no-such-connection"}));
+    assert_eq!(r.status, 404, "{}", body_text(&r));
+    assert!(!svc.connections.borrow().contains_key("no-such-connection"), "no tombstone left behind");
+    let r = operator_post(&mut b, path, &json!({"user": "  ADA@Example.com ", "id": conn["id"]}));
+    assert_eq!(body_json(&r), json!({"revoked": 1}));
+    assert_eq!(connections_of(&mut b, "ada@example.com")[0]["active"], false);
+    let r = operator_post(&mut b, path, &json!({"user": "ada@example.com", "id": conn["id"]}));
+    assert_eq!(body_json(&r), json!({"revoked": 0}), "already revoked");
+    assert_eq!(operator_post(&mut b, path, &json!({"user": "not an e-mail"})).status, 400);
+    assert_eq!(operator_post(&mut b, path, &json!({"user": "ada@example.com", "id": 7})).status, 400);
+}
+
+#[test]
+fn revoking_all_of_a_user_normalises_the_user() {
+    let svc = Memory::new();
+    connect(&svc, None);
+    connect(&svc, None);
+    let mut b = Browser::new(&svc);
+    let r = operator_post(&mut b, "/admin/api/workspaces/acme/connections/revoke", &json!({"user": "Ada@EXAMPLE.com"}));
+    assert_eq!(body_json(&r), json!({"revoked": 2}));
+    assert!(connections_of(&mut b, "ada@example.com").iter().all(|c| c["active"] == false));
+}
+
+#[test]
+fn a_removed_members_connections_stay_listed_and_revocable() {
+    let svc = Memory::new();
+    with_bob(&svc);
+    let tokens = connect_bob(&svc);
+    let mut b = Browser::new(&svc);
+    // Listed while bob is a member: the listing notes him in the workspace's index.
+    let listed = connections_of(&mut b, "bob@example.com");
+    assert_eq!((listed.len(), &listed[0]["member"]), (1, &json!(true)));
+    assert!(svc.connection_users.borrow()["acme"].contains("bob@example.com"));
+    operator_edit(&mut b, "acme", |d| d["members"] = json!([{"email": "ada@example.com", "role": "admin"}]));
+    let listed = connections_of(&mut b, "bob@example.com");
+    assert_eq!(listed.len(), 1, "a removed member's connection is still listed");
+    assert_eq!((&listed[0]["member"], &listed[0]["active"]), (&json!(false), &json!(true)));
+    let r =
+        operator_post(&mut b, "/admin/api/workspaces/acme/connections/revoke", &json!({"user": "bob@example.com", "id": listed[0]["id"]}));
+    assert_eq!(body_json(&r), json!({"revoked": 1}));
+    assert_eq!(connections_of(&mut b, "bob@example.com")[0]["active"], false);
+    let r = mcp(&mut b, tokens["access_token"].as_str().unwrap(), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn connections_noted_at_creation_are_listed_after_removal_and_while_the_policy_is_invalid() {
+    let svc = Memory::new();
+    with_bob(&svc);
+    connect_bob(&svc);
+    // What the token endpoint does after creating a connection.
+    block_on(svc.note_connection_user("acme", "bob@example.com")).unwrap();
+    svc.set_policy("acme", |_| {});
+    let mut b = Browser::new(&svc);
+    assert_eq!(connections_of(&mut b, "bob@example.com")[0]["member"], false);
+    svc.policies.borrow_mut().insert("acme".into(), "{\"schema\": 1}".into());
+    assert_eq!(connections_of(&mut b, "bob@example.com").len(), 1, "the operator still sees them");
+}
+
+#[test]
+fn an_invalid_policy_put_names_the_field() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let read = body_json(&admin_get(&mut b, "/admin/api/workspaces/acme/policy", Some(OPERATOR)));
+    let tag = read["etag"].as_str().unwrap().to_string();
+    for (edit, needle) in [
+        (json!({"mcp_enabled": "yes"}), "`mcp_enabled` must be a boolean (true or false), not the string `yes`"),
+        (json!({"members": [{"email": "ada@example.com", "role": "admin"}, {"email": "@", "role": "member"}]}), "`members[1].email`: `@`"),
+        (json!({"members": [{"email": "ada@example.com", "role": "owner"}]}), "`members[0].role`"),
+        (json!({"schema": 2}), "`schema` is 2, this server reads schema 1"),
+    ] {
+        let mut doc = read["policy"].clone();
+        for (k, v) in edit.as_object().unwrap() {
+            doc[k] = v.clone();
+        }
+        let r = admin_put_policy(&mut b, "acme", &doc, &tag, None);
+        assert_eq!(r.status, 400);
+        let message = body_json(&r)["error_description"].as_str().unwrap().to_string();
+        assert!(message.contains(needle), "{needle}: {message}");
+    }
 }

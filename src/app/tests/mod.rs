@@ -2,7 +2,7 @@
 //! contracts (single-use codes, revocation tombstones). The same flows run end to end against
 //! `wrangler dev` in tests/e2e.
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 
@@ -41,7 +41,11 @@ pub(super) struct Memory {
     pub(super) keys: Keys,
     pub(super) now: Cell<i64>,
     pub(super) counter: Cell<u8>,
+    /// The Workspaces object's policy texts (strongly consistent): the admin API's view.
     pub(super) policies: RefCell<HashMap<String, String>>,
+    /// What KV's cache still serves instead, when a test sets it: readers' (`policy_document`) view.
+    pub(super) stale_kv: RefCell<HashMap<String, String>>,
+    pub(super) connection_users: RefCell<HashMap<String, BTreeSet<String>>>,
     pub(super) clients: RefCell<HashMap<String, ClientRegistration>>,
     pub(super) codes: RefCell<HashMap<String, (CodeGrant, i64, bool)>>,
     pub(super) connections: RefCell<HashMap<String, ConnectionRecord>>,
@@ -49,6 +53,8 @@ pub(super) struct Memory {
     pub(super) upstream_calls: RefCell<Vec<(UpstreamRequest, Vec<(String, String)>)>>,
     pub(super) secrets: RefCell<HashMap<String, (String, i64)>>,
     pub(super) upstream_answer: RefCell<Result<UpstreamResponse, UpstreamFailure>>,
+    /// The OpenAPI document the catalog is built from (`TEST_API` unless a test replaces it).
+    pub(super) api_document: RefCell<String>,
 }
 
 impl Memory {
@@ -70,6 +76,8 @@ impl Memory {
             now: Cell::new(1_800_000_000),
             counter: Cell::new(0),
             policies: RefCell::default(),
+            stale_kv: RefCell::default(),
+            connection_users: RefCell::default(),
             clients: RefCell::default(),
             codes: RefCell::default(),
             connections: RefCell::default(),
@@ -81,6 +89,7 @@ impl Memory {
                 content_type: "application/json".into(),
                 body: br#"{"id":"c_1","email":"ada@example.com"}"#.to_vec(),
             })),
+            api_document: RefCell::new(TEST_API.to_string()),
         };
         m.set_policy("acme", |_| {});
         m
@@ -100,7 +109,7 @@ impl Memory {
 
 impl PolicySource for Memory {
     async fn policy_document(&self, workspace: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.policies.borrow().get(workspace).cloned())
+        Ok(self.stale_kv.borrow().get(workspace).or(self.policies.borrow().get(workspace)).cloned())
     }
 }
 
@@ -217,6 +226,13 @@ impl WorkspaceStore for Memory {
         };
         Ok(())
     }
+    async fn note_connection_user(&self, workspace: &str, user: &str) -> Result<(), StoreError> {
+        self.connection_users.borrow_mut().entry(workspace.to_string()).or_default().insert(user.to_string());
+        Ok(())
+    }
+    async fn connection_users(&self, workspace: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self.connection_users.borrow().get(workspace).map(|s| s.iter().cloned().collect()).unwrap_or_default())
+    }
 }
 
 impl Services for Memory {
@@ -240,7 +256,7 @@ impl Services for Memory {
     fn log(&self, _: &str) {}
 
     async fn api_catalog(&self) -> std::rc::Rc<ApiCatalog> {
-        std::rc::Rc::new(ApiCatalog::from_document(TEST_API, None, &self.config.catalog))
+        std::rc::Rc::new(ApiCatalog::from_document(&self.api_document.borrow(), None, &self.config.catalog))
     }
 
     async fn upstream(&self, request: &UpstreamRequest, headers: &[(String, String)]) -> Result<UpstreamResponse, UpstreamFailure> {
@@ -358,12 +374,22 @@ pub(super) fn sign_in(b: &mut Browser, authorize: &str, ws: &str, email: &str) -
 pub(super) fn approve(b: &mut Browser, consent: &Response) -> String {
     assert_eq!(consent.status, 200, "{}", body_text(consent));
     let page = body_text(consent);
-    let mut form: Vec<(String, String)> =
-        ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "resource", "scope", "csrf", "shown"]
-            .iter()
-            .filter(|n| page.contains(&format!("name=\"{n}\"")))
-            .map(|n| (n.to_string(), input_value(&page, n)))
-            .collect();
+    let mut form: Vec<(String, String)> = [
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "code_challenge",
+        "code_challenge_method",
+        "state",
+        "resource",
+        "scope",
+        "csrf",
+        "shown",
+    ]
+    .iter()
+    .filter(|n| page.contains(&format!("name=\"{n}\"")))
+    .map(|n| (n.to_string(), input_value(&page, n)))
+    .collect();
     form.push(("decision".into(), "approve".into()));
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let r = b.post_form("/authorize", &pairs);

@@ -1,17 +1,23 @@
-//! The workspace policy document stored in KV under `policy:<workspace_id>` (docs/storage.md).
-//! Parsing fails closed: a document that does not validate grants nothing, and the error names
-//! the workspace and the field.
-use std::collections::BTreeSet;
+//! The workspace policy document stored in KV under `policy:<workspace_id>` (docs/storage.md,
+//! schemas/policy.schema.json). Parsing fails closed: a document that does not validate grants
+//! nothing, and the error names the workspace and the field by its path (`mcp_enabled`,
+//! `members[1].role`, …).
+//!
+//! The document is read as a `serde_json::Value` and walked field by field rather than derived
+//! with serde, so that every message — wrong type, missing or unknown field — carries its path.
+use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde_json::{Map, Value};
 
-use crate::core::oauth::types::RedirectUri;
+use crate::core::oauth::types::{ClientId, RedirectUri};
 use crate::core::scopes::{ScopeCatalog, ScopeSet};
 
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u64 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// RFC 5321 §4.5.3.1.3: a path is at most 256 octets including the angle brackets.
+pub const MAX_EMAIL_LEN: usize = 254;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Admin,
     Member,
@@ -19,6 +25,7 @@ pub enum Role {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
+    /// Lowercased (ASCII); compared case-insensitively.
     pub email: String,
     pub name: String,
     pub role: Role,
@@ -31,31 +38,10 @@ pub struct WorkspacePolicy {
     pub name: String,
     pub mcp_enabled: bool,
     pub allowed_redirect_uris: Vec<RedirectUri>,
+    /// Each a valid `ClientId`.
     pub allowed_client_ids: Vec<String>,
     pub scope_ceiling: ScopeSet,
     pub members: Vec<Member>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMember {
-    email: String,
-    #[serde(default)]
-    name: Option<String>,
-    role: Role,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPolicy {
-    schema: u32,
-    name: String,
-    mcp_enabled: bool,
-    allowed_redirect_uris: Vec<String>,
-    #[serde(default)]
-    allowed_client_ids: Vec<String>,
-    scope_ceiling: Vec<String>,
-    members: Vec<RawMember>,
 }
 
 /// Why a stored policy cannot be used. Shown to people (authorize page, logs) as-is.
@@ -76,54 +62,29 @@ pub fn valid_workspace_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A plausible e-mail address, as a member identity: `local@domain`, both parts non-empty,
+/// exactly one `@`, no whitespace or control characters, at most `MAX_EMAIL_LEN` characters.
+/// (Deliberately not RFC 5322: quoted local parts and comments are not identities we sign in.)
+pub fn check_email(email: &str) -> Result<(), &'static str> {
+    if email.is_empty() {
+        return Err("is empty");
+    }
+    // Characters, as JSON Schema's `maxLength` counts them (the same as bytes for ASCII).
+    if email.chars().count() > MAX_EMAIL_LEN {
+        return Err("is longer than 254 characters");
+    }
+    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("contains whitespace or control characters");
+    }
+    match email.split_once('@') {
+        Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => Ok(()),
+        _ => Err("is not an e-mail address (expected exactly one `@` between a local part and a domain)"),
+    }
+}
+
 impl WorkspacePolicy {
     pub fn parse(workspace: &str, json: &str, catalog: &ScopeCatalog) -> Result<WorkspacePolicy, PolicyError> {
-        let fail = |message: String| PolicyError { workspace: workspace.to_string(), message };
-        let raw: RawPolicy = serde_json::from_str(json).map_err(|e| fail(format!("{e}")))?;
-        if raw.schema != SCHEMA_VERSION {
-            return Err(fail(format!("`schema` is {}, this server reads schema {SCHEMA_VERSION}", raw.schema)));
-        }
-        if raw.name.trim().is_empty() {
-            return Err(fail("`name` must not be empty".into()));
-        }
-        let mut allowed_redirect_uris = Vec::new();
-        for (i, raw_uri) in raw.allowed_redirect_uris.iter().enumerate() {
-            let uri = RedirectUri::parse(raw_uri).map_err(|e| fail(format!("`allowed_redirect_uris[{i}]`: {e}")))?;
-            if allowed_redirect_uris.contains(&uri) {
-                return Err(fail(format!("`allowed_redirect_uris[{i}]`: `{raw_uri}` is listed twice")));
-            }
-            allowed_redirect_uris.push(uri);
-        }
-        no_duplicates(&raw.allowed_client_ids, "allowed_client_ids").map_err(fail)?;
-        if let Some(i) = raw.allowed_client_ids.iter().position(|c| c.trim().is_empty()) {
-            return Err(fail(format!("`allowed_client_ids[{i}]` is empty")));
-        }
-        no_duplicates(&raw.scope_ceiling, "scope_ceiling").map_err(fail)?;
-        if let Some(unknown) = raw.scope_ceiling.iter().find(|s| !catalog.contains(s)) {
-            return Err(fail(format!("`scope_ceiling`: unknown scope `{unknown}`")));
-        }
-        let mut members = Vec::new();
-        let mut seen = BTreeSet::new();
-        for (i, m) in raw.members.into_iter().enumerate() {
-            let email = m.email.trim().to_ascii_lowercase();
-            if email.is_empty() || !email.contains('@') {
-                return Err(fail(format!("`members[{i}].email` must be an e-mail address")));
-            }
-            if !seen.insert(email.clone()) {
-                return Err(fail(format!("`members[{i}].email`: `{email}` is listed twice")));
-            }
-            let name = m.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| email.clone());
-            members.push(Member { email, name, role: m.role });
-        }
-        Ok(WorkspacePolicy {
-            id: workspace.to_string(),
-            name: raw.name,
-            mcp_enabled: raw.mcp_enabled,
-            allowed_redirect_uris,
-            allowed_client_ids: raw.allowed_client_ids,
-            scope_ceiling: ScopeSet::from_trusted(raw.scope_ceiling),
-            members,
-        })
+        parse_document(workspace, json, catalog).map_err(|message| PolicyError { workspace: workspace.to_string(), message })
     }
 
     pub fn member(&self, email: &str) -> Option<&Member> {
@@ -132,67 +93,397 @@ impl WorkspacePolicy {
     }
 }
 
-fn no_duplicates(items: &[String], field: &str) -> Result<(), String> {
-    let mut seen = BTreeSet::new();
-    match items.iter().find(|i| !seen.insert(i.as_str())) {
-        Some(dup) => Err(format!("`{field}`: `{dup}` is listed twice")),
-        None => Ok(()),
+const FIELDS: [&str; 7] = ["schema", "name", "mcp_enabled", "allowed_redirect_uris", "allowed_client_ids", "scope_ceiling", "members"];
+const MEMBER_FIELDS: [&str; 3] = ["email", "name", "role"];
+
+fn parse_document(workspace: &str, json: &str, catalog: &ScopeCatalog) -> Result<WorkspacePolicy, String> {
+    let doc: Value = serde_json::from_str(json).map_err(|e| format!("the document is not JSON ({e})"))?;
+    let Some(top) = doc.as_object() else {
+        return Err(format!("the document must be a JSON object, not {}", describe(&doc)));
+    };
+    // The version first: a document of another schema is reported as such, not as a list of
+    // fields this server does not know.
+    // (`1.0` is the number 1, as JSON Schema's `const` sees it.)
+    match top.get("schema") {
+        None => return Err(format!("`schema` is missing (this server reads schema {SCHEMA_VERSION})")),
+        Some(Value::Number(n)) if n.as_f64() == Some(SCHEMA_VERSION as f64) => {}
+        Some(Value::Number(n)) => return Err(format!("`schema` is {n}, this server reads schema {SCHEMA_VERSION}")),
+        Some(v) => return Err(format!("`schema` must be the number {SCHEMA_VERSION}, not {}", describe(v))),
     }
+    let top = Fields::new(top, "", &FIELDS)?;
+    let name = top.string("name")?;
+    if name.trim().is_empty() {
+        return Err("`name` must not be empty".into());
+    }
+    let mcp_enabled = top.boolean("mcp_enabled")?;
+
+    let mut allowed_redirect_uris = Vec::new();
+    let uris = top.strings("allowed_redirect_uris")?;
+    for (path, raw) in &uris {
+        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(format!("`{path}`: `{}` contains whitespace or control characters", shown(raw)));
+        }
+        allowed_redirect_uris.push(RedirectUri::parse(raw).map_err(|e| format!("`{path}`: {e}"))?);
+    }
+    no_duplicates(uris.iter().map(|(p, u)| (p, u.to_string())))?;
+
+    let client_ids = if top.has("allowed_client_ids") { top.strings("allowed_client_ids")? } else { Vec::new() };
+    for (path, raw) in &client_ids {
+        if ClientId::parse(raw).is_none() {
+            return Err(format!("`{path}`: `{}` is not a client ID (1–256 printable ASCII characters, no spaces)", shown(raw)));
+        }
+    }
+    no_duplicates(client_ids.iter().map(|(p, c)| (p, c.to_string())))?;
+
+    let scopes = top.strings("scope_ceiling")?;
+    if let Some((path, unknown)) = scopes.iter().find(|(_, s)| !catalog.contains(s)) {
+        return Err(format!("`{path}`: unknown scope `{}`", shown(unknown)));
+    }
+    no_duplicates(scopes.iter().map(|(p, s)| (p, s.to_string())))?;
+
+    let members = parse_members(&top)?;
+    no_duplicates(members.iter().map(|(p, m)| (p, m.email.clone())))?;
+
+    Ok(WorkspacePolicy {
+        id: workspace.to_string(),
+        name: name.to_string(),
+        mcp_enabled,
+        allowed_redirect_uris,
+        allowed_client_ids: client_ids.iter().map(|(_, c)| c.to_string()).collect(),
+        scope_ceiling: ScopeSet::from_trusted(scopes.iter().map(|(_, s)| s.to_string())),
+        members: members.into_iter().map(|(_, m)| m).collect(),
+    })
+}
+
+/// `members`, each with its path, e-mails lowercased.
+fn parse_members(top: &Fields) -> Result<Vec<(String, Member)>, String> {
+    let mut members = Vec::new();
+    for (i, item) in top.array("members")?.iter().enumerate() {
+        let path = format!("members[{i}]");
+        let m = Fields::new(item.as_object().ok_or_else(|| expected(&path, "an object", item))?, &path, &MEMBER_FIELDS)?;
+        let raw = m.string("email")?;
+        check_email(raw).map_err(|why| match raw {
+            "" => format!("`{path}.email` {why}"),
+            _ => format!("`{path}.email`: `{}` {why}", shown(raw)),
+        })?;
+        let email = raw.to_ascii_lowercase();
+        let role = match m.string("role")? {
+            "admin" => Role::Admin,
+            "member" => Role::Member,
+            other => return Err(format!("`{path}.role` must be `admin` or `member`, not `{}`", shown(other))),
+        };
+        let name = if m.has("name") { m.string("name")?.trim() } else { "" };
+        let name = if name.is_empty() { email.clone() } else { name.to_string() };
+        let email_path = format!("{path}.email");
+        members.push((email_path, Member { email, name, role }));
+    }
+    Ok(members)
+}
+
+/// The fields of one JSON object, with the path that names it in messages.
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    path: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    /// Refuses fields not in `known` (a typo must not silently mean "the default").
+    fn new(map: &'a Map<String, Value>, path: &'a str, known: &[&str]) -> Result<Fields<'a>, String> {
+        let fields = Fields { map, path };
+        if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            let known: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+            return Err(format!("`{}` is not a known field (known: {})", fields.path_of(&shown(unknown)), known.join(", ")));
+        }
+        Ok(fields)
+    }
+
+    fn path_of(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    fn required(&self, key: &str) -> Result<&'a Value, String> {
+        self.map.get(key).ok_or_else(|| format!("`{}` is missing", self.path_of(key)))
+    }
+
+    fn string(&self, key: &str) -> Result<&'a str, String> {
+        let v = self.required(key)?;
+        v.as_str().ok_or_else(|| expected(&self.path_of(key), "a string", v))
+    }
+
+    fn boolean(&self, key: &str) -> Result<bool, String> {
+        let v = self.required(key)?;
+        v.as_bool().ok_or_else(|| expected(&self.path_of(key), "a boolean (true or false)", v))
+    }
+
+    fn array(&self, key: &str) -> Result<&'a [Value], String> {
+        let v = self.required(key)?;
+        v.as_array().map(Vec::as_slice).ok_or_else(|| expected(&self.path_of(key), "an array", v))
+    }
+
+    /// An array of strings, each with its path (`field[i]`).
+    fn strings(&self, key: &str) -> Result<Vec<(String, &'a str)>, String> {
+        let mut out = Vec::new();
+        for (i, item) in self.array(key)?.iter().enumerate() {
+            let path = format!("{}[{i}]", self.path_of(key));
+            match item.as_str() {
+                Some(s) => out.push((path, s)),
+                None => return Err(expected(&path, "a string", item)),
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn expected(path: &str, what: &str, got: &Value) -> String {
+    format!("`{path}` must be {what}, not {}", describe(got))
+}
+
+/// A JSON value as a message shows it: its type, and a short excerpt of scalars.
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) if s.chars().count() > 60 => format!("the string `{}…`", shown(&s.chars().take(60).collect::<String>())),
+        Value::String(s) => format!("the string `{}`", shown(s)),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "an object".into(),
+    }
+}
+
+/// The first entry whose key was seen before, named by its path and the earlier one's.
+fn no_duplicates<'p>(entries: impl Iterator<Item = (&'p String, String)>) -> Result<(), String> {
+    let mut seen: BTreeMap<String, &'p String> = BTreeMap::new();
+    for (path, key) in entries {
+        if let Some(first) = seen.get(&key) {
+            return Err(format!("`{path}`: `{}` is listed twice (also at `{first}`)", shown(&key)));
+        }
+        seen.insert(key, path);
+    }
+    Ok(())
+}
+
+/// A value quoted in a message: control characters escaped, everything else as written.
+fn shown(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 #[cfg(test)]
 pub mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::core::config::BUNDLED_SCOPE_CATALOG;
 
-    pub fn sample_json() -> String {
-        serde_json::json!({
+    pub fn sample() -> Value {
+        json!({
             "schema": 1, "name": "Acme", "mcp_enabled": true,
             "allowed_redirect_uris": ["http://localhost:3118/callback"],
             "allowed_client_ids": [],
             "scope_ceiling": ["WORKSPACE_READ", "CONTACTS_READ"],
             "members": [{"email": "Ada@Example.com", "name": "Ada", "role": "admin"}]
         })
-        .to_string()
+    }
+
+    pub fn sample_json() -> String {
+        sample().to_string()
     }
 
     fn parse(json: &str) -> Result<WorkspacePolicy, PolicyError> {
         WorkspacePolicy::parse("acme", json, &ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).unwrap())
     }
 
+    /// The message for the sample changed by `edit`; it must fail and name the workspace.
+    fn rejection(edit: impl FnOnce(&mut Value)) -> String {
+        let mut doc = sample();
+        edit(&mut doc);
+        let err = parse(&doc.to_string()).expect_err("the edited document must be refused");
+        assert!(err.to_string().starts_with("The policy of workspace `acme` is invalid: "), "{err}");
+        err.message
+    }
+
     #[test]
     fn sample_parses_and_members_match_case_insensitively() {
         let p = parse(&sample_json()).unwrap();
         assert!(p.member("ada@example.com").is_some());
+        assert!(p.member(" ADA@example.COM ").is_some());
         assert!(p.member("bob@example.com").is_none());
+        assert_eq!(p.members[0].email, "ada@example.com");
+        let mut doc = sample();
+        doc.as_object_mut().unwrap().remove("allowed_client_ids");
+        doc["members"] = json!([{"email": "bob@example.com", "role": "member"}, {"email": "x@localhost", "name": " ", "role": "admin"}]);
+        doc["allowed_client_ids"] = json!(["pinned-client_1.x"]);
+        let p = parse(&doc.to_string()).unwrap();
+        assert_eq!(p.members[0].name, "bob@example.com", "no name: the e-mail");
+        assert_eq!(p.members[1].name, "x@localhost", "a blank name: the e-mail");
+        assert_eq!(p.allowed_client_ids, ["pinned-client_1.x"]);
     }
 
     #[test]
-    fn invalid_documents_fail_closed_naming_the_field() {
-        let cases = [
-            (
-                r#""allowed_redirect_uris": ["http://localhost:3118/callback"]"#,
-                r#""allowed_redirect_uris": ["/callback"]"#,
-                "allowed_redirect_uris[0]",
-            ),
-            (
-                r#""allowed_redirect_uris": ["http://localhost:3118/callback"]"#,
-                r#""allowed_redirect_uris": ["http://localhost:3118/callback#f"]"#,
-                "fragment",
-            ),
-            (r#""WORKSPACE_READ""#, r#""WORKSPACE_READS""#, "unknown scope `WORKSPACE_READS`"),
-            (r#""mcp_enabled": true"#, r#""mcp_enabled": true, "extra": 1"#, "unknown field `extra`"),
-            (r#""Ada@Example.com""#, r#""""#, "members[0].email"),
-            (r#""schema": 1"#, r#""schema": 2"#, "schema"),
-        ];
-        let compact = sample_json().replace(",\"", ", \"").replace("\":", "\": ");
-        for (from, to, needle) in cases {
-            let doc = compact.replace(from, to);
-            assert_ne!(doc, compact, "fixture replacement failed for {from}");
-            let err = parse(&doc).unwrap_err();
-            assert!(err.to_string().contains(needle), "{needle}: {err}");
-            assert!(err.to_string().contains("workspace `acme`"));
+    fn allowed_client_ids_may_be_omitted() {
+        let mut doc = sample();
+        doc.as_object_mut().unwrap().remove("allowed_client_ids");
+        assert!(parse(&doc.to_string()).unwrap().allowed_client_ids.is_empty());
+    }
+
+    #[test]
+    fn redirect_uris_must_be_absolute_without_fragment_or_user_info() {
+        let m = rejection(|d| d["allowed_redirect_uris"] = json!(["http://localhost:3118/callback", "/callback"]));
+        assert!(m.starts_with("`allowed_redirect_uris[1]`: `/callback` is not an absolute URI"), "{m}");
+        let m = rejection(|d| d["allowed_redirect_uris"] = json!(["http://localhost:3118/callback#f"]));
+        assert!(m.starts_with("`allowed_redirect_uris[0]`:") && m.contains("fragment"), "{m}");
+        let m = rejection(|d| d["allowed_redirect_uris"] = json!(["https://user@example.com/cb"]));
+        assert!(m.starts_with("`allowed_redirect_uris[0]`:") && m.contains("user information"), "{m}");
+        let m = rejection(|d| d["allowed_redirect_uris"] = json!(["https://example.com/a b"]));
+        assert!(m.starts_with("`allowed_redirect_uris[0]`:") && m.contains("whitespace"), "{m}");
+    }
+
+    #[test]
+    fn unknown_scopes_are_named_with_their_index() {
+        let m = rejection(|d| d["scope_ceiling"] = json!(["WORKSPACE_READ", "WORKSPACE_READS"]));
+        assert_eq!(m, "`scope_ceiling[1]`: unknown scope `WORKSPACE_READS`");
+    }
+
+    #[test]
+    fn member_emails_must_be_plausible() {
+        let m = rejection(|d| d["members"][0]["email"] = json!(""));
+        assert_eq!(m, "`members[0].email` is empty");
+        for (bad, why) in [
+            ("@", "is not an e-mail address"),
+            ("ada@", "is not an e-mail address"),
+            ("@example.com", "is not an e-mail address"),
+            ("ada", "is not an e-mail address"),
+            ("a@b@example.com", "is not an e-mail address"),
+            ("bob@example.com admin", "contains whitespace"),
+            (" ada@example.com", "contains whitespace"),
+            ("ada@example.com\u{7}", "contains whitespace or control characters"),
+        ] {
+            let m = rejection(|d| d["members"] = json!([{"email": "ok@example.com", "role": "admin"}, {"email": bad, "role": "member"}]));
+            assert!(m.starts_with("`members[1].email`: `"), "{bad}: {m}");
+            assert!(m.contains(why), "{bad}: {m}");
         }
-        assert!(parse("not json").is_err());
+        let long = format!("{}@example.com", "a".repeat(243));
+        assert_eq!(long.len(), 255);
+        let m = rejection(|d| d["members"][0]["email"] = json!(long));
+        assert!(m.starts_with("`members[0].email`:") && m.ends_with("is longer than 254 characters"), "{m}");
+        assert!(parse(&{
+            let mut d = sample();
+            d["members"][0]["email"] = json!(&long[1..]);
+            d.to_string()
+        })
+        .is_ok());
+    }
+
+    #[test]
+    fn pinned_client_ids_must_be_client_ids() {
+        for bad in ["", "has space", "tab\tbed", "é-not-ascii"] {
+            let m = rejection(|d| d["allowed_client_ids"] = json!(["ok", bad]));
+            assert!(m.starts_with("`allowed_client_ids[1]`: `") && m.contains("is not a client ID"), "{bad:?}: {m}");
+        }
+        let m = rejection(|d| d["allowed_client_ids"] = json!(["x".repeat(257)]));
+        assert!(m.starts_with("`allowed_client_ids[0]`:"), "{m}");
+        assert!(parse(&{
+            let mut d = sample();
+            d["allowed_client_ids"] = json!(["x".repeat(256)]);
+            d.to_string()
+        })
+        .is_ok());
+    }
+
+    #[test]
+    fn duplicates_are_refused_in_every_list() {
+        let cb = "http://localhost:3118/callback";
+        let m = rejection(|d| d["allowed_redirect_uris"] = json!([cb, "http://localhost:4000/cb", cb]));
+        assert_eq!(m, format!("`allowed_redirect_uris[2]`: `{cb}` is listed twice (also at `allowed_redirect_uris[0]`)"));
+        let m = rejection(|d| d["allowed_client_ids"] = json!(["a", "a"]));
+        assert_eq!(m, "`allowed_client_ids[1]`: `a` is listed twice (also at `allowed_client_ids[0]`)");
+        let m = rejection(|d| d["scope_ceiling"] = json!(["CONTACTS_READ", "CONTACTS_READ"]));
+        assert_eq!(m, "`scope_ceiling[1]`: `CONTACTS_READ` is listed twice (also at `scope_ceiling[0]`)");
+        let m = rejection(|d| {
+            d["members"] = json!([{"email": "ada@example.com", "role": "admin"}, {"email": "ADA@Example.COM", "role": "member"}])
+        });
+        assert_eq!(m, "`members[1].email`: `ada@example.com` is listed twice (also at `members[0].email`)");
+        // Client IDs are case-sensitive: these two are different clients.
+        assert!(parse(&{
+            let mut d = sample();
+            d["allowed_client_ids"] = json!(["abc", "ABC"]);
+            d.to_string()
+        })
+        .is_ok());
+    }
+
+    #[test]
+    fn unknown_fields_are_named_with_their_path() {
+        let m = rejection(|d| d["extra"] = json!(1));
+        assert!(m.starts_with("`extra` is not a known field (known: `schema`, `name`"), "{m}");
+        let m = rejection(|d| {
+            d["members"] =
+                json!([{"email": "ada@example.com", "role": "admin"}, {"email": "bob@example.com", "role": "member", "admin": true}])
+        });
+        assert_eq!(m, "`members[1].admin` is not a known field (known: `email`, `name`, `role`)");
+    }
+
+    #[test]
+    fn wrong_types_are_named_with_their_path() {
+        assert_eq!(rejection(|d| d["mcp_enabled"] = json!("yes")), "`mcp_enabled` must be a boolean (true or false), not the string `yes`");
+        assert_eq!(rejection(|d| d["name"] = json!(7)), "`name` must be a string, not the number 7");
+        assert_eq!(
+            rejection(|d| d["allowed_redirect_uris"] = json!("http://x")),
+            "`allowed_redirect_uris` must be an array, not the string `http://x`"
+        );
+        assert_eq!(rejection(|d| d["allowed_client_ids"] = json!(null)), "`allowed_client_ids` must be an array, not null");
+        assert_eq!(
+            rejection(|d| d["scope_ceiling"] = json!(["CONTACTS_READ", 3])),
+            "`scope_ceiling[1]` must be a string, not the number 3"
+        );
+        assert_eq!(rejection(|d| d["members"][0]["role"] = json!("owner")), "`members[0].role` must be `admin` or `member`, not `owner`");
+        assert_eq!(rejection(|d| d["members"][0]["role"] = json!(true)), "`members[0].role` must be a string, not the boolean true");
+        assert_eq!(rejection(|d| d["members"][0]["name"] = json!(null)), "`members[0].name` must be a string, not null");
+        assert_eq!(
+            rejection(|d| d["members"] = json!(["ada@example.com"])),
+            "`members[0]` must be an object, not the string `ada@example.com`"
+        );
+    }
+
+    #[test]
+    fn missing_fields_are_named_with_their_path() {
+        for field in ["name", "mcp_enabled", "allowed_redirect_uris", "scope_ceiling", "members"] {
+            assert_eq!(rejection(|d| drop(d.as_object_mut().unwrap().remove(field))), format!("`{field}` is missing"));
+        }
+        let m = rejection(|d| drop(d["members"][0].as_object_mut().unwrap().remove("role")));
+        assert_eq!(m, "`members[0].role` is missing");
+        let m = rejection(|d| drop(d["members"][0].as_object_mut().unwrap().remove("email")));
+        assert_eq!(m, "`members[0].email` is missing");
+        assert_eq!(rejection(|d| d["name"] = json!("  ")), "`name` must not be empty");
+    }
+
+    #[test]
+    fn another_schema_version_is_reported_before_anything_else() {
+        let m = rejection(|d| {
+            d["schema"] = json!(2);
+            d["new_field_of_schema_2"] = json!(true);
+            d["mcp_enabled"] = json!("later");
+        });
+        assert_eq!(m, "`schema` is 2, this server reads schema 1");
+        assert_eq!(rejection(|d| d["schema"] = json!("1")), "`schema` must be the number 1, not the string `1`");
+        assert_eq!(rejection(|d| d["schema"] = json!(1.5)), "`schema` is 1.5, this server reads schema 1");
+        let one_point_zero = sample_json().replace("\"schema\":1", "\"schema\":1.0");
+        assert!(one_point_zero.contains("1.0") && parse(&one_point_zero).is_ok(), "1.0 is the number 1");
+        let m = rejection(|d| drop(d.as_object_mut().unwrap().remove("schema")));
+        assert_eq!(m, "`schema` is missing (this server reads schema 1)");
+    }
+
+    #[test]
+    fn not_a_json_object() {
+        assert!(parse("not json").unwrap_err().message.starts_with("the document is not JSON ("));
+        assert_eq!(parse("[1]").unwrap_err().message, "the document must be a JSON object, not an array");
     }
 }
