@@ -4,33 +4,31 @@ use serde_json::{json, Value};
 
 use super::{Services, UpstreamFailure};
 use crate::core::config::UpstreamAuth;
-use crate::core::mcp::tools::Caller;
+use crate::core::mcp::server::ApiView;
+use crate::core::mcp::tools::{ApiToolsStatus, Caller};
 use crate::core::openapi::assertion::{self, AssertionClaims};
 use crate::core::openapi::call::{self, error_result};
 use crate::core::openapi::catalog::ApiCatalog;
 use crate::core::openapi::to_tools::ApiTool;
 use crate::core::secrets;
 
-/// The definitions of the tools `caller`'s effective scopes allow.
-pub fn visible<S: Services>(svc: &S, catalog: &ApiCatalog, caller: &Caller) -> Vec<Value> {
-    catalog
-        .tools
-        .iter()
-        .filter(|t| ApiCatalog::missing_scopes(t, &caller.scopes, &svc.config().catalog).is_empty())
-        .map(ApiTool::definition)
-        .collect()
+/// The tools `caller`'s effective scopes allow, and the catalog's state for `mcp_whoami`.
+pub fn view<S: Services>(svc: &S, catalog: &ApiCatalog, caller: &Caller) -> ApiView {
+    let definitions: Vec<Value> =
+        catalog.tools.iter().filter(|t| ApiCatalog::allows(t, &caller.scopes, &svc.config().catalog)).map(ApiTool::definition).collect();
+    let status = ApiToolsStatus { available: definitions.len(), total: catalog.tools.len(), problems: catalog.problems.clone() };
+    ApiView { definitions, status }
 }
 
 pub async fn call<S: Services>(svc: &S, catalog: &ApiCatalog, tool: &ApiTool, caller: &Caller, args: &Value, origin: &str) -> Value {
-    let missing = ApiCatalog::missing_scopes(tool, &caller.scopes, &svc.config().catalog);
-    if !missing.is_empty() {
+    let Some(granting) = tool.required_scopes.met_by(&caller.scopes, &svc.config().catalog) else {
         let held = if caller.scopes.is_empty() { "none".to_string() } else { caller.scopes.join(", ") };
         return error_result(&format!(
             "Tool requires scopes: {}. This connection has: {held}. Ask an admin of workspace {} to allow them in the MCP scope ceiling, then reconnect.",
-            missing.join(", "),
+            tool.required_scopes.describe_missing(&caller.scopes, &svc.config().catalog),
             caller.workspace_name
         ));
-    }
+    };
     let Some(base) = catalog.base_url.as_deref() else {
         return error_result("This server has no upstream API configured (UPSTREAM_BASE_URL)");
     };
@@ -45,7 +43,8 @@ pub async fn call<S: Services>(svc: &S, catalog: &ApiCatalog, tool: &ApiTool, ca
         sub: caller.user_email.clone(),
         ws: caller.workspace_id.clone(),
         client_id: caller.client_id.clone(),
-        scope: tool.required_scopes.join(" "),
+        // The alternative this call is made under: the scopes the upstream should check.
+        scope: granting.join(" "),
         jti: svc.random_token(),
     };
     let credential = match &svc.config().upstream_auth {

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::{api_tools, load_policy, Services};
 use crate::core::http::{Request, Response};
 use crate::core::mcp::jsonrpc::{self, Incoming, RpcError, INVALID_REQUEST};
-use crate::core::mcp::server::{self, version_supported};
+use crate::core::mcp::server::{self, version_supported, ApiView};
 use crate::core::mcp::tools::Caller;
 use crate::core::oauth::access_token::{self, VerifiedToken};
 use crate::core::oauth::resource::mcp_resource;
@@ -79,14 +79,20 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response
         Ok(Incoming::Notification { .. } | Incoming::ClientResponse) => Response::new(202),
         Ok(Incoming::Request { id, method, params }) => {
             let caller = with_client_name(svc, caller, &method).await;
-            let body = if matches!(method.as_str(), "tools/list" | "tools/call") {
-                let catalog = svc.api_catalog().await;
-                match api_tools::called(&catalog, params.as_ref()).filter(|_| method == "tools/call") {
-                    Some((tool, args)) => jsonrpc::success(&id, api_tools::call(svc, &catalog, tool, &caller, &args, origin).await),
-                    None => server::handle(&id, &method, params.as_ref(), &caller, svc.now(), &api_tools::visible(svc, &catalog, &caller)),
+            let body = match method.as_str() {
+                "tools/call" if !server::calls_native_tool(params.as_ref()) => {
+                    let catalog = svc.api_catalog().await;
+                    match api_tools::called(&catalog, params.as_ref()) {
+                        Some((tool, args)) => jsonrpc::success(&id, api_tools::call(svc, &catalog, tool, &caller, &args, origin).await),
+                        None => server::handle(&id, &method, params.as_ref(), &caller, svc.now(), &ApiView::default()),
+                    }
                 }
-            } else {
-                server::handle(&id, &method, params.as_ref(), &caller, svc.now(), &[])
+                // `tools/list`, and native tools: `mcp_whoami` reports the catalog's state (cached).
+                "tools/list" | "tools/call" => {
+                    let catalog = svc.api_catalog().await;
+                    server::handle(&id, &method, params.as_ref(), &caller, svc.now(), &api_tools::view(svc, &catalog, &caller))
+                }
+                _ => server::handle(&id, &method, params.as_ref(), &caller, svc.now(), &ApiView::default()),
             };
             Response::json(200, &body)
                 .with_header("cache-control", "no-store")

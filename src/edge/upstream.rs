@@ -1,5 +1,5 @@
 //! The upstream API: the OpenAPI catalog (bundled or fetched, cached per isolate) and tool calls
-//! with a timeout and a size limit.
+//! with a timeout, a size limit and no redirects followed.
 use std::cell::RefCell;
 use std::future::{poll_fn, Future};
 use std::rc::Rc;
@@ -7,100 +7,72 @@ use std::task::Poll;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
 
 use crate::app::{UpstreamFailure, UpstreamResponse};
 use crate::core::config::Config;
+use crate::core::openapi::cache::{DocumentCache, Fetched, Next};
 use crate::core::openapi::call::UpstreamRequest;
 use crate::core::openapi::catalog::ApiCatalog;
 
 /// The document bundled at build time (`config/openapi.json`); `OPENAPI_URL` replaces it.
 const BUNDLED_OPENAPI: &str = include_str!("../../config/openapi.json");
-/// How long a fetched document is used before asking the origin whether it changed.
-const REFRESH_AFTER: i64 = 300;
 const DOCUMENT_TIMEOUT_MS: u64 = 5_000;
 const MAX_DOCUMENT: usize = 8 << 20;
-
-struct Cached {
-    checked_at: i64,
-    etag: Option<String>,
-    text_len_hash: (usize, u64),
-    catalog: Rc<ApiCatalog>,
-}
+/// While another request fetches the first version, check every `WAIT_MS` for up to a little
+/// longer than the fetch may take; then fetch here (that request has gone away).
+const WAIT_MS: u64 = 50;
+const MAX_WAITS: u64 = (DOCUMENT_TIMEOUT_MS + 1_000) / WAIT_MS;
 
 thread_local! {
-    static CATALOG: RefCell<Option<Cached>> = const { RefCell::new(None) };
+    static BUNDLED: RefCell<Option<Rc<ApiCatalog>>> = const { RefCell::new(None) };
+    static FETCHED: RefCell<DocumentCache> = RefCell::new(DocumentCache::default());
 }
 
-fn fingerprint(text: &str) -> (usize, u64) {
-    // FNV-1a: only to notice a changed document, not a security boundary.
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
-    (text.len(), hash)
-}
-
-fn build(config: &Config, text: &str) -> Rc<ApiCatalog> {
+fn build(config: &Config, text: &str) -> ApiCatalog {
     let catalog = ApiCatalog::from_document(text, config.upstream_base_url.as_deref(), &config.catalog);
     worker::console_log!("openapi: {} tools built", catalog.tools.len());
     for p in &catalog.problems {
         worker::console_warn!("openapi: {p}");
     }
-    Rc::new(catalog)
+    catalog
 }
 
 /// Built once per document version per isolate.
 pub async fn catalog(config: &Config, now: i64) -> Rc<ApiCatalog> {
     let Some(url) = config.openapi_url.clone() else {
-        if let Some(c) = CATALOG.with(|c| c.borrow().as_ref().map(|c| c.catalog.clone())) {
+        if let Some(c) = BUNDLED.with(|c| c.borrow().clone()) {
             return c;
         }
-        let catalog = build(config, BUNDLED_OPENAPI);
-        store(now, None, fingerprint(BUNDLED_OPENAPI), catalog.clone());
+        let catalog = Rc::new(build(config, BUNDLED_OPENAPI));
+        BUNDLED.with(|c| *c.borrow_mut() = Some(catalog.clone()));
         return catalog;
     };
-    let cached = CATALOG.with(|c| c.borrow().as_ref().map(|c| (c.checked_at, c.etag.clone(), c.text_len_hash, c.catalog.clone())));
-    if let Some((checked_at, _, _, catalog)) = &cached {
-        if now - checked_at < REFRESH_AFTER {
-            return catalog.clone();
-        }
-    }
-    let etag = cached.as_ref().and_then(|c| c.1.clone());
-    match fetch_document(&url, etag.as_deref()).await {
-        Ok(None) => match cached {
-            // 304: unchanged.
-            Some((_, etag, fp, catalog)) => {
-                store(now, etag, fp, catalog.clone());
-                catalog
+    let mut waits = 0;
+    let etag = loop {
+        match FETCHED.with(|c| c.borrow_mut().begin(now)) {
+            Next::Serve(catalog) => return catalog,
+            Next::Fetch { etag } => break etag,
+            Next::Wait if waits < MAX_WAITS => {
+                waits += 1;
+                Delay::from(Duration::from_millis(WAIT_MS)).await;
             }
-            None => Rc::new(ApiCatalog::failed(format!("{url} answered 304 to an unconditional request"))),
-        },
-        Ok(Some((text, new_etag))) => {
-            let fp = fingerprint(&text);
-            let catalog = match cached {
-                Some((_, _, old_fp, catalog)) if old_fp == fp => catalog,
-                _ => build(config, &text),
-            };
-            store(now, new_etag, fp, catalog.clone());
-            catalog
+            Next::Wait => break None,
         }
-        Err(e) => {
-            worker::console_warn!("openapi: cannot fetch {url}: {e}");
-            match cached {
-                // Keep serving the last good catalog; try again at the next refresh.
-                Some((_, etag, fp, catalog)) => {
-                    store(now, etag, fp, catalog.clone());
-                    catalog
-                }
-                None => Rc::new(ApiCatalog::failed(format!("the OpenAPI document at {url} cannot be fetched: {e}"))),
-            }
-        }
+    };
+    let fetched = fetch_document(&url, etag.as_deref()).await.unwrap_or_else(Fetched::Failed);
+    if let Fetched::Failed(e) = &fetched {
+        worker::console_warn!("openapi: cannot fetch {url}: {e}");
     }
+    let mut log = Vec::new();
+    let catalog = FETCHED.with(|c| c.borrow_mut().finish(now, fetched, &url, |text| build(config, text), &mut log));
+    for line in log {
+        worker::console_warn!("openapi: {line}");
+    }
+    catalog
 }
 
-fn store(now: i64, etag: Option<String>, fp: (usize, u64), catalog: Rc<ApiCatalog>) {
-    CATALOG.with(|c| *c.borrow_mut() = Some(Cached { checked_at: now, etag, text_len_hash: fp, catalog }));
-}
-
-async fn fetch_document(url: &str, etag: Option<&str>) -> Result<Option<(String, Option<String>)>, String> {
+async fn fetch_document(url: &str, etag: Option<&str>) -> Result<Fetched, String> {
     let headers = Headers::new();
     let _ = headers.set("accept", "application/json");
     if let Some(tag) = etag {
@@ -114,8 +86,8 @@ async fn fetch_document(url: &str, etag: Option<&str>) -> Result<Option<(String,
         UpstreamFailure::Network(e) => e,
     })?;
     match resp.0.status {
-        304 => Ok(None),
-        200 if !resp.1 => Ok(Some((String::from_utf8_lossy(&resp.0.body).into_owned(), resp.2))),
+        304 => Ok(Fetched::NotModified),
+        200 if !resp.1 => Ok(Fetched::Document { text: String::from_utf8_lossy(&resp.0.body).into_owned(), etag: resp.2 }),
         200 => Err(format!("larger than {MAX_DOCUMENT} bytes")),
         s => Err(format!("HTTP {s}")),
     }
@@ -129,7 +101,9 @@ pub async fn call(config: &Config, request: &UpstreamRequest, headers: &[(String
     }
     let method = Method::from(request.method.clone());
     let mut init = RequestInit::new();
-    init.with_method(method).with_headers(h);
+    // A redirect could take the call (and its credential) to another origin: the 3xx itself is
+    // the answer, mapped to a tool error by `call::to_result`.
+    init.with_method(method).with_headers(h).with_redirect(RequestRedirect::Manual);
     if let Some(body) = &request.body {
         init.with_body(Some(String::from_utf8_lossy(body).into_owned().into()));
     }

@@ -93,3 +93,47 @@ fn per_workspace_api_keys_are_write_only_and_sent_instead_of_an_assertion() {
     assert!(headers.contains(&("x-api-key".to_string(), "sk_live_secret".to_string())));
     assert!(!headers.iter().any(|(k, _)| k == "authorization"));
 }
+
+#[test]
+fn native_tools_are_never_shadowed_and_unscoped_operations_need_all() {
+    let svc = Memory::new();
+    let mut doc: Value = serde_json::from_str(TEST_API).unwrap();
+    doc["paths"]["/me"] = json!({"get": {"summary": "MCP whoami", "description": "**Required scope:** CONTACTS_READ"}});
+    doc["paths"]["/export"] = json!({"get": {"summary": "Export everything", "description": "No scope line here."}});
+    *svc.api_document.borrow_mut() = doc.to_string();
+    let (_, _, tokens) = connect(&svc, None);
+    let access = tokens["access_token"].as_str().unwrap();
+    let mut b = Browser::new(&svc);
+    let list = body_json(&mcp(&mut b, access, json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})));
+    let names: Vec<&str> = list["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["mcp_whoami", "get_a_contact", "mcp_whoami_2"], "no unscoped tool; the native name stays unique");
+    let who = call_tool(&mut b, access, "mcp_whoami", json!({}));
+    assert_eq!(who["structuredContent"]["user"]["email"], "ada@example.com");
+    assert_eq!(who["structuredContent"]["api_tools"]["available"], 2);
+    assert_eq!(who["structuredContent"]["api_tools"]["total"], 4);
+    let unscoped = call_tool(&mut b, access, "export_everything", json!({}));
+    assert!(unscoped["content"][0]["text"].as_str().unwrap().starts_with("Tool requires scopes: ALL."), "{unscoped}");
+    assert!(svc.upstream_calls.borrow().is_empty());
+}
+
+#[test]
+fn whoami_says_why_a_broken_document_gives_no_tools() {
+    let svc = Memory::new();
+    *svc.api_document.borrow_mut() = "{not json".to_string();
+    let (_, _, tokens) = connect(&svc, None);
+    let access = tokens["access_token"].as_str().unwrap();
+    let mut b = Browser::new(&svc);
+    let list = body_json(&mcp(&mut b, access, json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})));
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 1, "mcp_whoami only");
+    let who = call_tool(&mut b, access, "mcp_whoami", json!({}));
+    assert_eq!(who["isError"], false);
+    let problems = &who["structuredContent"]["api_tools"]["problems"];
+    assert!(problems[0].as_str().unwrap().contains("not valid JSON"), "{problems}");
+    let text = who["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains(
+            "API tools: 0 of 0 available to this connection.\nThe API document has problems:\n- the OpenAPI document is not valid JSON"
+        ),
+        "{text}"
+    );
+}

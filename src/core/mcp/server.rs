@@ -2,7 +2,7 @@
 use serde_json::{json, Value};
 
 use crate::core::mcp::jsonrpc::{self, RpcError, INVALID_PARAMS, METHOD_NOT_FOUND};
-use crate::core::mcp::tools::{self, Caller};
+use crate::core::mcp::tools::{self, ApiToolsStatus, Caller};
 
 /// Newest first. 2025-11-25 is what the TypeScript SDK and Claude Code speak.
 pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -14,18 +14,32 @@ pub fn version_supported(v: &str) -> bool {
     SUPPORTED_VERSIONS.contains(&v)
 }
 
+/// The OpenAPI tools as one caller sees them; empty for methods that do not need them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApiView {
+    /// The definitions of the tools this caller may use, listed after the native ones.
+    pub definitions: Vec<Value>,
+    /// What `mcp_whoami` says about them.
+    pub status: ApiToolsStatus,
+}
+
+/// Is this `tools/call` for a native tool? Those are answered here, before any API tool is
+/// looked up (the catalog reserves their names too).
+pub fn calls_native_tool(params: Option<&Value>) -> bool {
+    params.and_then(|p| p.get("name")).and_then(Value::as_str).is_some_and(|name| tools::NATIVE_TOOLS.contains(&name))
+}
+
 /// Answers one request. `Err` is a JSON-RPC error (unroutable request or bad params); tool
-/// failures are `isError` results instead.
-/// `api_tools` are the definitions of the OpenAPI tools this caller may use (listed after
-/// `mcp_whoami`); calls to them are answered by the app layer, which must intercept them.
-pub fn handle(id: &Value, method: &str, params: Option<&Value>, caller: &Caller, now: i64, api_tools: &[Value]) -> Value {
-    match dispatch(method, params, caller, now, api_tools) {
+/// failures are `isError` results instead. Calls of API tools are answered by the app layer,
+/// which must intercept them (after `calls_native_tool`).
+pub fn handle(id: &Value, method: &str, params: Option<&Value>, caller: &Caller, now: i64, api: &ApiView) -> Value {
+    match dispatch(method, params, caller, now, api) {
         Ok(result) => jsonrpc::success(id, result),
         Err((code, message)) => RpcError::new(id.clone(), code, message).to_json(),
     }
 }
 
-fn dispatch(method: &str, params: Option<&Value>, caller: &Caller, now: i64, api_tools: &[Value]) -> Result<Value, (i64, String)> {
+fn dispatch(method: &str, params: Option<&Value>, caller: &Caller, now: i64, api: &ApiView) -> Result<Value, (i64, String)> {
     match method {
         "initialize" => Ok(initialize(params)),
         "ping" => Ok(json!({})),
@@ -37,10 +51,10 @@ fn dispatch(method: &str, params: Option<&Value>, caller: &Caller, now: i64, api
         },
         "tools/list" => {
             let mut list = vec![tools::whoami_definition()];
-            list.extend(api_tools.iter().cloned());
+            list.extend(api.definitions.iter().cloned());
             Ok(json!({ "tools": list }))
         }
-        "tools/call" => call_tool(params, caller, now),
+        "tools/call" => call_tool(params, caller, now, &api.status),
         other => Err((METHOD_NOT_FOUND, format!("Method not found: {other}"))),
     }
 }
@@ -57,11 +71,11 @@ fn initialize(params: Option<&Value>) -> Value {
     })
 }
 
-fn call_tool(params: Option<&Value>, caller: &Caller, now: i64) -> Result<Value, (i64, String)> {
+fn call_tool(params: Option<&Value>, caller: &Caller, now: i64, api: &ApiToolsStatus) -> Result<Value, (i64, String)> {
     let name =
         params.and_then(|p| p.get("name")).and_then(Value::as_str).ok_or((INVALID_PARAMS, "tools/call needs params.name".to_string()))?;
     match name {
-        tools::WHOAMI => Ok(tools::whoami(caller, now)),
+        tools::WHOAMI => Ok(tools::whoami(caller, now, api)),
         other => Err((INVALID_PARAMS, format!("Unknown tool: {other}"))),
     }
 }
@@ -85,27 +99,61 @@ mod tests {
 
     #[test]
     fn initialize_negotiates_versions() {
-        let r = handle(&json!(1), "initialize", Some(&json!({"protocolVersion": "2025-06-18"})), &caller(), 0, &[]);
+        let r = handle(&json!(1), "initialize", Some(&json!({"protocolVersion": "2025-06-18"})), &caller(), 0, &ApiView::default());
         assert_eq!(r["result"]["protocolVersion"], "2025-06-18");
-        let r = handle(&json!(1), "initialize", Some(&json!({"protocolVersion": "1999-01-01"})), &caller(), 0, &[]);
+        let r = handle(&json!(1), "initialize", Some(&json!({"protocolVersion": "1999-01-01"})), &caller(), 0, &ApiView::default());
         assert_eq!(r["result"]["protocolVersion"], LATEST_VERSION);
     }
 
     #[test]
     fn whoami_reports_the_caller() {
-        let r = handle(&json!("x"), "tools/call", Some(&json!({"name": "mcp_whoami", "arguments": {}})), &caller(), 1_700_000_000, &[]);
+        let r = handle(
+            &json!("x"),
+            "tools/call",
+            Some(&json!({"name": "mcp_whoami", "arguments": {}})),
+            &caller(),
+            1_700_000_000,
+            &ApiView::default(),
+        );
         let s = &r["result"]["structuredContent"];
         assert_eq!(s["user"]["email"], "ada@example.com");
         assert_eq!(s["scopes"], json!(["CONTACTS_READ"]));
         assert_eq!(s["expires_at"], "2023-11-14T23:13:20Z");
         assert_eq!(s["expires_in"], 3600);
         assert!(r["result"]["content"][0]["text"].as_str().unwrap().contains("Acme"));
+        assert_eq!(s["api_tools"], json!({"available": 0, "total": 0, "problems": []}));
+    }
+
+    #[test]
+    fn whoami_says_why_there_are_no_api_tools() {
+        let problems: Vec<String> = (1..=7).map(|i| format!("problem {i}")).collect();
+        let api = ApiView { definitions: vec![], status: ApiToolsStatus { available: 0, total: 3, problems } };
+        let r = handle(&json!(1), "tools/call", Some(&json!({"name": "mcp_whoami"})), &caller(), 0, &api);
+        let s = &r["result"]["structuredContent"];
+        assert_eq!(s["api_tools"]["total"], 3);
+        assert_eq!(s["api_tools"]["problems"].as_array().unwrap().len(), 5, "the first few");
+        let text = r["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(text.contains("API tools: 0 of 3 available to this connection."), "{text}");
+        assert!(text.contains("The API document has problems:\n- problem 1\n- problem 2"), "{text}");
+        assert!(text.contains("(and 2 more; see the server logs)"), "{text}");
+        let schema = &tools::whoami_definition()["outputSchema"];
+        assert!(crate::core::openapi::validate::check(schema, s).is_empty(), "structuredContent matches outputSchema");
+    }
+
+    #[test]
+    fn native_tools_are_recognised_by_name() {
+        assert!(calls_native_tool(Some(&json!({"name": "mcp_whoami"}))));
+        assert!(!calls_native_tool(Some(&json!({"name": "list_contacts"}))));
+        assert!(!calls_native_tool(None));
     }
 
     #[test]
     fn unknown_methods_and_tools_are_errors() {
-        assert_eq!(handle(&json!(1), "nope", None, &caller(), 0, &[])["error"]["code"], METHOD_NOT_FOUND);
-        assert_eq!(handle(&json!(1), "tools/call", Some(&json!({"name": "x"})), &caller(), 0, &[])["error"]["code"], INVALID_PARAMS);
-        assert_eq!(handle(&json!(1), "tools/call", None, &caller(), 0, &[])["error"]["code"], INVALID_PARAMS);
+        assert_eq!(handle(&json!(1), "nope", None, &caller(), 0, &ApiView::default())["error"]["code"], METHOD_NOT_FOUND);
+        assert_eq!(
+            handle(&json!(1), "tools/call", Some(&json!({"name": "x"})), &caller(), 0, &ApiView::default())["error"]["code"],
+            INVALID_PARAMS
+        );
+        assert_eq!(handle(&json!(1), "tools/call", None, &caller(), 0, &ApiView::default())["error"]["code"], INVALID_PARAMS);
     }
 }

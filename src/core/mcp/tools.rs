@@ -1,4 +1,5 @@
-//! The tool registry. `mcp_whoami` is native; OpenAPI-derived tools join it later.
+//! The native tools. `mcp_whoami` is the only one; the OpenAPI-derived tools are listed after it
+//! and may never take its name.
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
@@ -17,6 +18,22 @@ pub struct Caller {
 }
 
 pub const WHOAMI: &str = "mcp_whoami";
+/// Names no generated tool may take.
+pub const NATIVE_TOOLS: [&str; 1] = [WHOAMI];
+/// How many of the API catalog's problems `mcp_whoami` shows.
+const PROBLEMS_SHOWN: usize = 5;
+
+/// The API tools as this connection sees them: what `mcp_whoami` reports, so that a user whose
+/// document is broken (or whose scopes allow nothing) learns why there are no tools.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApiToolsStatus {
+    /// Tools this connection's scopes allow.
+    pub available: usize,
+    /// Tools in the catalog.
+    pub total: usize,
+    /// Why there are no (or fewer) tools.
+    pub problems: Vec<String>,
+}
 
 pub fn whoami_definition() -> Value {
     let person =
@@ -35,15 +52,25 @@ pub fn whoami_definition() -> Value {
                 "client": named,
                 "scopes": { "type": "array", "items": { "type": "string" } },
                 "expires_at": { "type": "string", "description": "Access token expiry, RFC 3339 (UTC)" },
-                "expires_in": { "type": "integer", "description": "Seconds until the access token expires" }
+                "expires_in": { "type": "integer", "description": "Seconds until the access token expires" },
+                "api_tools": {
+                    "type": "object",
+                    "description": "The tools generated from the product's OpenAPI document",
+                    "properties": {
+                        "available": { "type": "integer", "description": "Tools this connection's scopes allow" },
+                        "total": { "type": "integer", "description": "Tools in the catalog" },
+                        "problems": { "type": "array", "items": { "type": "string" }, "description": format!("The first {PROBLEMS_SHOWN} problems with the document, if any") }
+                    },
+                    "required": ["available", "total", "problems"]
+                }
             },
-            "required": ["user", "workspace", "client", "scopes", "expires_at", "expires_in"]
+            "required": ["user", "workspace", "client", "scopes", "expires_at", "expires_in", "api_tools"]
         },
         "annotations": { "readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false }
     })
 }
 
-pub fn whoami(caller: &Caller, now: i64) -> Value {
+pub fn whoami(caller: &Caller, now: i64, api: &ApiToolsStatus) -> Value {
     let expires_at =
         Utc.timestamp_opt(caller.expires_at, 0).single().map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_default();
     let expires_in = (caller.expires_at - now).max(0);
@@ -54,10 +81,15 @@ pub fn whoami(caller: &Caller, now: i64) -> Value {
         "scopes": caller.scopes,
         "expires_at": expires_at,
         "expires_in": expires_in,
+        "api_tools": {
+            "available": api.available,
+            "total": api.total,
+            "problems": api.problems.iter().take(PROBLEMS_SHOWN).collect::<Vec<_>>(),
+        },
     });
     let scopes = if caller.scopes.is_empty() { "(none)".to_string() } else { caller.scopes.join(", ") };
-    let text = format!(
-        "You are {} <{}> in workspace {} ({}), connected through {} ({}).\nScopes: {}\nAccess token expires at {} (in {} s).",
+    let mut text = format!(
+        "You are {} <{}> in workspace {} ({}), connected through {} ({}).\nScopes: {}\nAccess token expires at {} (in {} s).\nAPI tools: {} of {} available to this connection.",
         caller.user_name,
         caller.user_email,
         caller.workspace_name,
@@ -66,7 +98,17 @@ pub fn whoami(caller: &Caller, now: i64) -> Value {
         caller.client_id,
         scopes,
         expires_at,
-        expires_in
+        expires_in,
+        api.available,
+        api.total
     );
+    if !api.problems.is_empty() {
+        let more = api.problems.len().saturating_sub(PROBLEMS_SHOWN);
+        let shown = api.problems.iter().take(PROBLEMS_SHOWN).map(String::as_str).collect::<Vec<_>>().join("\n- ");
+        text.push_str(&format!("\nThe API document has problems:\n- {shown}"));
+        if more > 0 {
+            text.push_str(&format!("\n(and {more} more; see the server logs)"));
+        }
+    }
     json!({ "content": [{ "type": "text", "text": text }], "structuredContent": structured, "isError": false })
 }

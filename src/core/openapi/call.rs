@@ -122,18 +122,25 @@ fn query_string(params: &[Param], values: &Value) -> String {
     pairs.join("&")
 }
 
-/// The MCP `tools/call` result for an upstream answer. Bodies over `limit` bytes are cut, with
-/// a notice; errors carry the status and a bounded excerpt.
+/// The MCP `tools/call` result for an upstream answer. `body` is what was read: the edge stops
+/// reading one byte past `limit`, so a longer body only says that the response was larger (not
+/// how large). Bodies over `limit` bytes are cut, with a notice; errors carry the status and a
+/// bounded excerpt. Redirects are not followed (the edge fetches with `redirect: manual`, so a
+/// call cannot be steered to another origin): a 3xx is an error too.
 pub fn to_result(status: u16, content_type: &str, body: &[u8], limit: usize) -> Value {
     let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     let truncated = body.len() > limit;
     let shown = &body[..body.len().min(limit)];
+    if (300..400).contains(&status) {
+        return error_result(&format!("The API answered HTTP {status} (redirects are not followed)"));
+    }
     if !(200..300).contains(&status) {
         let excerpt = String::from_utf8_lossy(&body[..body.len().min(2048)]);
         let more = if body.len() > 2048 { " […]" } else { "" };
         return error_result(&format!("The API answered HTTP {status}: {excerpt}{more}"));
     }
-    let notice = || json!({ "type": "text", "text": format!("[Response truncated: {} of {} bytes shown]", limit, body.len()) });
+    let notice =
+        || json!({ "type": "text", "text": format!("[Response truncated: the first {limit} bytes are shown; the response was larger]") });
     let b64 = || base64::engine::general_purpose::STANDARD.encode(body);
     let mut result = if body.is_empty() {
         json!({ "content": [{ "type": "text", "text": format!("HTTP {status} (no content)") }] })
@@ -150,7 +157,7 @@ pub fn to_result(status: u16, content_type: &str, body: &[u8], limit: usize) -> 
     } else if mime.starts_with("audio/") && !truncated {
         json!({ "content": [{ "type": "audio", "data": b64(), "mimeType": mime }] })
     } else if mime.starts_with("image/") || mime.starts_with("audio/") {
-        error_result(&format!("The API returned {mime} of {} bytes, over the {limit}-byte limit", body.len()))
+        error_result(&format!("The API returned {mime} larger than the {limit}-byte limit"))
     } else {
         let mut content = vec![json!({ "type": "text", "text": String::from_utf8_lossy(shown) })];
         if truncated {
@@ -236,6 +243,19 @@ mod tests {
         assert_eq!(img["content"][0]["data"], "AQID");
         let big = to_result(200, "text/plain", &[b'a'; 50], 10);
         assert_eq!(big["content"][0]["text"], "aaaaaaaaaa");
-        assert!(big["content"][1]["text"].as_str().unwrap().contains("truncated"));
+        assert_eq!(big["content"][1]["text"], "[Response truncated: the first 10 bytes are shown; the response was larger]");
+        let big_json = to_result(200, "application/json", &[b'1'; 11], 10);
+        assert_eq!(big_json["content"][1]["text"], "[Response truncated: the first 10 bytes are shown; the response was larger]");
+        assert_eq!(
+            to_result(200, "image/png", &[0; 11], 10)["content"][0]["text"],
+            "The API returned image/png larger than the 10-byte limit"
+        );
+    }
+
+    #[test]
+    fn redirects_are_errors_not_followed() {
+        let r = to_result(302, "text/html", b"<a href=\"https://elsewhere.example/\">moved</a>", 1000);
+        assert_eq!(r["isError"], true);
+        assert_eq!(r["content"][0]["text"], "The API answered HTTP 302 (redirects are not followed)");
     }
 }

@@ -1,6 +1,7 @@
 //! A built tool catalog with where it came from, as the MCP layer uses it.
 use serde_json::Value;
 
+use super::required_scopes::ALL;
 use super::to_tools::{self, ApiTool};
 use crate::core::scopes::ScopeCatalog;
 
@@ -26,11 +27,8 @@ impl ApiCatalog {
             Err(e) => return ApiCatalog::failed(format!("the OpenAPI document cannot be used: {e}")),
         };
         let mut problems = built.skipped.iter().map(|s| format!("operation skipped: {s}")).collect::<Vec<_>>();
-        for tool in &built.tools {
-            if let Some(unknown) = tool.required_scopes.iter().find(|s| !scopes.contains(s)) {
-                problems.push(format!("tool {}: required scope {unknown} is not in the scope catalog; only ALL can call it", tool.name));
-            }
-        }
+        problems.extend(built.notes);
+        problems.extend(built.tools.iter().filter_map(|t| unknown_scope(t, scopes)));
         let base_url = base_url.map(str::to_string).or_else(|| doc.pointer("/servers/0/url").and_then(Value::as_str).map(str::to_string));
         if base_url.is_none() {
             problems.push("no upstream base URL: set UPSTREAM_BASE_URL or `servers` in the document".into());
@@ -46,10 +44,23 @@ impl ApiCatalog {
         self.tools.iter().find(|t| t.name == name)
     }
 
-    /// The scopes `tool` needs that `held` does not cover.
-    pub fn missing_scopes(tool: &ApiTool, held: &[String], scopes: &ScopeCatalog) -> Vec<String> {
-        tool.required_scopes.iter().filter(|need| !held.iter().any(|h| scopes.implies(h, need))).cloned().collect()
+    /// Does holding `held` let a connection see and call `tool`?
+    pub fn allows(tool: &ApiTool, held: &[String], scopes: &ScopeCatalog) -> bool {
+        tool.required_scopes.met_by(held, scopes).is_some()
     }
+}
+
+/// A scope the tool requires that the deployment does not know: no token can hold it, so only
+/// `ALL` (which includes everything) meets that requirement.
+fn unknown_scope(tool: &ApiTool, scopes: &ScopeCatalog) -> Option<String> {
+    let unknown = tool.required_scopes.names().into_iter().find(|s| !scopes.contains(s))?;
+    Some(if unknown == ALL {
+        format!("tool {}: requires ALL, which is not in the scope catalog; no one can call it", tool.name)
+    } else if tool.required_scopes.alternatives().len() > 1 {
+        format!("tool {}: required scope {unknown} is not in the scope catalog; only ALL meets the alternatives naming it", tool.name)
+    } else {
+        format!("tool {}: required scope {unknown} is not in the scope catalog; only ALL can call it", tool.name)
+    })
 }
 
 #[cfg(test)]
@@ -70,13 +81,40 @@ mod tests {
         assert_eq!(names.len(), 36, "names are unique");
         assert!(names.contains("delete_lists_list_id_contacts_contact_id"), "no summary: method and path");
         assert!(names.contains("update_conversation") && names.contains("update_conversation_2"), "a shared summary is made unique");
-        assert!(c.tools.iter().all(|t| t.required_scopes.len() == 1));
+        assert!(c.tools.iter().all(|t| t.required_scopes.alternatives().len() == 1 && t.required_scopes.names().len() == 1));
         let search = c.tool("search_contacts").unwrap();
         let filter = &search.input_schema["properties"]["body"]["properties"]["filter"];
         assert_eq!(filter["properties"]["and"]["items"]["description"], "SearchFilter (recursive; see its definition above)");
         let get = c.tool("get_a_contact").unwrap();
         assert_eq!(get.input_schema["required"], serde_json::json!(["pathParams"]));
         assert_eq!(get.definition()["annotations"]["readOnlyHint"], true);
+    }
+
+    #[test]
+    fn authorization_fails_closed() {
+        let scopes = ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).unwrap();
+        let doc = r#"{"openapi": "3.1.0", "servers": [{"url": "https://api.example"}], "paths": {
+            "/open": {"get": {"summary": "Open", "description": "Anyone? No."}},
+            "/odd": {"get": {"summary": "Odd", "description": "**Required scope:** LEGACY_READ"}},
+            "/either": {"get": {"summary": "Either", "description": "**Required scope:** CONTACTS_READ or LEGACY_READ"}}
+        }}"#;
+        let c = ApiCatalog::from_document(doc, None, &scopes);
+        assert_eq!(
+            c.problems,
+            vec![
+                "operation GET /open (tool open) has no **Required scope:** line; only ALL can call it",
+                "tool either: required scope LEGACY_READ is not in the scope catalog; only ALL meets the alternatives naming it",
+                "tool odd: required scope LEGACY_READ is not in the scope catalog; only ALL can call it",
+            ]
+        );
+        let held = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let reader = held(&["CONTACTS_WRITE", "WORKSPACE_READ", "CAMPAIGNS_WRITE", "LISTS_WRITE", "COMPANIES_WRITE", "INBOX_WRITE"]);
+        let open = c.tool("open").unwrap();
+        assert!(!ApiCatalog::allows(open, &reader, &scopes), "no scope line: not visible to a non-ALL token");
+        assert!(!ApiCatalog::allows(open, &[], &scopes));
+        assert!(ApiCatalog::allows(open, &held(&["ALL"]), &scopes));
+        assert!(ApiCatalog::allows(c.tool("either").unwrap(), &held(&["CONTACTS_READ"]), &scopes));
+        assert!(!ApiCatalog::allows(c.tool("odd").unwrap(), &reader, &scopes));
     }
 
     #[test]

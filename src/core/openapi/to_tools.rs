@@ -1,11 +1,15 @@
 //! OpenAPI 3.0/3.1 operations → MCP tools, by the reference product's rules: GET, POST, PATCH,
 //! PUT and DELETE operations; name from the summary (snake_case), else method + path; inputs
-//! `pathParams`, `query` and `body`; required scopes from a `**Required scope:** X` line.
+//! `pathParams`, `query` and `body`; required scopes from a `**Required scope:** X` line (`ALL`
+//! when there is none: authorization fails closed).
 use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
 
-use super::refs::{lookup, resolve};
+use super::refs::{lookup, resolve, Budget};
+use super::required_scopes::RequiredScopes;
+use super::schema::{normalise, Direction};
+use crate::core::mcp::tools::NATIVE_TOOLS;
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 const MAX_NAME: usize = 64;
@@ -42,12 +46,14 @@ pub struct ApiTool {
     pub query_params: Vec<Param>,
     /// The JSON request body schema and whether it is required.
     pub body: Option<(Value, bool)>,
-    pub required_scopes: Vec<String>,
+    pub required_scopes: RequiredScopes,
     pub input_schema: Value,
 }
 
 impl ApiTool {
-    /// The `tools/list` entry.
+    /// The `tools/list` entry. MCP `destructiveHint`: false only when the tool's updates are
+    /// purely additive, so every method that can replace or remove (PUT, PATCH, DELETE) is
+    /// destructive; POST creates, so it is not.
     pub fn definition(&self) -> Value {
         let method = self.method.as_str();
         json!({
@@ -58,7 +64,7 @@ impl ApiTool {
             "annotations": {
                 "title": self.title,
                 "readOnlyHint": method == "GET",
-                "destructiveHint": method == "DELETE",
+                "destructiveHint": matches!(method, "DELETE" | "PUT" | "PATCH"),
                 "idempotentHint": matches!(method, "GET" | "PUT" | "DELETE"),
                 "openWorldHint": false,
             }
@@ -66,11 +72,13 @@ impl ApiTool {
     }
 }
 
-/// The catalog built from one document: tools, and what could not be used (with reasons).
+/// The catalog built from one document: tools, what could not be used (with reasons), and what
+/// was used with a caveat (no scope line, an input schema cut to size).
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     pub tools: Vec<ApiTool>,
     pub skipped: Vec<String>,
+    pub notes: Vec<String>,
 }
 
 pub fn build(doc: &Value) -> Result<Catalog, String> {
@@ -80,14 +88,15 @@ pub fn build(doc: &Value) -> Result<Catalog, String> {
     }
     let paths = doc.get("paths").and_then(Value::as_object).ok_or("the document has no `paths` object")?;
     let mut catalog = Catalog::default();
-    let mut taken = BTreeSet::new();
+    // Native tools keep their names: an operation summarised "MCP whoami" becomes `mcp_whoami_2`.
+    let mut taken: BTreeSet<String> = NATIVE_TOOLS.iter().map(|n| n.to_string()).collect();
     // serde_json orders keys, so iteration (and thus collision suffixes) is deterministic.
     for (path, item) in paths {
         let item = deref(doc, item);
         let shared = item.get("parameters").cloned().unwrap_or(Value::Null);
         for method in METHODS {
             let Some(op) = item.get(method) else { continue };
-            match operation(doc, path, method, op, &shared, &mut taken) {
+            match operation(doc, path, method, op, &shared, &mut taken, &mut catalog.notes) {
                 Ok(tool) => catalog.tools.push(tool),
                 Err(e) => catalog.skipped.push(format!("{} {path}: {e}", method.to_uppercase())),
             }
@@ -103,18 +112,38 @@ fn deref<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
     }
 }
 
-fn operation(doc: &Value, path: &str, method: &str, op: &Value, shared: &Value, taken: &mut BTreeSet<String>) -> Result<ApiTool, String> {
+fn operation(
+    doc: &Value,
+    path: &str,
+    method: &str,
+    op: &Value,
+    shared: &Value,
+    taken: &mut BTreeSet<String>,
+    notes: &mut Vec<String>,
+) -> Result<ApiTool, String> {
     let summary = op.get("summary").and_then(Value::as_str).map(str::trim).filter(|s| !s.is_empty());
     let description = op.get("description").and_then(Value::as_str).unwrap_or("").trim();
     let base = summary.map(snake_case).filter(|n| !n.is_empty()).unwrap_or_else(|| snake_case(&format!("{method} {path}")));
-    let name = unique(base, taken);
-    let (path_params, query_params) = parameters(doc, shared, op.get("parameters"))?;
+    let mut budget = Budget::default();
+    let (path_params, query_params) = parameters(doc, shared, op.get("parameters"), &mut budget)?;
     for p in &path_params {
         if !path.contains(&format!("{{{}}}", p.name)) {
             return Err(format!("path parameter `{}` does not appear in the path", p.name));
         }
     }
-    let body = request_body(doc, op.get("requestBody"));
+    let body = request_body(doc, op.get("requestBody"), &mut budget);
+    let name = unique(base, taken);
+    let operation = format!("{} {path} (tool {name})", method.to_uppercase());
+    if budget.cut {
+        notes.push(format!(
+            "operation {operation}: its input schema was cut at {} nodes (the $refs expand too far)",
+            super::refs::MAX_NODES
+        ));
+    }
+    let required_scopes = RequiredScopes::parse(description).unwrap_or_else(|| {
+        notes.push(format!("operation {operation} has no **Required scope:** line; only ALL can call it"));
+        RequiredScopes::all_only()
+    });
     let title = summary.map(str::to_string).unwrap_or_else(|| format!("{} {path}", method.to_uppercase()));
     let full_description = match (summary, description.is_empty()) {
         (Some(s), false) => format!("{s}\n\n{description}"),
@@ -132,7 +161,7 @@ fn operation(doc: &Value, path: &str, method: &str, op: &Value, shared: &Value, 
         path_params,
         query_params,
         body,
-        required_scopes: required_scopes(description),
+        required_scopes,
         input_schema,
     })
 }
@@ -172,32 +201,12 @@ fn unique(base: String, taken: &mut BTreeSet<String>) -> String {
     name
 }
 
-/// Scopes named on a `**Required scope:**` (or `scopes:`) line.
-pub fn required_scopes(description: &str) -> Vec<String> {
-    description
-        .lines()
-        .filter_map(|line| {
-            let lower = line.to_ascii_lowercase();
-            let at = lower.find("**required scope")?;
-            let rest = &line[at..];
-            let after = rest.find(":**").map(|i| &rest[i + 3..]).or_else(|| rest.find("**:").map(|i| &rest[i + 3..]))?;
-            Some(after.to_string())
-        })
-        .flat_map(|rest| {
-            rest.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .filter(|t| !t.is_empty() && t.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
-
 /// Path-level parameters overridden by operation-level ones with the same name and location.
-fn parameters(doc: &Value, shared: &Value, own: Option<&Value>) -> Result<(Vec<Param>, Vec<Param>), String> {
+fn parameters(doc: &Value, shared: &Value, own: Option<&Value>, budget: &mut Budget) -> Result<(Vec<Param>, Vec<Param>), String> {
     let mut merged: Vec<Value> = Vec::new();
     for list in [Some(shared), own].into_iter().flatten() {
         for p in list.as_array().into_iter().flatten() {
-            let p = resolve(doc, p);
+            let p = resolve(doc, p, budget);
             let key = (p.get("name").cloned(), p.get("in").cloned());
             merged.retain(|q| (q.get("name").cloned(), q.get("in").cloned()) != key);
             merged.push(p);
@@ -207,7 +216,7 @@ fn parameters(doc: &Value, shared: &Value, own: Option<&Value>) -> Result<(Vec<P
     for p in merged {
         let name = p.get("name").and_then(Value::as_str).ok_or("a parameter has no name")?.to_string();
         let location = p.get("in").and_then(Value::as_str).unwrap_or("");
-        let schema = p.get("schema").cloned().unwrap_or_else(|| json!({}));
+        let schema = normalise(p.get("schema").cloned().unwrap_or_else(|| json!({})), Direction::Parameter);
         let explode = p.get("explode").and_then(Value::as_bool);
         let style = match p.get("style").and_then(Value::as_str) {
             Some("spaceDelimited") => Style::SpaceDelimited,
@@ -232,13 +241,13 @@ fn parameters(doc: &Value, shared: &Value, own: Option<&Value>) -> Result<(Vec<P
     Ok((path, query))
 }
 
-fn request_body(doc: &Value, body: Option<&Value>) -> Option<(Value, bool)> {
-    let body = resolve(doc, body?);
+fn request_body(doc: &Value, body: Option<&Value>, budget: &mut Budget) -> Option<(Value, bool)> {
+    let body = resolve(doc, body?, budget);
     let content = body.get("content")?.as_object()?;
     let schema = content
         .iter()
         .find(|(mime, _)| mime.starts_with("application/json") || mime.ends_with("+json"))
-        .map(|(_, media)| media.get("schema").cloned().unwrap_or_else(|| json!({})))?;
+        .map(|(_, media)| normalise(media.get("schema").cloned().unwrap_or_else(|| json!({})), Direction::Request))?;
     Some((schema, body.get("required").and_then(Value::as_bool).unwrap_or(false)))
 }
 
@@ -316,15 +325,79 @@ mod tests {
         assert_eq!(names, vec!["list_contacts", "create_contact", "get_a_contact", "delete_contacts_contact_id", "get_a_contact_2"]);
         assert_eq!(c.skipped, vec!["GET /bad/{x}: path parameter `y` does not appear in the path"]);
         let create = &c.tools[1];
-        assert_eq!(create.required_scopes, vec!["CONTACTS_WRITE"]);
+        assert_eq!(create.required_scopes, RequiredScopes::all_of(["CONTACTS_WRITE"]).unwrap());
         assert_eq!(create.input_schema["properties"]["body"]["required"], json!(["email"]));
         assert_eq!(create.input_schema["required"], json!(["body"]));
         let get = &c.tools[2];
         assert_eq!(get.input_schema["properties"]["pathParams"]["required"], json!(["contactId"]));
-        assert_eq!(c.tools[3].required_scopes, vec!["CONTACTS_WRITE", "ALL"]);
+        assert_eq!(c.tools[3].required_scopes, RequiredScopes::all_of(["CONTACTS_WRITE", "ALL"]).unwrap());
         assert_eq!(c.tools[3].definition()["annotations"]["destructiveHint"], true);
         assert_eq!(c.tools[0].definition()["annotations"]["readOnlyHint"], true);
         assert!(c.tools[0].input_schema["properties"].get("body").is_none());
+    }
+
+    #[test]
+    fn an_operation_without_a_scope_line_needs_all() {
+        let c = build(&doc()).unwrap();
+        let unscoped = &c.tools[4];
+        assert_eq!(unscoped.name, "get_a_contact_2");
+        assert_eq!(unscoped.required_scopes, RequiredScopes::all_only());
+        assert_eq!(c.notes, vec!["operation GET /lists/{id} (tool get_a_contact_2) has no **Required scope:** line; only ALL can call it"]);
+    }
+
+    #[test]
+    fn native_tool_names_are_reserved() {
+        let doc = json!({"openapi": "3.1.0", "paths": {"/me": {"get": {"summary": "MCP whoami", "description": "**Required scope:** WORKSPACE_READ"}}}});
+        let c = build(&doc).unwrap();
+        assert_eq!(c.tools[0].name, "mcp_whoami_2");
+    }
+
+    #[test]
+    fn annotations_follow_the_method() {
+        let op = json!({"summary": "x", "description": "**Required scope:** ALL"});
+        let doc = json!({"openapi": "3.1.0", "paths": {"/a": {"get": op, "post": op, "put": op, "patch": op, "delete": op}}});
+        let hints: Vec<(String, Value, Value, Value)> = build(&doc)
+            .unwrap()
+            .tools
+            .iter()
+            .map(|t| {
+                let a = t.definition()["annotations"].clone();
+                (t.method.clone(), a["readOnlyHint"].clone(), a["destructiveHint"].clone(), a["idempotentHint"].clone())
+            })
+            .collect();
+        let row = |m: &str, r: bool, d: bool, i: bool| (m.to_string(), json!(r), json!(d), json!(i));
+        assert_eq!(
+            hints,
+            vec![
+                row("GET", true, false, true),
+                row("POST", false, false, false),
+                row("PUT", false, true, true),
+                row("PATCH", false, true, false),
+                row("DELETE", false, true, true)
+            ]
+        );
+    }
+
+    #[test]
+    fn openapi_3_0_schemas_become_json_schema_inputs() {
+        let doc = json!({"openapi": "3.0.3", "paths": {"/c/{id}": {"put": {"summary": "Replace", "description": "**Required scope:** ALL",
+            "parameters": [
+                {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                {"name": "since", "in": "query", "schema": {"type": "integer", "nullable": true, "minimum": 0, "exclusiveMinimum": true, "example": 5}}
+            ],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/C"}}}}}}},
+            "components": {"schemas": {"C": {"type": "object", "required": ["id", "email"], "properties": {
+                "id": {"type": "string", "readOnly": true}, "email": {"type": "string"}, "note": {"type": "string", "nullable": true}}}}}});
+        let tool = &build(&doc).unwrap().tools[0];
+        let since = &tool.input_schema["properties"]["query"]["properties"]["since"];
+        assert_eq!(since, &json!({"type": ["integer", "null"], "exclusiveMinimum": 0, "examples": [5]}));
+        let body = &tool.input_schema["properties"]["body"];
+        assert_eq!(body["required"], json!(["email"]));
+        assert!(body["properties"].get("id").is_none(), "readOnly: not part of a request");
+        let args = json!({"pathParams": {"id": "1"}, "query": {"since": null}, "body": {"email": "a@b.c", "note": null}});
+        assert!(super::super::validate::check(&tool.input_schema, &args).is_empty());
+        let bad = json!({"pathParams": {"id": "1"}, "query": {"since": 0}, "body": {"email": "a@b.c"}});
+        assert_eq!(super::super::validate::check(&tool.input_schema, &bad), vec!["arguments.query.since: must be > 0"]);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Argument checks before anything is sent upstream: the JSON Schema keywords OpenAPI documents
 //! use for inputs — `type` (incl. OpenAPI 3.0 `nullable`), `enum`, `const`, `required`,
 //! `properties`, `additionalProperties: false`, `items`, `minItems`/`maxItems`,
-//! `minLength`/`maxLength`, `minimum`/`maximum`, `allOf`/`anyOf`/`oneOf`. `pattern` and
-//! `format` are left to the upstream. Every problem is reported, each with its JSON path.
+//! `minLength`/`maxLength`, `minimum`/`maximum`, `exclusiveMinimum`/`exclusiveMaximum` (the
+//! JSON Schema numeric form: `schema::normalise` rewrites OpenAPI 3.0's booleans),
+//! `allOf`/`anyOf`/`oneOf`. `pattern` and `format` are left to the upstream. Every problem is
+//! reported, each with its JSON path.
 use serde_json::Value;
 
 pub fn check(schema: &Value, value: &Value) -> Vec<String> {
@@ -96,6 +98,12 @@ fn walk(schema: &Value, value: &Value, at: &str, out: &mut Vec<String>) {
             if s.get("maximum").and_then(Value::as_f64).is_some_and(|m| x > m) {
                 out.push(format!("{at}: must be ≤ {}", s["maximum"]));
             }
+            if s.get("exclusiveMinimum").and_then(Value::as_f64).is_some_and(|m| x <= m) {
+                out.push(format!("{at}: must be > {}", s["exclusiveMinimum"]));
+            }
+            if s.get("exclusiveMaximum").and_then(Value::as_f64).is_some_and(|m| x >= m) {
+                out.push(format!("{at}: must be < {}", s["exclusiveMaximum"]));
+            }
         }
         _ => {}
     }
@@ -167,5 +175,14 @@ mod tests {
         assert_eq!(check(&one_of, &json!(true)).len(), 1);
         assert!(check(&json!({"type": "string", "nullable": true}), &Value::Null).is_empty());
         assert!(check(&json!({"type": ["string", "null"]}), &Value::Null).is_empty());
+        assert!(check(&json!({"type": ["string", "null"], "enum": ["a", null]}), &Value::Null).is_empty());
+    }
+
+    #[test]
+    fn exclusive_bounds() {
+        let s = json!({"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 10});
+        assert!(check(&s, &json!(5)).is_empty());
+        assert_eq!(check(&s, &json!(0)), vec!["arguments: must be > 0"]);
+        assert_eq!(check(&s, &json!(10)), vec!["arguments: must be < 10"]);
     }
 }
