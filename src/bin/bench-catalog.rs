@@ -43,7 +43,16 @@ fn main() {
         visible = catalog.tools.iter().filter(|t| ApiCatalog::allows(t, &held, &scopes)).count();
     }
     let filter = start.elapsed() / 1000;
+    // The whole tools/list answer as the worker makes it: filter, definitions, serialisation.
+    let start = Instant::now();
+    let mut bytes = 0;
+    for _ in 0..200 {
+        let defs: Vec<Value> = catalog.tools.iter().filter(|t| ApiCatalog::allows(t, &held, &scopes)).map(|t| t.definition()).collect();
+        bytes = serde_json::json!({ "tools": defs }).to_string().len();
+    }
+    let list = start.elapsed() / 200;
     println!("document: {} bytes, {tools} operations → {tools} tools", text.len());
     println!("catalog build (once per document version per isolate): {:.2} ms", build.as_secs_f64() * 1000.0);
     println!("tools/list scope filter ({visible} visible): {:.1} µs", filter.as_secs_f64() * 1e6);
+    println!("tools/list answer ({visible} definitions, {bytes} bytes of JSON): {:.1} µs", list.as_secs_f64() * 1e6);
 }

@@ -145,11 +145,13 @@ export async function browse(url, { workspace = "acme", email = "ada@example.com
   const before = callbacks.length;
   const received = () => callbacks.slice(before);
   try {
-    let response = await page.goto(String(url));
+    // The tests read the DOM; waiting for "load" (the stylesheet too) only adds a way to stall.
+    const ready = { waitUntil: "domcontentloaded" };
+    let response = await page.goto(String(url), ready);
     if (new URL(page.url()).pathname === "/signin") {
       await page.fill("#workspace", workspace);
       await page.fill("#email", email);
-      [response] = await Promise.all([page.waitForNavigation(), page.click("button:has-text('Sign in')")]);
+      [response] = await Promise.all([page.waitForNavigation(ready), page.click("button:has-text('Sign in')")]);
     }
     const seen = { status: response?.status(), url: page.url(), headers: response?.headers() ?? {} };
     const error = await page.locator("#error-message").textContent({ timeout: 500 }).catch(() => null);
