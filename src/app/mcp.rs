@@ -90,7 +90,8 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response
                 // `tools/list`, and native tools: `mcp_whoami` reports the catalog's state (cached).
                 "tools/list" | "tools/call" => {
                     let catalog = svc.api_catalog().await;
-                    server::handle(&id, &method, params.as_ref(), &caller, svc.now(), &api_tools::view(svc, &catalog, &caller))
+                    let view = api_tools::view(svc, &catalog, &caller, method == "tools/list");
+                    server::handle(&id, &method, params.as_ref(), &caller, svc.now(), &view)
                 }
                 _ => server::handle(&id, &method, params.as_ref(), &caller, svc.now(), &ApiView::default()),
             };

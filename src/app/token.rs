@@ -128,6 +128,7 @@ async fn redeem_code<S: Services>(svc: &S, grant: &CodeGrant, origin: &str) -> R
         created_at: now,
         last_used_at: None,
         generation: 1,
+        rotated_at: None,
         refresh_expires_at: now + svc.config().refresh_token_ttl,
         revoked_at: None,
     };

@@ -18,6 +18,9 @@ pub struct ConnectionRecord {
     /// The generation of the newest refresh token issued. Generation `g` is accepted while it is
     /// the newest, and — as the grace for a lost response — while `g + 1` has not been used.
     pub generation: u32,
+    /// When `generation` last moved on: the grace for the previous token runs from here.
+    #[serde(default)]
+    pub rotated_at: Option<i64>,
     pub refresh_expires_at: i64,
     pub revoked_at: Option<i64>,
 }
@@ -39,6 +42,12 @@ pub enum Rotation {
     Missing,
 }
 
+/// How long after a rotation the previous refresh token still gets the same successor (a client
+/// that lost the response retries; concurrent refreshes). Later, the previous token is reuse.
+/// Without a bound, a thief holding a copy would always be handed the same successor as the
+/// victim and reuse would never show; with it, the copy must be used within this window.
+pub const REFRESH_GRACE_SECONDS: i64 = 60;
+
 /// OAuth 2.1 §4.3.1 rotation with replay detection, for one connection.
 pub fn rotate(record: &mut ConnectionRecord, presented: u32, client_id: &str, now: i64) -> Rotation {
     if record.revoked_at.is_some() {
@@ -54,9 +63,11 @@ pub fn rotate(record: &mut ConnectionRecord, presented: u32, client_id: &str, no
     if presented == newest {
         // First use of the newest token: its successor becomes the newest.
         record.generation = newest.saturating_add(1);
-    } else if presented.checked_add(1) == Some(newest) {
-        // The previous token, and its successor is still unused (else `newest` would have
-        // moved on): a retry, or a concurrent refresh. Hand out the same successor again.
+        record.rotated_at = Some(now);
+    } else if presented.checked_add(1) == Some(newest) && record.rotated_at.is_none_or(|t| now - t <= REFRESH_GRACE_SECONDS) {
+        // The previous token, its successor still unused (else `newest` would have moved on)
+        // and issued moments ago: a retry, or a concurrent refresh. Hand out the same
+        // successor again.
     } else {
         record.revoked_at = Some(now);
         return Rotation::Reused;
@@ -80,6 +91,7 @@ mod tests {
             created_at: 0,
             last_used_at: None,
             generation: 1,
+            rotated_at: None,
             refresh_expires_at: 1000,
             revoked_at: None,
         }
@@ -103,6 +115,15 @@ mod tests {
         assert_eq!(rotate(&mut r, 1, "cl", 13), Rotation::Reused);
         assert!(r.revoked_at.is_some());
         assert_eq!(rotate(&mut r, 3, "cl", 14), Rotation::Revoked);
+    }
+
+    #[test]
+    fn the_previous_token_is_a_retry_only_within_the_grace() {
+        let mut r = record();
+        assert_eq!(generation(rotate(&mut r, 1, "cl", 100)), 2);
+        assert_eq!(generation(rotate(&mut r, 1, "cl", 100 + REFRESH_GRACE_SECONDS)), 2, "a retry within the grace");
+        assert_eq!(rotate(&mut r, 1, "cl", 101 + REFRESH_GRACE_SECONDS), Rotation::Reused, "a copy used later is reuse");
+        assert!(r.revoked_at.is_some());
     }
 
     #[test]

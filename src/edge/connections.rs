@@ -35,6 +35,8 @@ struct Row {
     created_at: i64,
     last_used_at: Option<i64>,
     generation: i64,
+    #[serde(default)]
+    rotated_at: Option<i64>,
     refresh_expires_at: i64,
     revoked_at: Option<i64>,
 }
@@ -51,6 +53,7 @@ impl From<Row> for ConnectionRecord {
             created_at: r.created_at,
             last_used_at: r.last_used_at,
             generation: u32::try_from(r.generation).unwrap_or(0),
+            rotated_at: r.rotated_at,
             refresh_expires_at: r.refresh_expires_at,
             revoked_at: r.revoked_at,
         }
@@ -71,9 +74,11 @@ impl DurableObject for Connections {
                 client_id TEXT NOT NULL DEFAULT '', client_name TEXT NOT NULL DEFAULT '', scopes TEXT NOT NULL DEFAULT '',
                 created_at INTEGER NOT NULL, last_used_at INTEGER,
                 generation INTEGER NOT NULL DEFAULT 0, refresh_expires_at INTEGER NOT NULL DEFAULT 0,
-                revoked_at INTEGER)",
+                revoked_at INTEGER, rotated_at INTEGER)",
             None,
         );
+        // Objects created before `rotated_at` existed get the column (an error means it is there).
+        let _ = sql.exec("ALTER TABLE connections ADD COLUMN rotated_at INTEGER", None);
         Connections { state }
     }
 
@@ -136,8 +141,8 @@ fn load(sql: &SqlStorage, id: &str) -> Result<Option<ConnectionRecord>> {
 /// Writes the whole record (insert or replace).
 fn save(sql: &SqlStorage, c: &ConnectionRecord) -> Result<()> {
     sql.exec(
-        "INSERT OR REPLACE INTO connections (id, workspace, user, client_id, client_name, scopes, created_at, last_used_at, generation, refresh_expires_at, revoked_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO connections (id, workspace, user, client_id, client_name, scopes, created_at, last_used_at, generation, refresh_expires_at, revoked_at, rotated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         vec![
             c.id.as_str().into(),
             c.workspace.as_str().into(),
@@ -150,6 +155,7 @@ fn save(sql: &SqlStorage, c: &ConnectionRecord) -> Result<()> {
             int(i64::from(c.generation)),
             int(c.refresh_expires_at),
             opt_int(c.revoked_at),
+            opt_int(c.rotated_at),
         ],
     )?;
     Ok(())
@@ -187,6 +193,7 @@ fn revoke(sql: &SqlStorage, b: &IdBody) -> Result<RevokeOutcome> {
         created_at: b.now,
         last_used_at: None,
         generation: 0,
+        rotated_at: None,
         refresh_expires_at: 0,
         revoked_at: None,
     });

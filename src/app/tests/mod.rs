@@ -174,6 +174,7 @@ impl ConnectionStore for Memory {
             created_at: now,
             last_used_at: None,
             generation: 0,
+            rotated_at: None,
             refresh_expires_at: 0,
             revoked_at: None,
         });
