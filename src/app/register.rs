@@ -16,7 +16,7 @@ pub async fn post<S: Services>(svc: &S, req: &Request) -> Response {
         Ok(c) => c,
         Err(e) => return e.to_response(),
     };
-    if let Err(e) = svc.register(&client).await {
+    if let Err(e) = svc.register(&client, svc.now() + svc.config().client_ttl()).await {
         svc.log(&format!("register: store failed: {}", e.0));
         return OAuthError::new(ErrorCode::TemporarilyUnavailable, "Client registration is unavailable; try again").to_response();
     }

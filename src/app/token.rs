@@ -7,6 +7,7 @@ use crate::core::oauth::access_token::{self, AccessClaims};
 use crate::core::oauth::code::{CodeGrant, Redemption};
 use crate::core::oauth::error::{ErrorCode, OAuthError};
 use crate::core::oauth::refresh::RefreshToken;
+use crate::core::oauth::register::ClientRegistration;
 use crate::core::oauth::resource::mcp_resource;
 use crate::core::oauth::token::{self, TokenRequest};
 use crate::core::oauth::types::{ClientId, RedirectUri};
@@ -41,7 +42,7 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
     }
     match token::parse(&req.form_pairs(), origin)? {
         TokenRequest::AuthorizationCode { code, client_id, redirect_uri, verifier, resource } => {
-            known_client(svc, &client_id).await?;
+            let client = known_client(svc, &client_id).await?;
             let grant = match svc.redeem(&code, svc.now()).await.map_err(|e| unavailable("The code store", e))? {
                 Redemption::Redeemed { grant } => grant,
                 Redemption::Replayed { grant } => {
@@ -56,7 +57,13 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
                 Redemption::Unknown => return Err(OAuthError::invalid_grant("The authorization code is invalid")),
             };
             token::check_redemption(&grant, &client_id, redirect_uri.as_deref(), &verifier, &resource)?;
-            redeem_code(svc, &grant, origin).await
+            let tokens = redeem_code(svc, &grant, origin).await?;
+            // A client in use is kept: its registration lives `client_ttl` from its last code.
+            // Best effort: the tokens are issued either way.
+            if let Err(e) = svc.register(&client, svc.now() + svc.config().client_ttl()).await {
+                svc.log(&format!("token: could not renew the registration of {}: {}", client_id.as_str(), e.0));
+            }
+            Ok(tokens)
         }
         TokenRequest::RefreshToken { refresh_token, client_id } => {
             known_client(svc, &client_id).await?;
@@ -66,9 +73,9 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
 }
 
 /// Unknown client → 401 invalid_client (Claude Code then registers again).
-async fn known_client<S: Services>(svc: &S, client_id: &ClientId) -> Result<(), OAuthError> {
+async fn known_client<S: Services>(svc: &S, client_id: &ClientId) -> Result<ClientRegistration, OAuthError> {
     match svc.client(client_id).await.map_err(|e| unavailable("The client registry", e))? {
-        Some(_) => Ok(()),
+        Some(c) => Ok(c),
         None => Err(OAuthError::new(ErrorCode::InvalidClient, format!("Unknown OAuth client `{}`; register again", client_id.as_str()))),
     }
 }

@@ -39,7 +39,16 @@ pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 3600;
 pub const DEFAULT_REFRESH_TOKEN_TTL: i64 = 30 * 24 * 3600;
 pub const DEFAULT_CODE_TTL: i64 = 60;
 
+/// How long a dynamically registered client is kept after it was registered or last used to
+/// obtain a code: registration is unauthenticated, so unused registrations must not pile up.
+const CLIENT_TTL_MIN: i64 = 90 * 86_400;
+
 impl Config {
+    /// Outlives every refresh token issued for a code obtained with the registration.
+    pub fn client_ttl(&self) -> i64 {
+        CLIENT_TTL_MIN.max(self.refresh_token_ttl + 86_400)
+    }
+
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, String> {
         let catalog_json = var("SCOPE_CATALOG").unwrap_or_else(|| BUNDLED_SCOPE_CATALOG.to_string());
         let public_origin = match var("PUBLIC_ORIGIN").filter(|v| !v.is_empty()) {

@@ -22,8 +22,9 @@ pub trait PolicySource {
 
 pub trait ClientStore {
     async fn client(&self, id: &ClientId) -> Result<Option<ClientRegistration>, StoreError>;
-    /// Stores a new registration. IDs are random, so this never overwrites another client.
-    async fn register(&self, client: &ClientRegistration) -> Result<(), StoreError>;
+    /// Stores a registration, kept until `expires_at` (Unix seconds); storing it again renews
+    /// it. IDs are random, so this never overwrites another client.
+    async fn register(&self, client: &ClientRegistration, expires_at: i64) -> Result<(), StoreError>;
 }
 
 /// Single-use authorization codes.

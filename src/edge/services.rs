@@ -105,10 +105,11 @@ impl ClientStore for EdgeServices {
         }
     }
 
-    async fn register(&self, client: &ClientRegistration) -> Result<(), StoreError> {
+    async fn register(&self, client: &ClientRegistration, expires_at: i64) -> Result<(), StoreError> {
         let kv = self.env.kv(CLIENTS_KV).map_err(err)?;
         let json = serde_json::to_string(client).map_err(err)?;
-        kv.put(&format!("client:{}", client.client_id.as_str()), json).map_err(err)?.execute().await.map_err(err)
+        let expiration = u64::try_from(expires_at).map_err(err)?;
+        kv.put(&format!("client:{}", client.client_id.as_str()), json).map_err(err)?.expiration(expiration).execute().await.map_err(err)
     }
 }
 

@@ -46,7 +46,8 @@ pub(super) struct Memory {
     /// What KV's cache still serves instead, when a test sets it: readers' (`policy_document`) view.
     pub(super) stale_kv: RefCell<HashMap<String, String>>,
     pub(super) connection_users: RefCell<HashMap<String, BTreeSet<String>>>,
-    pub(super) clients: RefCell<HashMap<String, ClientRegistration>>,
+    /// Registrations and when each expires.
+    pub(super) clients: RefCell<HashMap<String, (ClientRegistration, i64)>>,
     pub(super) codes: RefCell<HashMap<String, (CodeGrant, i64, bool)>>,
     pub(super) connections: RefCell<HashMap<String, ConnectionRecord>>,
     pub(super) outcomes: RefCell<HashMap<String, Vec<Outcome>>>,
@@ -115,10 +116,10 @@ impl PolicySource for Memory {
 
 impl ClientStore for Memory {
     async fn client(&self, id: &ClientId) -> Result<Option<ClientRegistration>, StoreError> {
-        Ok(self.clients.borrow().get(id.as_str()).cloned())
+        Ok(self.clients.borrow().get(id.as_str()).filter(|(_, expires_at)| *expires_at > self.now.get()).map(|(c, _)| c.clone()))
     }
-    async fn register(&self, client: &ClientRegistration) -> Result<(), StoreError> {
-        self.clients.borrow_mut().insert(client.client_id.as_str().to_string(), client.clone());
+    async fn register(&self, client: &ClientRegistration, expires_at: i64) -> Result<(), StoreError> {
+        self.clients.borrow_mut().insert(client.client_id.as_str().to_string(), (client.clone(), expires_at));
         Ok(())
     }
 }

@@ -221,3 +221,20 @@ pub(super) fn an_approval_grants_only_what_the_consent_page_showed() {
     let tokens = body_json(&exchange(&mut b, &client_id, &code, VERIFIER));
     assert_eq!(tokens["scope"], "COMPANIES_READ CONTACTS_READ WORKSPACE_READ");
 }
+
+#[test]
+pub(super) fn registrations_expire_unless_used_for_a_code() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let ttl = svc.config().client_ttl();
+    let (unused, used) = (register(&mut b), register(&mut b));
+    svc.now.set(svc.now.get() + 30 * 86_400);
+    let consent = sign_in(&mut b, &authorize_path(&used, None), "acme", "ada@example.com");
+    let code = approve(&mut b, &consent);
+    assert_eq!(exchange(&mut b, &used, &code, VERIFIER).status, 200);
+    svc.now.set(svc.now.get() + ttl - 30 * 86_400 + 1);
+    let gone = b.get(&authorize_path(&unused, None));
+    assert_eq!(gone.status, 400, "an unused registration expired");
+    assert!(body_text(&gone).contains("Unknown OAuth client"));
+    assert_eq!(b.get(&authorize_path(&used, None)).status, 303, "a code renewed the other: on to sign-in");
+}
