@@ -126,7 +126,7 @@ async fn authenticate<S: Services>(svc: &S, req: &Request, origin: &str) -> Resu
     let verified = access_token::verify(svc.keys(), token, origin, &mcp_resource(origin), svc.now())
         .map_err(|e| Unauthorized::Invalid(e.description().to_string()))?;
     let claims = &verified.claims;
-    let failed = |reason: &str| Unauthorized::Invalid(format!("Token validation failed: {reason}"));
+    let failed = |reason: &str| Unauthorized::Invalid(evaluate::token_validation_failed(reason));
     let policy = load_policy(svc, &claims.ws).await.map_err(|e| match e {
         super::PolicyLoadError::Store(s) => Unauthorized::Unavailable(format!("The workspace policy cannot be read right now ({})", s.0)),
         other => failed(&format!("policy: {}", other.describe())),

@@ -31,7 +31,7 @@ fn unavailable(what: &str, e: StoreError) -> OAuthError {
 }
 
 fn validation_failed(reason: &str) -> OAuthError {
-    OAuthError::invalid_grant(format!("Token validation failed: {reason}"))
+    OAuthError::invalid_grant(evaluate::token_validation_failed(reason))
 }
 
 const REPLAYED: &str = "The authorization code was already used; the tokens issued for it have been revoked";

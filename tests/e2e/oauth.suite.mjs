@@ -255,7 +255,7 @@ export function oauthSuite() {
       putPolicies({ toggle: { ...POLICIES.toggle, mcp_enabled: false } });
       const r = await mcp(tokens.access_token, rpc("ping"));
       assert.equal(r.status, 401);
-      assert.equal(r.body.error_description, "Token validation failed: policy: MCP is disabled for the workspace");
+      assert.match(r.body.error_description, /^Token validation failed: policy: MCP is disabled for the workspace\. /);
       assert.match(r.headers.get("www-authenticate"), /Token validation failed/);
       putPolicies({ toggle: POLICIES.toggle });
     });

@@ -59,6 +59,20 @@ impl Denial {
     }
 }
 
+/// `Token validation failed: <reason>. <what to check>` (DESIGN §6): the message people search
+/// for, which of connection, user or policy failed, and what to do about it. `reason` starts
+/// with `connection`, `user` or `policy` (`Denial::token_reason` and the connection checks).
+pub fn token_validation_failed(reason: &str) -> String {
+    let check = if reason.starts_with("connection") {
+        "Reconnect: authenticate this server again in your MCP client (Claude Code: /mcp, then Authenticate)."
+    } else if reason.starts_with("user") {
+        "Ask an admin of the workspace to add you as a member, then reconnect."
+    } else {
+        "Ask an admin of the workspace to check its MCP policy (MCP enabled, allowed OAuth client IDs, scope ceiling), then reconnect."
+    };
+    format!("Token validation failed: {reason}. {check}")
+}
+
 /// The request an approval is about, as far as the workspace policy is concerned.
 pub struct AuthorizationFacts<'a> {
     pub user: &'a str,
@@ -170,5 +184,13 @@ mod tests {
         assert_eq!(still_allowed(&p, &c, "bob@example.com", &granted).unwrap_err(), Denial::NotMember);
         let only_ws = ScopeSet::from_trusted(["WORKSPACE_READ"]);
         assert_eq!(still_allowed(&p, &c, "ada@example.com", &only_ws).unwrap_err(), Denial::NothingToGrant);
+    }
+
+    #[test]
+    fn token_validation_failed_says_what_to_check() {
+        let m = token_validation_failed("connection: the connection was revoked");
+        assert_eq!(m, "Token validation failed: connection: the connection was revoked. Reconnect: authenticate this server again in your MCP client (Claude Code: /mcp, then Authenticate).");
+        assert!(token_validation_failed(Denial::NotMember.token_reason()).ends_with("add you as a member, then reconnect."));
+        assert!(token_validation_failed(Denial::McpDisabled.token_reason()).contains("check its MCP policy"));
     }
 }
