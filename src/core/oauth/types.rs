@@ -29,6 +29,10 @@ impl RedirectUri {
     /// RFC 6749 §3.1.2: absolute, no fragment. OAuth 2.1 §2.3.1 / RFC 8252 §7.3: plain `http`
     /// only for loopback. We also refuse userinfo and script-bearing schemes.
     pub fn parse(raw: &str) -> Result<RedirectUri, String> {
+        // Bounded, as everything that is stored and shown again (registrations, outcomes).
+        if raw.len() > MAX_REDIRECT_URI {
+            return Err(format!("a redirect URI of {} characters is longer than {MAX_REDIRECT_URI}", raw.len()));
+        }
         let url = url::Url::parse(raw).map_err(|_| format!("`{raw}` is not an absolute URI"))?;
         if raw.contains('#') {
             return Err(format!("`{raw}` has a fragment; redirect URIs must not"));
@@ -89,6 +93,8 @@ impl RedirectUri {
     }
 }
 
+pub const MAX_REDIRECT_URI: usize = 2000;
+
 /// RFC 8252 §7.3 loopback: `localhost`, an IPv4 address in 127.0.0.0/8 or `[::1]` — parsed,
 /// never a prefix match (`127.0.0.1.evil.example` is a domain name, not loopback).
 pub fn is_loopback_host(host: &str) -> bool {
@@ -129,6 +135,7 @@ mod tests {
             ("http://127.0.0.1.evil.example/cb", "non-loopback"),
             ("http://localhost.evil.example/cb", "non-loopback"),
             ("localhost:3118/callback", "no scheme"),
+            (&format!("https://app.example/{}", "a".repeat(2000)), "longer than 2000"),
         ] {
             let err = RedirectUri::parse(bad).unwrap_err();
             assert!(err.contains(why), "{bad}: {err}");
