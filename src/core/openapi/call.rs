@@ -158,6 +158,10 @@ pub fn to_result(status: u16, content_type: &str, body: &[u8], limit: usize) -> 
         json!({ "content": [{ "type": "audio", "data": b64(), "mimeType": mime }] })
     } else if mime.starts_with("image/") || mime.starts_with("audio/") {
         error_result(&format!("The API returned {mime} larger than the {limit}-byte limit"))
+    } else if std::str::from_utf8(shown).is_err_and(|e| e.error_len().is_some()) {
+        // Not text (a PDF, an archive): lossy UTF-8 would only be noise to a model.
+        let kind = if mime.is_empty() { "binary content".to_string() } else { format!("{mime} content") };
+        json!({ "content": [{ "type": "text", "text": format!("The API returned {} bytes of {kind}, which is not shown", body.len()) }] })
     } else {
         let mut content = vec![json!({ "type": "text", "text": String::from_utf8_lossy(shown) })];
         if truncated {
@@ -241,6 +245,11 @@ mod tests {
         let img = to_result(200, "image/png", &[1, 2, 3], 1000);
         assert_eq!(img["content"][0]["type"], "image");
         assert_eq!(img["content"][0]["data"], "AQID");
+        let pdf = to_result(200, "application/pdf", b"%PDF-1.7\n\xff\xfe\x00binary", 1000);
+        assert_eq!(pdf["content"][0]["text"], "The API returned 18 bytes of application/pdf content, which is not shown");
+        assert_eq!(pdf["isError"], false);
+        let csv = to_result(200, "text/csv", "name,city\nÅse,Oslo".as_bytes(), 1000);
+        assert_eq!(csv["content"][0]["text"], "name,city\nÅse,Oslo");
         let big = to_result(200, "text/plain", &[b'a'; 50], 10);
         assert_eq!(big["content"][0]["text"], "aaaaaaaaaa");
         assert_eq!(big["content"][1]["text"], "[Response truncated: the first 10 bytes are shown; the response was larger]");

@@ -20,7 +20,11 @@ impl ApiCatalog {
     pub fn from_document(text: &str, base_url: Option<&str>, scopes: &ScopeCatalog) -> ApiCatalog {
         let doc: Value = match serde_json::from_str(text) {
             Ok(d) => d,
-            Err(e) => return ApiCatalog::failed(format!("the OpenAPI document is not valid JSON: {e}")),
+            Err(e) => {
+                let yaml = text.trim_start().starts_with("openapi:") || text.trim_start().starts_with("---");
+                let hint = if yaml { " (it looks like YAML: serve or bundle the JSON form of the document)" } else { "" };
+                return ApiCatalog::failed(format!("the OpenAPI document is not valid JSON{hint}: {e}"));
+            }
         };
         let built = match to_tools::build(&doc) {
             Ok(b) => b,
@@ -123,6 +127,8 @@ mod tests {
         let c = ApiCatalog::from_document("{not json", None, &scopes);
         assert!(c.tools.is_empty());
         assert!(c.problems[0].contains("not valid JSON"));
+        let c = ApiCatalog::from_document("openapi: 3.1.0\npaths: {}\n", None, &scopes);
+        assert!(c.problems[0].contains("it looks like YAML"), "{:?}", c.problems);
         let c = ApiCatalog::from_document(r#"{"swagger": "2.0"}"#, None, &scopes);
         assert!(c.problems[0].contains("OpenAPI 3.0/3.1"));
     }

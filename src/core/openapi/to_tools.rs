@@ -234,7 +234,11 @@ fn parameters(doc: &Value, shared: &Value, own: Option<&Value>, budget: &mut Bud
         match location {
             "path" => path.push(param),
             "query" => query.push(param),
-            // Headers and cookies are the upstream's business (authentication is ours).
+            // A call could never supply a required header or cookie: no tool, and say why.
+            "header" | "cookie" if param.required => {
+                return Err(format!("the required {location} parameter `{}` cannot be sent by a tool", param.name));
+            }
+            // Optional headers and cookies are left out (authentication is ours).
             _ => {}
         }
     }
@@ -420,6 +424,17 @@ mod tests {
         assert_eq!(tool.input_schema, json!({"type": "object", "properties": {}, "required": [], "additionalProperties": false}));
         let vendor = json!({"openapi": "3.1.0", "paths": {"/x": {"put": {"requestBody": {"content": {"application/vnd.api+json": {"schema": {"type": "object"}}}}}}}});
         assert!(build(&vendor).unwrap().tools[0].body.is_some(), "+json media types are JSON");
+    }
+
+    #[test]
+    fn a_required_header_parameter_skips_the_operation_and_says_why() {
+        let doc = json!({"openapi": "3.1.0", "paths": {"/x": {
+            "get": {"summary": "Needs a header", "parameters": [{"name": "X-Tenant", "in": "header", "required": true, "schema": {"type": "string"}}]},
+            "post": {"summary": "Optional header", "parameters": [{"name": "X-Trace", "in": "header", "schema": {"type": "string"}}]}
+        }}});
+        let c = build(&doc).unwrap();
+        assert_eq!(c.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), vec!["optional_header"]);
+        assert_eq!(c.skipped, vec!["GET /x: the required header parameter `X-Tenant` cannot be sent by a tool"]);
     }
 
     #[test]
