@@ -12,19 +12,13 @@ use crate::core::openapi::catalog::ApiCatalog;
 use crate::core::openapi::to_tools::ApiTool;
 use crate::core::secrets;
 
-/// The tools `caller`'s effective scopes allow, and the catalog's state for `mcp_whoami`. The
-/// definitions (the costly part: each carries its whole input schema) are built only when
-/// `with_definitions`, i.e. for `tools/list`.
-pub fn view<S: Services>(svc: &S, catalog: &ApiCatalog, caller: &Caller, with_definitions: bool) -> ApiView {
-    let allowed = catalog.tools.iter().filter(|t| ApiCatalog::allows(t, &caller.scopes, &svc.config().catalog));
-    let (available, definitions) = if with_definitions {
-        let definitions: Vec<Value> = allowed.map(ApiTool::definition).collect();
-        (definitions.len(), definitions)
-    } else {
-        (allowed.count(), Vec::new())
-    };
-    let status = ApiToolsStatus { available, total: catalog.tools.len(), problems: catalog.problems.clone() };
-    ApiView { definitions, status }
+/// The tools `caller`'s effective scopes allow (their serialized definitions), and the
+/// catalog's state for `mcp_whoami`.
+pub fn view<'a, S: Services>(svc: &S, catalog: &'a ApiCatalog, caller: &Caller) -> ApiView<'a> {
+    let listings: Vec<&str> =
+        catalog.tools.iter().filter(|t| ApiCatalog::allows(t, &caller.scopes, &svc.config().catalog)).map(|t| t.listing.as_str()).collect();
+    let status = ApiToolsStatus { available: listings.len(), total: catalog.tools.len(), problems: catalog.problems.clone() };
+    ApiView { listings, status }
 }
 
 pub async fn call<S: Services>(svc: &S, catalog: &ApiCatalog, tool: &ApiTool, caller: &Caller, args: &Value, origin: &str) -> Value {

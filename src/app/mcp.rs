@@ -83,19 +83,20 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response
                 "tools/call" if !server::calls_native_tool(params.as_ref()) => {
                     let catalog = svc.api_catalog().await;
                     match api_tools::called(&catalog, params.as_ref()) {
-                        Some((tool, args)) => jsonrpc::success(&id, api_tools::call(svc, &catalog, tool, &caller, &args, origin).await),
+                        Some((tool, args)) => {
+                            jsonrpc::success(&id, api_tools::call(svc, &catalog, tool, &caller, &args, origin).await).to_string()
+                        }
                         None => server::handle(&id, &method, params.as_ref(), &caller, svc.now(), &ApiView::default()),
                     }
                 }
                 // `tools/list`, and native tools: `mcp_whoami` reports the catalog's state (cached).
                 "tools/list" | "tools/call" => {
                     let catalog = svc.api_catalog().await;
-                    let view = api_tools::view(svc, &catalog, &caller, method == "tools/list");
-                    server::handle(&id, &method, params.as_ref(), &caller, svc.now(), &view)
+                    server::handle(&id, &method, params.as_ref(), &caller, svc.now(), &api_tools::view(svc, &catalog, &caller))
                 }
                 _ => server::handle(&id, &method, params.as_ref(), &caller, svc.now(), &ApiView::default()),
             };
-            Response::json(200, &body)
+            Response::json_text(200, body)
                 .with_header("cache-control", "no-store")
                 .with_header("x-token-expires-at", &token.expires_at.to_string())
         }

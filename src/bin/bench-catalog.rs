@@ -4,9 +4,11 @@
 use std::time::Instant;
 
 use mcp_edge::core::config::BUNDLED_SCOPE_CATALOG;
+use mcp_edge::core::mcp::server::{self, ApiView};
+use mcp_edge::core::mcp::tools::{ApiToolsStatus, Caller};
 use mcp_edge::core::openapi::catalog::ApiCatalog;
 use mcp_edge::core::scopes::ScopeCatalog;
-use serde_json::Value;
+use serde_json::{json, Value};
 
 const SAMPLE: &str = include_str!("../../config/openapi.json");
 
@@ -43,16 +45,35 @@ fn main() {
         visible = catalog.tools.iter().filter(|t| ApiCatalog::allows(t, &held, &scopes)).count();
     }
     let filter = start.elapsed() / 1000;
-    // The whole tools/list answer as the worker makes it: filter, definitions, serialisation.
-    let start = Instant::now();
-    let mut bytes = 0;
-    for _ in 0..200 {
-        let defs: Vec<Value> = catalog.tools.iter().filter(|t| ApiCatalog::allows(t, &held, &scopes)).map(|t| t.definition()).collect();
-        bytes = serde_json::json!({ "tools": defs }).to_string().len();
-    }
-    let list = start.elapsed() / 200;
+    // The whole tools/list answer as the worker makes it (`server::handle` over the listings
+    // serialized at build time), for a reader and for a token with ALL (every tool).
+    let caller = |held: &[String]| Caller {
+        user_email: "ada@example.com".into(),
+        user_name: "Ada".into(),
+        workspace_id: "acme".into(),
+        workspace_name: "Acme".into(),
+        client_id: "c1".into(),
+        client_name: "Claude Code".into(),
+        scopes: held.to_vec(),
+        expires_at: 0,
+    };
+    let answer = |held: &[String]| {
+        let start = Instant::now();
+        let (mut count, mut bytes) = (0, 0);
+        for _ in 0..1000 {
+            let listings: Vec<&str> =
+                catalog.tools.iter().filter(|t| ApiCatalog::allows(t, held, &scopes)).map(|t| t.listing.as_str()).collect();
+            count = listings.len();
+            let view = ApiView { listings, status: ApiToolsStatus::default() };
+            bytes = server::handle(&json!(1), "tools/list", None, &caller(held), 0, &view).len();
+        }
+        (count, bytes, start.elapsed() / 1000)
+    };
     println!("document: {} bytes, {tools} operations → {tools} tools", text.len());
     println!("catalog build (once per document version per isolate): {:.2} ms", build.as_secs_f64() * 1000.0);
     println!("tools/list scope filter ({visible} visible): {:.1} µs", filter.as_secs_f64() * 1e6);
-    println!("tools/list answer ({visible} definitions, {bytes} bytes of JSON): {:.1} µs", list.as_secs_f64() * 1e6);
+    for held in [held, vec!["ALL".to_string()]] {
+        let (count, bytes, took) = answer(&held);
+        println!("tools/list answer for {} ({count} tools, {bytes} bytes of JSON): {:.1} µs", held.join(" "), took.as_secs_f64() * 1e6);
+    }
 }

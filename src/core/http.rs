@@ -99,6 +99,11 @@ impl Response {
         Response::new(status).with_header("content-type", "application/json").with_body(value.to_string().into_bytes())
     }
 
+    /// A JSON body that is already serialized.
+    pub fn json_text(status: u16, json: String) -> Response {
+        Response::new(status).with_header("content-type", "application/json").with_body(json.into_bytes())
+    }
+
     pub fn html(status: u16, page: String) -> Response {
         Response::new(status)
             .with_header("content-type", "text/html; charset=utf-8")

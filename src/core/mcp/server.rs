@@ -16,9 +16,10 @@ pub fn version_supported(v: &str) -> bool {
 
 /// The OpenAPI tools as one caller sees them; empty for methods that do not need them.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ApiView {
-    /// The definitions of the tools this caller may use, listed after the native ones.
-    pub definitions: Vec<Value>,
+pub struct ApiView<'a> {
+    /// The serialized definitions (`ApiTool::listing`) of the tools this caller may use, listed
+    /// after the native ones.
+    pub listings: Vec<&'a str>,
     /// What `mcp_whoami` says about them.
     pub status: ApiToolsStatus,
 }
@@ -29,14 +30,32 @@ pub fn calls_native_tool(params: Option<&Value>) -> bool {
     params.and_then(|p| p.get("name")).and_then(Value::as_str).is_some_and(|name| tools::NATIVE_TOOLS.contains(&name))
 }
 
-/// Answers one request. `Err` is a JSON-RPC error (unroutable request or bad params); tool
-/// failures are `isError` results instead. Calls of API tools are answered by the app layer,
-/// which must intercept them (after `calls_native_tool`).
-pub fn handle(id: &Value, method: &str, params: Option<&Value>, caller: &Caller, now: i64, api: &ApiView) -> Value {
+/// Answers one request with the serialized JSON-RPC response. An error is a JSON-RPC error
+/// (unroutable request or bad params); tool failures are `isError` results instead. Calls of
+/// API tools are answered by the app layer, which must intercept them (after
+/// `calls_native_tool`).
+pub fn handle(id: &Value, method: &str, params: Option<&Value>, caller: &Caller, now: i64, api: &ApiView) -> String {
+    if method == "tools/list" {
+        return tools_list(id, api);
+    }
     match dispatch(method, params, caller, now, api) {
         Ok(result) => jsonrpc::success(id, result),
         Err((code, message)) => RpcError::new(id.clone(), code, message).to_json(),
     }
+    .to_string()
+}
+
+/// `tools/list`: the native tools, then the API tools' definitions as serialized when the
+/// catalog was built. For a token that sees all 324 tools of the benchmark document (220 KB)
+/// this is a copy of bytes, not a rebuild and reserialization of every schema (`make bench`).
+fn tools_list(id: &Value, api: &ApiView) -> String {
+    let mut out = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"tools":[{}"#, tools::whoami_definition());
+    for listing in &api.listings {
+        out.push(',');
+        out.push_str(listing);
+    }
+    out.push_str("]}}");
+    out
 }
 
 fn dispatch(method: &str, params: Option<&Value>, caller: &Caller, now: i64, api: &ApiView) -> Result<Value, (i64, String)> {
@@ -49,11 +68,6 @@ fn dispatch(method: &str, params: Option<&Value>, caller: &Caller, now: i64, api
             Some("debug" | "info" | "notice" | "warning" | "error" | "critical" | "alert" | "emergency") => Ok(json!({})),
             _ => Err((INVALID_PARAMS, "logging/setLevel needs params.level (debug … emergency)".to_string())),
         },
-        "tools/list" => {
-            let mut list = vec![tools::whoami_definition()];
-            list.extend(api.definitions.iter().cloned());
-            Ok(json!({ "tools": list }))
-        }
         "tools/call" => call_tool(params, caller, now, &api.status),
         other => Err((METHOD_NOT_FOUND, format!("Method not found: {other}"))),
     }
@@ -84,6 +98,25 @@ fn call_tool(params: Option<&Value>, caller: &Caller, now: i64, api: &ApiToolsSt
 mod tests {
     use super::*;
 
+    /// `handle`, parsed back (which also checks that every answer is valid JSON).
+    fn answer(id: &Value, method: &str, params: Option<&Value>, caller: &Caller, now: i64, api: &ApiView) -> Value {
+        serde_json::from_str(&handle(id, method, params, caller, now, api)).expect("handle answers JSON")
+    }
+
+    #[test]
+    fn tools_list_is_the_native_tools_then_the_serialized_api_listings() {
+        let listing = json!({"name": "list_contacts", "inputSchema": {"type": "object"}}).to_string();
+        let api = ApiView { listings: vec![listing.as_str()], status: ApiToolsStatus::default() };
+        let r = answer(&json!("a\"b"), "tools/list", None, &caller(), 0, &api);
+        assert_eq!(r["id"], "a\"b", "the id is written as JSON");
+        let names: Vec<&str> = r["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+        assert_eq!(names, vec!["mcp_whoami", "list_contacts"]);
+        assert_eq!(
+            answer(&json!(7), "tools/list", None, &caller(), 0, &ApiView::default())["result"]["tools"].as_array().unwrap().len(),
+            1
+        );
+    }
+
     fn caller() -> Caller {
         Caller {
             user_email: "ada@example.com".into(),
@@ -99,15 +132,15 @@ mod tests {
 
     #[test]
     fn initialize_negotiates_versions() {
-        let r = handle(&json!(1), "initialize", Some(&json!({"protocolVersion": "2025-06-18"})), &caller(), 0, &ApiView::default());
+        let r = answer(&json!(1), "initialize", Some(&json!({"protocolVersion": "2025-06-18"})), &caller(), 0, &ApiView::default());
         assert_eq!(r["result"]["protocolVersion"], "2025-06-18");
-        let r = handle(&json!(1), "initialize", Some(&json!({"protocolVersion": "1999-01-01"})), &caller(), 0, &ApiView::default());
+        let r = answer(&json!(1), "initialize", Some(&json!({"protocolVersion": "1999-01-01"})), &caller(), 0, &ApiView::default());
         assert_eq!(r["result"]["protocolVersion"], LATEST_VERSION);
     }
 
     #[test]
     fn whoami_reports_the_caller() {
-        let r = handle(
+        let r = answer(
             &json!("x"),
             "tools/call",
             Some(&json!({"name": "mcp_whoami", "arguments": {}})),
@@ -127,8 +160,8 @@ mod tests {
     #[test]
     fn whoami_says_why_there_are_no_api_tools() {
         let problems: Vec<String> = (1..=7).map(|i| format!("problem {i}")).collect();
-        let api = ApiView { definitions: vec![], status: ApiToolsStatus { available: 0, total: 3, problems } };
-        let r = handle(&json!(1), "tools/call", Some(&json!({"name": "mcp_whoami"})), &caller(), 0, &api);
+        let api = ApiView { listings: vec![], status: ApiToolsStatus { available: 0, total: 3, problems } };
+        let r = answer(&json!(1), "tools/call", Some(&json!({"name": "mcp_whoami"})), &caller(), 0, &api);
         let s = &r["result"]["structuredContent"];
         assert_eq!(s["api_tools"]["total"], 3);
         assert_eq!(s["api_tools"]["problems"].as_array().unwrap().len(), 5, "the first few");
@@ -149,11 +182,11 @@ mod tests {
 
     #[test]
     fn unknown_methods_and_tools_are_errors() {
-        assert_eq!(handle(&json!(1), "nope", None, &caller(), 0, &ApiView::default())["error"]["code"], METHOD_NOT_FOUND);
+        assert_eq!(answer(&json!(1), "nope", None, &caller(), 0, &ApiView::default())["error"]["code"], METHOD_NOT_FOUND);
         assert_eq!(
-            handle(&json!(1), "tools/call", Some(&json!({"name": "x"})), &caller(), 0, &ApiView::default())["error"]["code"],
+            answer(&json!(1), "tools/call", Some(&json!({"name": "x"})), &caller(), 0, &ApiView::default())["error"]["code"],
             INVALID_PARAMS
         );
-        assert_eq!(handle(&json!(1), "tools/call", None, &caller(), 0, &ApiView::default())["error"]["code"], INVALID_PARAMS);
+        assert_eq!(answer(&json!(1), "tools/call", None, &caller(), 0, &ApiView::default())["error"]["code"], INVALID_PARAMS);
     }
 }

@@ -48,6 +48,9 @@ pub struct ApiTool {
     pub body: Option<(Value, bool)>,
     pub required_scopes: RequiredScopes,
     pub input_schema: Value,
+    /// `definition()` serialized once, when the catalog is built: `tools/list` copies these
+    /// bytes instead of rebuilding and reserializing every schema on every call.
+    pub listing: String,
 }
 
 impl ApiTool {
@@ -152,7 +155,7 @@ fn operation(
         (None, true) => title.clone(),
     };
     let input_schema = input_schema(&path_params, &query_params, body.as_ref());
-    Ok(ApiTool {
+    let mut tool = ApiTool {
         name,
         title,
         description: full_description,
@@ -163,7 +166,10 @@ fn operation(
         body,
         required_scopes,
         input_schema,
-    })
+        listing: String::new(),
+    };
+    tool.listing = tool.definition().to_string();
+    Ok(tool)
 }
 
 /// snake_case suitable as an MCP tool name ([a-z0-9_], ≤ 64 characters).
