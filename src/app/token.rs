@@ -141,7 +141,11 @@ async fn redeem_code<S: Services>(svc: &S, grant: &CodeGrant, origin: &str) -> R
     };
     // The admin's connection list finds this user through the workspace's index even after
     // they leave the policy's members.
-    svc.note_connection_user(&connection.workspace, &connection.user).await.map_err(|e| unavailable("The workspace store", e))?;
+    // Best effort: the code is already consumed, so failing here would cost the person the
+    // whole sign-in; the admin's listing also notes every current member.
+    if let Err(e) = svc.note_connection_user(&connection.workspace, &connection.user).await {
+        svc.log(&format!("token: could not note {} in the connection index of {}: {}", connection.user, connection.workspace, e.0));
+    }
     // If a replay of this code already revoked the connection, it is created revoked: this
     // redemption was the first, so it gets its answer, and the tokens in it are already dead.
     if svc.create(&connection).await.map_err(|e| unavailable("The connection store", e))? == CreateOutcome::AlreadyRevoked {
@@ -154,6 +158,12 @@ async fn redeem_code<S: Services>(svc: &S, grant: &CodeGrant, origin: &str) -> R
 /// the connection.
 async fn refresh<S: Services>(svc: &S, raw: &str, client_id: &ClientId, origin: &str) -> Result<serde_json::Value, OAuthError> {
     let token = RefreshToken::parse(svc.keys(), raw).ok_or_else(|| OAuthError::invalid_grant("The refresh token is invalid"))?;
+    // The live policy first: a refusal (MCP disabled, member removed, client unpinned) or a
+    // store outage must not move the family on — the client would never receive the successor,
+    // and its retry after the grace would count as reuse and revoke a connection that did
+    // nothing wrong.
+    let policy = policy_for(svc, &token.workspace).await?;
+    effective_scopes(svc, &policy, &token.user, client_id.as_str(), None, &policy.scope_ceiling.to_vec())?;
     let now = svc.now();
     let rotation = svc
         .rotate(&token.workspace, &token.user, &token.connection_id, token.generation, client_id.as_str(), now)
@@ -169,7 +179,6 @@ async fn refresh<S: Services>(svc: &S, raw: &str, client_id: &ClientId, origin: 
         Rotation::Expired => return Err(OAuthError::invalid_grant("The refresh token expired; authorize again")),
         Rotation::WrongClient => return Err(OAuthError::invalid_grant("The refresh token was issued to another client")),
     };
-    let policy = policy_for(svc, &connection.workspace).await?;
     let scopes = effective_scopes(svc, &policy, &connection.user, &connection.client_id, None, &connection.scopes)?;
     Ok(mint(svc, &connection, &scopes, &mcp_resource(origin), origin))
 }

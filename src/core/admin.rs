@@ -83,8 +83,23 @@ pub enum PolicyText<'a> {
     Adopt(&'a str),
 }
 
+/// What the `Workspaces` object keeps of the policy it last wrote or adopted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoredPolicy<'a> {
+    pub text: &'a str,
+    pub written_at: i64,
+    /// The ETag of the text that write replaced (none for an adopted hand edit).
+    pub replaced_etag: Option<&'a str>,
+}
+
+/// How long KV may keep serving a replaced value from its cache (Cloudflare: about 60 s).
+pub const KV_PROPAGATION_SECONDS: i64 = 60;
+
 /// The object writes KV first, with metadata `{"etag": etag(text)}`, and stores the text only
 /// once KV accepted it. So a KV value:
+/// - that is the very text the object's last write replaced, within `KV_PROPAGATION_SECONDS`
+///   of that write, is KV's cache lagging (a hand-written text has no metadata, so this is the
+///   only way to tell): the stored text is current;
 /// - without that metadata, or whose metadata does not match its text, was written by hand
 ///   (`wrangler kv key put`): adopt it at once;
 /// - with matching metadata but different from the stored text, is KV's cache still serving an
@@ -95,12 +110,15 @@ pub enum PolicyText<'a> {
 /// A missing KV value beside a stored text is taken to be KV's cache not yet showing the first
 /// write (a hand deletion is not adopted: the stored text stays, and readers, who read KV, fail
 /// closed meanwhile).
-pub fn resolve_policy_text<'a>(stored: Option<&'a str>, kv: Option<&'a str>, kv_etag: Option<&str>) -> PolicyText<'a> {
+pub fn resolve_policy_text<'a>(stored: Option<StoredPolicy<'a>>, kv: Option<&'a str>, kv_etag: Option<&str>, now: i64) -> PolicyText<'a> {
     match (stored, kv) {
         (None, None) => PolicyText::Absent,
-        (Some(s), None) => PolicyText::Stored(s),
-        (Some(s), Some(k)) if s == k => PolicyText::Stored(s),
-        (Some(s), Some(k)) if kv_etag == Some(etag(k).as_str()) => PolicyText::Stored(s),
+        (Some(s), None) => PolicyText::Stored(s.text),
+        (Some(s), Some(k)) if s.text == k => PolicyText::Stored(s.text),
+        (Some(s), Some(k)) if kv_etag == Some(etag(k).as_str()) => PolicyText::Stored(s.text),
+        (Some(s), Some(k)) if s.replaced_etag == Some(etag(k).as_str()) && now - s.written_at <= KV_PROPAGATION_SECONDS => {
+            PolicyText::Stored(s.text)
+        }
         (_, Some(k)) => PolicyText::Adopt(k),
     }
 }
@@ -171,21 +189,30 @@ mod tests {
     fn kv_policy_text_is_adopted_only_when_written_by_hand() {
         let (ours_old, ours_new, hand) = ("{\"v\":1}", "{\"v\":2}", "{\"v\":\"hand\"}");
         let tag = |t: &str| etag(t);
+        let new_tag = tag(ours_new);
+        let hand_tag = tag(hand);
+        let stored = |text, replaced_etag| Some(StoredPolicy { text, written_at: 1000, replaced_etag });
+        let after_ours = stored(ours_new, None);
         // Nothing anywhere.
-        assert_eq!(resolve_policy_text(None, None, None), PolicyText::Absent);
+        assert_eq!(resolve_policy_text(None, None, None, 1000), PolicyText::Absent);
         // KV agrees with the object.
-        assert_eq!(resolve_policy_text(Some(ours_new), Some(ours_new), Some(&tag(ours_new))), PolicyText::Stored(ours_new));
+        assert_eq!(resolve_policy_text(after_ours, Some(ours_new), Some(&new_tag), 1000), PolicyText::Stored(ours_new));
         // KV's cache still serves an older write of ours: the object's text is current.
-        assert_eq!(resolve_policy_text(Some(ours_new), Some(ours_old), Some(&tag(ours_old))), PolicyText::Stored(ours_new));
+        assert_eq!(resolve_policy_text(after_ours, Some(ours_old), Some(&tag(ours_old)), 1000), PolicyText::Stored(ours_new));
         // A hand edit (no metadata): adopted at once, however recent our own write.
-        assert_eq!(resolve_policy_text(Some(ours_new), Some(hand), None), PolicyText::Adopt(hand));
+        assert_eq!(resolve_policy_text(after_ours, Some(hand), None, 1001), PolicyText::Adopt(hand));
         // Metadata that does not match the value (copied by hand onto another text): a hand edit.
-        assert_eq!(resolve_policy_text(Some(ours_new), Some(hand), Some(&tag(ours_new))), PolicyText::Adopt(hand));
+        assert_eq!(resolve_policy_text(after_ours, Some(hand), Some(&new_tag), 1001), PolicyText::Adopt(hand));
+        // Our write replaced a hand-written text that KV's cache still serves: not adopted
+        // within the propagation bound; after it, the same text is a deliberate hand edit.
+        let replaced_hand = stored(ours_new, Some(hand_tag.as_str()));
+        assert_eq!(resolve_policy_text(replaced_hand, Some(hand), None, 1000 + KV_PROPAGATION_SECONDS), PolicyText::Stored(ours_new));
+        assert_eq!(resolve_policy_text(replaced_hand, Some(hand), None, 1001 + KV_PROPAGATION_SECONDS), PolicyText::Adopt(hand));
         // A hand-written first policy, and our KV write whose store step failed: adopted.
-        assert_eq!(resolve_policy_text(None, Some(hand), None), PolicyText::Adopt(hand));
-        assert_eq!(resolve_policy_text(None, Some(ours_new), Some(&tag(ours_new))), PolicyText::Adopt(ours_new));
+        assert_eq!(resolve_policy_text(None, Some(hand), None, 1000), PolicyText::Adopt(hand));
+        assert_eq!(resolve_policy_text(None, Some(ours_new), Some(&new_tag), 1000), PolicyText::Adopt(ours_new));
         // KV not showing our first write yet: the object's text.
-        assert_eq!(resolve_policy_text(Some(ours_new), None, None), PolicyText::Stored(ours_new));
+        assert_eq!(resolve_policy_text(after_ours, None, None, 1000), PolicyText::Stored(ours_new));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use worker::{durable_object, DurableObject, Env, KvStore, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
 use super::POLICIES_KV;
-use crate::core::admin::{etag, resolve_policy_text, Outcome, OutcomeKind, PolicyText, KV_ETAG_METADATA, OUTCOMES_KEPT};
+use crate::core::admin::{etag, resolve_policy_text, Outcome, OutcomeKind, PolicyText, StoredPolicy, KV_ETAG_METADATA, OUTCOMES_KEPT};
 use crate::core::store::ReplaceOutcome;
 
 #[derive(Serialize, Deserialize)]
@@ -45,6 +45,9 @@ pub struct UserBody {
 #[derive(Deserialize)]
 struct Stored {
     text: String,
+    written_at: i64,
+    #[serde(default)]
+    replaced_etag: Option<String>,
 }
 
 #[durable_object]
@@ -57,9 +60,11 @@ impl DurableObject for Workspaces {
     fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
         let _ = sql.exec(
-            "CREATE TABLE IF NOT EXISTS policy (id INTEGER PRIMARY KEY CHECK (id = 1), text TEXT NOT NULL, written_at INTEGER NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS policy (id INTEGER PRIMARY KEY CHECK (id = 1), text TEXT NOT NULL, written_at INTEGER NOT NULL, replaced_etag TEXT)",
             None,
         );
+        // Objects created before `replaced_etag` existed get the column (an error means it is there).
+        let _ = sql.exec("ALTER TABLE policy ADD COLUMN replaced_etag TEXT", None);
         let _ = sql.exec(
             "CREATE TABLE IF NOT EXISTS outcomes (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, at INTEGER NOT NULL, body TEXT NOT NULL)",
             None,
@@ -147,8 +152,12 @@ fn kv_key(workspace: &str) -> String {
     format!("policy:{workspace}")
 }
 
-fn store(sql: &SqlStorage, text: &str) -> Result<()> {
-    sql.exec("INSERT OR REPLACE INTO policy (id, text, written_at) VALUES (1, ?, ?)", vec![text.into(), SqlStorageValue::Integer(now())])?;
+fn store(sql: &SqlStorage, text: &str, replaced_etag: Option<String>) -> Result<()> {
+    let replaced = replaced_etag.map_or(SqlStorageValue::Null, SqlStorageValue::from);
+    sql.exec(
+        "INSERT OR REPLACE INTO policy (id, text, written_at, replaced_etag) VALUES (1, ?, ?, ?)",
+        vec![text.into(), SqlStorageValue::Integer(now()), replaced],
+    )?;
     Ok(())
 }
 
@@ -156,13 +165,14 @@ fn store(sql: &SqlStorage, text: &str) -> Result<()> {
 async fn current(sql: &SqlStorage, kv: &KvStore, workspace: &str) -> Result<Option<String>> {
     let (kv_text, metadata) = kv.get(&kv_key(workspace)).text_with_metadata::<serde_json::Value>().await?;
     let kv_etag = metadata.as_ref().and_then(|m| m.get(KV_ETAG_METADATA)).and_then(|e| e.as_str());
-    let stored: Vec<Stored> = sql.exec("SELECT text FROM policy WHERE id = 1", None)?.to_array()?;
-    let stored = stored.into_iter().next().map(|s| s.text);
-    Ok(match resolve_policy_text(stored.as_deref(), kv_text.as_deref(), kv_etag) {
+    let stored: Vec<Stored> = sql.exec("SELECT text, written_at, replaced_etag FROM policy WHERE id = 1", None)?.to_array()?;
+    let stored =
+        stored.first().map(|s| StoredPolicy { text: &s.text, written_at: s.written_at, replaced_etag: s.replaced_etag.as_deref() });
+    Ok(match resolve_policy_text(stored, kv_text.as_deref(), kv_etag, now()) {
         PolicyText::Absent => None,
         PolicyText::Stored(text) => Some(text.to_string()),
         PolicyText::Adopt(text) => {
-            store(sql, text)?;
+            store(sql, text, None)?;
             Some(text.to_string())
         }
     })
@@ -179,7 +189,7 @@ async fn replace(sql: &SqlStorage, kv: &KvStore, body: PolicyBody) -> Result<Rep
     let text = body.text.unwrap_or_default();
     let tag = etag(&text);
     kv.put(&kv_key(&body.workspace), text.as_str())?.metadata(serde_json::json!({ KV_ETAG_METADATA: tag }))?.execute().await?;
-    store(sql, &text)?;
+    store(sql, &text, current_etag)?;
     Ok(ReplaceOutcome::Replaced { etag: tag })
 }
 

@@ -65,6 +65,24 @@ fn refresh_follows_the_live_policy() {
 }
 
 #[test]
+fn a_refused_refresh_does_not_move_the_family_on() {
+    let svc = Memory::new();
+    let (client_id, _, tokens) = connect(&svc, None);
+    let mut b = Browser::new(&svc);
+    let first = tokens["refresh_token"].as_str().unwrap();
+    svc.set_policy("acme", |d| d["mcp_enabled"] = json!(false));
+    let refused = refresh(&mut b, &client_id, first);
+    assert_eq!((refused.status, body_json(&refused)["error"].as_str()), (400, Some("invalid_grant")));
+    // Long past the grace: had the refused refresh rotated the family, this would be reuse.
+    svc.now.set(svc.now.get() + 10 * crate::core::connection::REFRESH_GRACE_SECONDS);
+    svc.set_policy("acme", |_| {});
+    let again = refresh(&mut b, &client_id, first);
+    assert_eq!(again.status, 200, "{}", body_text(&again));
+    let r = mcp(&mut b, body_json(&again)["access_token"].as_str().unwrap(), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+    assert_eq!(r.status, 200);
+}
+
+#[test]
 fn revoking_either_token_ends_the_connection() {
     let svc = Memory::new();
     let mut b = Browser::new(&svc);
