@@ -16,13 +16,16 @@ export const POLICIES = {
 const api = (path, { method = "GET", body, headers = {} } = {}) =>
   fetch(`${BASE}/admin/api/${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body ? { "content-type": "application/json" } : {}), ...headers }, body: body && JSON.stringify(body) });
 
+/** The tests read the DOM; waiting for "load" only adds a way to stall (see harness.browse). */
+const READY = { waitUntil: "domcontentloaded" };
+
 async function adminPage(workspace, email) {
   const context = await newContext();
   const page = await context.newPage();
-  await page.goto(`${BASE}/admin`);
+  await page.goto(`${BASE}/admin`, READY);
   await page.fill("#workspace", workspace);
   await page.fill("#email", email);
-  await Promise.all([page.waitForURL(`${BASE}/admin`), page.click("button:has-text('Sign in')")]);
+  await Promise.all([page.waitForURL(`${BASE}/admin`, READY), page.click("button:has-text('Sign in')")]);
   return { page, context };
 }
 
@@ -72,7 +75,9 @@ export function adminSuite() {
 
   describe("the admin page's defences, in Chromium", () => {
     it("shows a hostile client name literally, runs none of it, and cannot be framed", async () => {
-      const hostile = "<img src=x onerror=window.p=1>";
+      // Markup that the page's CSP would not stop if it were ever inserted as HTML: only the
+      // element check can catch that, so it is what the test asserts.
+      const hostile = '<b id="injected">bold</b><img src=x>';
       const client = await register(undefined, hostile);
       // Above the ceiling of `adm`: refused, so it is recorded in the outcomes with its name.
       const refused = await browse(authorizeUrl({ clientId: client.client_id, challenge: pkce().challenge, scope: "CONTACTS_WRITE" }), { workspace: "adm", email: "alice@example.com" });
@@ -80,16 +85,14 @@ export function adminSuite() {
 
       const { page, context } = await adminPage("adm", "alice@example.com");
       try {
-        const response = await page.goto(`${BASE}/admin`);
+        const response = await page.goto(`${BASE}/admin`, READY);
         assert.equal(response.status(), 200);
         assert.equal(response.headers()["x-frame-options"], "DENY");
         assert.match(response.headers()["content-security-policy"], /frame-ancestors 'none'/);
         const row = page.locator("#rejected tbody tr", { hasText: client.client_id });
         await row.waitFor();
         assert.ok((await row.innerText()).includes(`${hostile} (${client.client_id})`), await row.innerText());
-        assert.equal(await page.locator("#rejected img, #approved img, #connections img").count(), 0, "no element was made from the name");
-        await page.waitForTimeout(300);
-        assert.equal(await page.evaluate(() => window.p), undefined, "no script from the name ran");
+        assert.equal(await page.locator("#injected, #rejected img, #approved img, #connections img").count(), 0, "no element was made from the name");
       } finally {
         await context.close();
       }
@@ -128,16 +131,16 @@ export function adminSuite() {
       try {
         const page = await context.newPage();
         const url = String(authorizeUrl({ clientId: client.client_id, challenge: pkce().challenge }));
-        await page.goto(url);
+        await page.goto(url, READY);
         assert.equal(new URL(page.url()).pathname, "/signin");
         await page.fill("#workspace", "breaks");
         await page.fill("#email", "bea@example.com");
-        await Promise.all([page.waitForNavigation(), page.click("button:has-text('Sign in')")]);
+        await Promise.all([page.waitForNavigation(READY), page.click("button:has-text('Sign in')")]);
         assert.equal(await page.locator("ul#scopes").count(), 1, "the policy is valid: the consent page is shown");
 
         putPolicies({ breaks: JSON.stringify({ ...POLICIES.breaks, mcp_enabled: "yes" }) });
         const before = callbacks.length;
-        const response = await page.goto(url);
+        const response = await page.goto(url, READY);
         assert.equal(response.status(), 403);
         assert.equal(new URL(page.url()).pathname, "/authorize", "still signed in: no detour through sign-in");
         const message = (await page.locator("#error-message").textContent()).trim();
