@@ -10,6 +10,9 @@ use crate::core::store::{ConnectionStatus, CreateOutcome, RevokeOutcome};
 
 /// `last_used_at` is written at most this often, so a busy connection is not a write per call.
 const TOUCH_EVERY: i64 = 60;
+/// Connections revoked, or whose refresh family expired, this long ago are forgotten (after
+/// the admin page has shown them for a while), so a user's object does not grow forever.
+const FORGET_AFTER: i64 = 30 * 86_400;
 
 #[derive(Serialize, Deserialize)]
 pub struct IdBody {
@@ -166,6 +169,12 @@ fn save(sql: &SqlStorage, c: &ConnectionRecord) -> Result<()> {
 fn create(sql: &SqlStorage, c: &ConnectionRecord) -> Result<CreateOutcome> {
     let revoked_at = load(sql, &c.id)?.and_then(|r| r.revoked_at);
     save(sql, &ConnectionRecord { revoked_at, ..c.clone() })?;
+    // Housekeeping on the rare write path. Tombstones (no client yet) go only by their age.
+    let forget_before = int(c.created_at - FORGET_AFTER);
+    sql.exec(
+        "DELETE FROM connections WHERE revoked_at < ? OR (client_id != '' AND refresh_expires_at < ?)",
+        vec![forget_before.clone(), forget_before],
+    )?;
     Ok(if revoked_at.is_some() { CreateOutcome::AlreadyRevoked } else { CreateOutcome::Created })
 }
 
