@@ -372,9 +372,8 @@ pub(super) fn sign_in(b: &mut Browser, authorize: &str, ws: &str, email: &str) -
     b.get(r.header("location").unwrap())
 }
 
-/// Consent → Approve → the code from the redirect.
-pub(super) fn approve(b: &mut Browser, consent: &Response) -> String {
-    assert_eq!(consent.status, 200, "{}", body_text(consent));
+/// Posts the consent page's form with Approve, as the browser would.
+pub(super) fn post_approve(b: &mut Browser, consent: &Response) -> Response {
     let page = body_text(consent);
     let mut form: Vec<(String, String)> = [
         "response_type",
@@ -394,7 +393,13 @@ pub(super) fn approve(b: &mut Browser, consent: &Response) -> String {
     .collect();
     form.push(("decision".into(), "approve".into()));
     let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let r = b.post_form("/authorize", &pairs);
+    b.post_form("/authorize", &pairs)
+}
+
+/// Consent → Approve → the code from the redirect.
+pub(super) fn approve(b: &mut Browser, consent: &Response) -> String {
+    assert_eq!(consent.status, 200, "{}", body_text(consent));
+    let r = post_approve(b, consent);
     assert_eq!(r.status, 302, "{}", body_text(&r));
     let location = url::Url::parse(r.header("location").unwrap()).unwrap();
     assert!(location.as_str().starts_with(CALLBACK));

@@ -144,30 +144,16 @@ pub(super) fn mcp_transport_rules() {
     assert_eq!(b.get("/mcp").status, 405);
     let auth = format!("Bearer {access}");
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
-    let r = b.send(
-        Method::Post,
-        "/mcp",
-        &[("authorization", &auth), ("content-type", "application/json"), ("origin", "https://evil.example")],
-        ping.as_bytes(),
-    );
-    assert_eq!(r.status, 403);
+    let mut ping_from = |origin: &str| {
+        b.send(Method::Post, "/mcp", &[("authorization", &auth), ("content-type", "application/json"), ("origin", origin)], ping.as_bytes())
+            .status
+    };
+    assert_eq!(ping_from("https://evil.example"), 403);
     for rebinding in ["http://127.0.0.1.evil.example:8081", "http://localhost.evil.example"] {
-        let r = b.send(
-            Method::Post,
-            "/mcp",
-            &[("authorization", &auth), ("content-type", "application/json"), ("origin", rebinding)],
-            ping.as_bytes(),
-        );
-        assert_eq!(r.status, 403, "{rebinding}: a DNS-rebinding origin is not loopback");
+        assert_eq!(ping_from(rebinding), 403, "{rebinding}: a DNS-rebinding origin is not loopback");
     }
     for loopback in [ORIGIN, "http://localhost:8081", "http://[::1]:9"] {
-        let r = b.send(
-            Method::Post,
-            "/mcp",
-            &[("authorization", &auth), ("content-type", "application/json"), ("origin", loopback)],
-            ping.as_bytes(),
-        );
-        assert_eq!(r.status, 200, "{loopback}: a loopback origin while served on loopback");
+        assert_eq!(ping_from(loopback), 200, "{loopback}: a loopback origin while served on loopback");
     }
     let r = b.send(
         Method::Post,
@@ -204,16 +190,7 @@ pub(super) fn an_approval_grants_only_what_the_consent_page_showed() {
     // The admin raises the ceiling while the page is open: the request asked for no scope, so a
     // fresh evaluation would grant three scopes where the page showed two.
     svc.set_policy("acme", |p| p["scope_ceiling"] = json!(["WORKSPACE_READ", "CONTACTS_READ", "COMPANIES_READ"]));
-    let page = body_text(&consent);
-    let form: Vec<(String, String)> =
-        ["response_type", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state", "resource", "csrf", "shown"]
-            .iter()
-            .filter(|n| page.contains(&format!("name=\"{n}\"")))
-            .map(|n| (n.to_string(), input_value(&page, n)))
-            .chain([("decision".to_string(), "approve".to_string())])
-            .collect();
-    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let again = b.post_form("/authorize", &pairs);
+    let again = post_approve(&mut b, &consent);
     assert_eq!(again.status, 200, "shown again, not approved");
     assert!(again.header("location").is_none());
     let text = body_text(&again);
