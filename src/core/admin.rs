@@ -7,6 +7,7 @@ use crate::core::b64;
 use crate::core::cookies::Session;
 use crate::core::oauth::pkce::constant_time_eq;
 use crate::core::policy::model::{Role, WorkspacePolicy};
+use crate::core::store::ReplaceOutcome;
 
 /// How many outcomes of each kind a workspace keeps.
 pub const OUTCOMES_KEPT: usize = 50;
@@ -123,6 +124,46 @@ pub fn resolve_policy_text<'a>(stored: Option<StoredPolicy<'a>>, kv: Option<&'a 
     }
 }
 
+/// A policy write `replace_policy` decided on: store `text` (KV with metadata
+/// `{"etag": etag}`, then the object's own record with `replaced_etag`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyWrite<'a> {
+    pub text: &'a str,
+    pub etag: String,
+    /// The ETag of the text this write replaces (none when there was no policy).
+    pub replaced_etag: Option<String>,
+}
+
+/// The contract of `WorkspaceStore::replace_policy` (compare-and-replace), given the current
+/// text: the write to make (`None`: nothing changes) and the outcome. The text is replaced
+/// only if the ETag of the current text is `if_match` — with `None` only if there is no
+/// policy yet; otherwise `Conflict` carries the current ETag. Decided and written in one
+/// atomic step, of two writers holding the same ETag exactly one gets `Replaced`.
+pub fn replace_policy<'a>(current: Option<&str>, text: &'a str, if_match: Option<&str>) -> (Option<PolicyWrite<'a>>, ReplaceOutcome) {
+    let current_etag = current.map(etag);
+    if current_etag.as_deref() != if_match {
+        return (None, ReplaceOutcome::Conflict { current_etag });
+    }
+    let tag = etag(text);
+    (Some(PolicyWrite { text, etag: tag.clone(), replaced_etag: current_etag }), ReplaceOutcome::Replaced { etag: tag })
+}
+
+/// The contract of `WorkspaceStore::record_outcome`'s bound, over stored outcomes newest first
+/// (the new one at the front), each of kind `kind_of(item)`: the newest `OUTCOMES_KEPT` of each
+/// kind are kept, in order, and the rest are dropped. Generic so that storage can pass its own
+/// rows (the Durable Object passes row numbers, and deletes the dropped ones).
+pub fn bound_outcomes<T>(newest_first: Vec<T>, kind_of: impl Fn(&T) -> OutcomeKind) -> (Vec<T>, Vec<T>) {
+    let (mut rejected, mut approved) = (0usize, 0usize);
+    newest_first.into_iter().partition(|item| {
+        let seen = match kind_of(item) {
+            OutcomeKind::Rejected => &mut rejected,
+            OutcomeKind::Approved => &mut approved,
+        };
+        *seen += 1;
+        *seen <= OUTCOMES_KEPT
+    })
+}
+
 /// May `caller` administer `workspace`, whose policy is `policy` (None: missing or invalid)?
 /// A session grants only its own workspace, and only to a member with the admin role in the
 /// *current* policy. An invalid policy cannot name admins, so only the operator can repair it.
@@ -213,6 +254,31 @@ mod tests {
         assert_eq!(resolve_policy_text(None, Some(ours_new), Some(&new_tag), 1000), PolicyText::Adopt(ours_new));
         // KV not showing our first write yet: the object's text.
         assert_eq!(resolve_policy_text(after_ours, None, None, 1000), PolicyText::Stored(ours_new));
+    }
+
+    #[test]
+    fn a_policy_is_replaced_only_from_the_etag_it_was_read_with() {
+        let (write, outcome) = replace_policy(None, "v1", None);
+        assert_eq!(outcome, ReplaceOutcome::Replaced { etag: etag("v1") });
+        assert_eq!(write, Some(PolicyWrite { text: "v1", etag: etag("v1"), replaced_etag: None }));
+        assert_eq!(replace_policy(Some("v1"), "v2", None), (None, ReplaceOutcome::Conflict { current_etag: Some(etag("v1")) }));
+        assert_eq!(replace_policy(None, "v2", Some(&etag("v1"))), (None, ReplaceOutcome::Conflict { current_etag: None }));
+        let (write, _) = replace_policy(Some("v1"), "v2", Some(&etag("v1")));
+        assert_eq!(write.and_then(|w| w.replaced_etag), Some(etag("v1")));
+        assert_eq!(replace_policy(Some("v2"), "v3", Some(&etag("v1"))).1, ReplaceOutcome::Conflict { current_etag: Some(etag("v2")) });
+    }
+
+    #[test]
+    fn the_newest_outcomes_of_each_kind_are_kept() {
+        // Items 0..300, newest first; every third one an approval.
+        let kind = |i: &usize| if i.is_multiple_of(3) { OutcomeKind::Approved } else { OutcomeKind::Rejected };
+        let (kept, dropped) = bound_outcomes((0..300).collect(), kind);
+        let newest = |k| (0..300).filter(move |i| kind(i) == k).take(OUTCOMES_KEPT);
+        let mut expected: Vec<usize> = newest(OutcomeKind::Approved).chain(newest(OutcomeKind::Rejected)).collect();
+        expected.sort();
+        assert_eq!(kept, expected, "the newest of each kind, in order");
+        assert_eq!(kept.len() + dropped.len(), 300);
+        assert_eq!(bound_outcomes(vec![1, 2, 3], |_| OutcomeKind::Approved), (vec![1, 2, 3], vec![]));
     }
 
     #[test]

@@ -1,7 +1,19 @@
-//! Connections and their refresh families, as pure state transitions. The Connections Durable
-//! Object (and the in-memory test store) load a row, call these, and write the result back in
-//! the same event — so each transition is atomic.
+//! Connections and their refresh families, as pure state transitions: the contract of every
+//! `ConnectionStore` operation. The Connections Durable Object (and the in-memory test store)
+//! load the rows, call these, and write the result back in the same event — so each
+//! transition is atomic.
+//!
+//! A *tombstone* is a row with an empty `client_id`: a revocation that arrived before its
+//! connection was created (see `revoke` and `create`).
 use serde::{Deserialize, Serialize};
+
+use crate::core::store::{ConnectionStatus, CreateOutcome, RevokeOutcome};
+
+/// `last_used_at` is written at most this often, so a busy connection is not a write per call.
+pub const TOUCH_EVERY: i64 = 60;
+/// Connections revoked, or whose refresh family expired, this long ago are forgotten (after
+/// the admin page has shown them for a while), so a user's object does not grow forever.
+pub const FORGET_AFTER: i64 = 30 * 86_400;
 
 /// What is kept for one connection (one approval).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,7 +37,33 @@ pub struct ConnectionRecord {
     pub revoked_at: Option<i64>,
 }
 
+impl ConnectionRecord {
+    /// A revocation recorded before the connection exists: no client, no details yet.
+    pub fn tombstone(workspace: &str, user: &str, id: &str, now: i64) -> ConnectionRecord {
+        ConnectionRecord {
+            id: id.to_string(),
+            workspace: workspace.to_string(),
+            user: user.to_string(),
+            client_id: String::new(),
+            client_name: String::new(),
+            scopes: Vec::new(),
+            created_at: now,
+            last_used_at: None,
+            generation: 0,
+            rotated_at: None,
+            refresh_expires_at: 0,
+            revoked_at: Some(now),
+        }
+    }
+
+    /// Whether this row is a tombstone (it has no client).
+    pub fn is_tombstone(&self) -> bool {
+        self.client_id.is_empty()
+    }
+}
+
 /// The outcome of presenting refresh token generation `presented`.
+#[allow(clippy::large_enum_variant, reason = "one value per refresh request, moved once: boxing would buy nothing")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Rotation {
@@ -74,6 +112,97 @@ pub fn rotate(record: &mut ConnectionRecord, presented: u32, client_id: &str, no
     }
     record.last_used_at = Some(now);
     Rotation::Rotated { generation: record.generation, connection: record.clone() }
+}
+
+/// `rotate` on the stored row (`None`: there is none): the row to write back (`None`: nothing
+/// changed) and the outcome. A missing connection is `Rotation::Missing`.
+pub fn rotate_row(row: Option<ConnectionRecord>, presented: u32, client_id: &str, now: i64) -> (Option<ConnectionRecord>, Rotation) {
+    let Some(before) = row else {
+        return (None, Rotation::Missing);
+    };
+    let mut after = before.clone();
+    let outcome = rotate(&mut after, presented, client_id, now);
+    ((after != before).then_some(after), outcome)
+}
+
+/// The contract of `ConnectionStore::create`, given the row stored under the new connection's
+/// ID: the row to write and the outcome. A replay may have revoked this ID before the first
+/// redemption got here; then the tombstone's `revoked_at` is kept, the details are filled in
+/// and the outcome is `AlreadyRevoked` — so the race cannot leave a live connection behind.
+pub fn create(existing: Option<ConnectionRecord>, new: &ConnectionRecord) -> (ConnectionRecord, CreateOutcome) {
+    match existing.and_then(|r| r.revoked_at) {
+        Some(revoked_at) => (ConnectionRecord { revoked_at: Some(revoked_at), ..new.clone() }, CreateOutcome::AlreadyRevoked),
+        None => (ConnectionRecord { revoked_at: None, ..new.clone() }, CreateOutcome::Created),
+    }
+}
+
+/// The housekeeping done when `created` is created: is the stored `row` forgotten (deleted)?
+/// A connection is, once it was revoked, or its refresh family expired, more than
+/// `FORGET_AFTER` before `created.created_at`; a tombstone goes only by its age (its
+/// `revoked_at`). The connection being created is never forgotten by its own creation.
+pub fn forget_on_create(row: &ConnectionRecord, created: &ConnectionRecord) -> bool {
+    let before = created.created_at - FORGET_AFTER;
+    let revoked_long_ago = row.revoked_at.is_some_and(|t| t < before);
+    let expired_long_ago = !row.is_tombstone() && row.refresh_expires_at < before;
+    row.id != created.id && (revoked_long_ago || expired_long_ago)
+}
+
+/// The contract of `ConnectionStore::touch`: whether the stored row is active, and the row to
+/// write back (`None`: nothing to write). An active connection's `last_used_at` becomes `now`
+/// when it is unset or more than `TOUCH_EVERY` seconds old, so a busy connection is at most
+/// one write a minute; missing and revoked rows are never written.
+pub fn touch(row: Option<ConnectionRecord>, now: i64) -> (Option<ConnectionRecord>, ConnectionStatus) {
+    match row {
+        None => (None, ConnectionStatus::Missing),
+        Some(r) if r.revoked_at.is_some() => (None, ConnectionStatus::Revoked),
+        Some(r) if r.last_used_at.is_none_or(|t| t < now - TOUCH_EVERY) => {
+            (Some(ConnectionRecord { last_used_at: Some(now), ..r }), ConnectionStatus::Active)
+        }
+        Some(_) => (None, ConnectionStatus::Active),
+    }
+}
+
+/// The contract of `ConnectionStore::revoke` of connection `id` of (`workspace`, `user`), given
+/// its stored row: the row to write back (`None`: nothing changes) and the outcome.
+///
+/// - a `client_id` that differs from the row's (non-empty) client: `WrongClient` (RFC 7009
+///   §2.1), nothing changes;
+/// - no row: a tombstone revoked at `now` is written, so a later `create` of the ID yields a
+///   revoked connection;
+/// - already revoked: `Revoked`, and the first `revoked_at` is kept (idempotent);
+/// - otherwise the row is written revoked at `now`.
+pub fn revoke(
+    row: Option<ConnectionRecord>,
+    workspace: &str,
+    user: &str,
+    id: &str,
+    client_id: Option<&str>,
+    now: i64,
+) -> (Option<ConnectionRecord>, RevokeOutcome) {
+    match row {
+        None => (Some(ConnectionRecord::tombstone(workspace, user, id, now)), RevokeOutcome::Revoked),
+        Some(r) if client_id.is_some_and(|c| !r.is_tombstone() && c != r.client_id) => (None, RevokeOutcome::WrongClient),
+        Some(r) if r.revoked_at.is_some() => (None, RevokeOutcome::Revoked),
+        Some(r) => (Some(ConnectionRecord { revoked_at: Some(now), ..r }), RevokeOutcome::Revoked),
+    }
+}
+
+/// The contract of `ConnectionStore::list`, given every stored row of the user: the
+/// connections (tombstones left out, revoked connections kept), newest first (ties by ID).
+pub fn list(rows: impl IntoIterator<Item = ConnectionRecord>) -> Vec<ConnectionRecord> {
+    let mut listed: Vec<ConnectionRecord> = rows.into_iter().filter(|r| !r.is_tombstone()).collect();
+    listed.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+    listed
+}
+
+/// The contract of `ConnectionStore::revoke_all`, given every stored row of the user: the rows
+/// to write back (each active one, revoked at `now`) and how many there are.
+pub fn revoke_all(rows: impl IntoIterator<Item = ConnectionRecord>, now: i64) -> (Vec<ConnectionRecord>, u32) {
+    let revoked: Vec<ConnectionRecord> =
+        rows.into_iter().filter(|r| r.revoked_at.is_none()).map(|r| ConnectionRecord { revoked_at: Some(now), ..r }).collect();
+    // A user's object holds far fewer than u32::MAX rows; saturate rather than wrap.
+    let count = u32::try_from(revoked.len()).unwrap_or(u32::MAX);
+    (revoked, count)
 }
 
 #[cfg(test)]
@@ -142,5 +271,78 @@ mod tests {
         assert_eq!(rotate(&mut r, 1, "cl", 1000), Rotation::Expired);
         assert_eq!(rotate(&mut r, 5, "cl", 10), Rotation::Reused, "a generation never issued is not a valid token");
         assert_eq!(r, ConnectionRecord { revoked_at: Some(10), ..record() });
+    }
+
+    #[test]
+    fn rotating_a_missing_row_writes_nothing_and_a_refusal_writes_nothing() {
+        assert_eq!(rotate_row(None, 1, "cl", 10), (None, Rotation::Missing));
+        assert_eq!(rotate_row(Some(record()), 1, "other", 10), (None, Rotation::WrongClient));
+        let (written, outcome) = rotate_row(Some(record()), 1, "cl", 10);
+        assert_eq!(generation(outcome), 2);
+        assert_eq!(written.map(|r| (r.generation, r.rotated_at, r.last_used_at)), Some((2, Some(10), Some(10))));
+    }
+
+    #[test]
+    fn create_keeps_a_tombstones_revocation() {
+        let new = ConnectionRecord { revoked_at: None, ..record() };
+        assert_eq!(create(None, &new), (new.clone(), CreateOutcome::Created));
+        let tombstone = ConnectionRecord::tombstone("acme", "ada@example.com", "c", 5);
+        let (row, outcome) = create(Some(tombstone), &new);
+        assert_eq!(outcome, CreateOutcome::AlreadyRevoked);
+        assert_eq!(row, ConnectionRecord { revoked_at: Some(5), ..new.clone() });
+        // A live row under the same ID is replaced by the new details.
+        assert_eq!(create(Some(ConnectionRecord { client_name: "Old".into(), ..new.clone() }), &new).1, CreateOutcome::Created);
+    }
+
+    #[test]
+    fn touch_writes_last_used_at_at_most_once_a_minute() {
+        assert_eq!(touch(None, 10), (None, ConnectionStatus::Missing));
+        assert_eq!(touch(Some(ConnectionRecord { revoked_at: Some(1), ..record() }), 10), (None, ConnectionStatus::Revoked));
+        let (written, status) = touch(Some(record()), 100);
+        assert_eq!(status, ConnectionStatus::Active);
+        let used = written.unwrap();
+        assert_eq!(used.last_used_at, Some(100));
+        assert_eq!(touch(Some(used.clone()), 100 + TOUCH_EVERY), (None, ConnectionStatus::Active));
+        assert_eq!(touch(Some(used), 101 + TOUCH_EVERY).0.and_then(|r| r.last_used_at), Some(101 + TOUCH_EVERY));
+    }
+
+    #[test]
+    fn revoke_leaves_a_tombstone_refuses_other_clients_and_keeps_the_first_time() {
+        let (tomb, outcome) = revoke(None, "acme", "ada@example.com", "x", Some("cl"), 7);
+        assert_eq!(outcome, RevokeOutcome::Revoked);
+        let tomb = tomb.unwrap();
+        assert!(tomb.is_tombstone());
+        assert_eq!((tomb.id.as_str(), tomb.revoked_at, tomb.created_at), ("x", Some(7), 7));
+        assert_eq!(revoke(Some(tomb), "acme", "ada@example.com", "x", Some("any"), 9), (None, RevokeOutcome::Revoked));
+        assert_eq!(revoke(Some(record()), "acme", "ada@example.com", "c", Some("other"), 9), (None, RevokeOutcome::WrongClient));
+        let (revoked, _) = revoke(Some(record()), "acme", "ada@example.com", "c", Some("cl"), 9);
+        let revoked = revoked.unwrap();
+        assert_eq!(revoked.revoked_at, Some(9));
+        assert_eq!(revoke(Some(revoked), "acme", "ada@example.com", "c", None, 12), (None, RevokeOutcome::Revoked));
+    }
+
+    #[test]
+    fn list_hides_tombstones_newest_first_and_revoke_all_counts_active_ones() {
+        let at = |id: &str, created_at, revoked_at| ConnectionRecord { id: id.into(), created_at, revoked_at, ..record() };
+        let rows = vec![at("a", 1, None), at("b", 3, Some(4)), at("c", 2, None), ConnectionRecord::tombstone("acme", "u", "t", 9)];
+        let ids: Vec<String> = list(rows.clone()).into_iter().map(|r| r.id).collect();
+        assert_eq!(ids, ["b", "c", "a"]);
+        let (written, n) = revoke_all(rows, 20);
+        assert_eq!(n, 2);
+        assert!(written.iter().all(|r| r.revoked_at == Some(20) && (r.id == "a" || r.id == "c")));
+    }
+
+    #[test]
+    fn rows_are_forgotten_30_days_after_revocation_or_expiry_and_tombstones_by_age() {
+        let created = ConnectionRecord { id: "new".into(), created_at: FORGET_AFTER + 1000, ..record() };
+        let old = |revoked_at, refresh_expires_at| ConnectionRecord { id: "old".into(), revoked_at, refresh_expires_at, ..record() };
+        assert!(forget_on_create(&old(Some(999), 5000), &created), "revoked more than 30 days before");
+        assert!(!forget_on_create(&old(Some(1000), 5000), &created), "revoked exactly 30 days before");
+        assert!(forget_on_create(&old(None, 999), &created), "family expired more than 30 days before");
+        assert!(!forget_on_create(&old(None, 1000), &created));
+        let tomb = |at| ConnectionRecord::tombstone("acme", "u", "t", at);
+        assert!(!forget_on_create(&tomb(1000), &created), "a tombstone has no family: only its age counts");
+        assert!(forget_on_create(&tomb(999), &created));
+        assert!(!forget_on_create(&ConnectionRecord { revoked_at: Some(0), ..created.clone() }, &created), "never the new row");
     }
 }

@@ -1,5 +1,11 @@
 //! Storage contracts, named for the domain. The edge implements them with Workers KV and
 //! Durable Objects (docs/storage.md); tests implement them in memory with the same guarantees.
+//!
+//! What each operation does to the stored rows is a pure transition in the core, written once
+//! and applied by both implementations to rows loaded and saved in one atomic step:
+//! `core::oauth::code::{insert, redeem}`, `core::connection::{create, forget_on_create,
+//! rotate_row, touch, revoke, list, revoke_all}` and `core::admin::{replace_policy,
+//! bound_outcomes}`. Their doc comments are the contracts; the docs here summarise them.
 #![allow(async_fn_in_trait)]
 
 use serde::{Deserialize, Serialize};
@@ -29,11 +35,14 @@ pub trait ClientStore {
 
 /// Single-use authorization codes.
 pub trait CodeStore {
+    /// Stores a new, unconsumed code (`core::oauth::code::insert`; a stored key is never
+    /// replaced).
     async fn insert(&self, code: &AuthCode, grant: &CodeGrant, expires_at: i64) -> Result<(), StoreError>;
     /// Atomically consumes the code. Exactly one of any number of concurrent calls for the same
     /// code gets `Redeemed`; the others get `Replayed`. A consumed code is kept (not deleted)
     /// until it expires, so a replay is recognised and returns the grant, whose connection the
-    /// caller then revokes. An unconsumed code past `expires_at` is `Expired`.
+    /// caller then revokes. An unconsumed code past `expires_at` is `Expired`. The contract is
+    /// `core::oauth::code::redeem`.
     async fn redeem(&self, code: &AuthCode, now: i64) -> Result<Redemption, StoreError>;
 }
 
@@ -64,10 +73,12 @@ pub enum RevokeOutcome {
 
 /// Connections (one per approval) and their refresh families. Every operation on one
 /// connection is atomic and immediately consistent (a Durable Object per workspace member).
+/// Each operation's contract is the function of `core::connection` it names.
 pub trait ConnectionStore {
-    /// Creates the connection; if its ID was already revoked, it is created revoked.
+    /// Creates the connection; if its ID was already revoked, it is created revoked
+    /// (`create`). Then forgets the user's rows long revoked or expired (`forget_on_create`).
     async fn create(&self, connection: &ConnectionRecord) -> Result<CreateOutcome, StoreError>;
-    /// Applies `crate::core::connection::rotate` atomically.
+    /// Applies `crate::core::connection::rotate` atomically (`rotate_row`).
     async fn rotate(
         &self,
         workspace: &str,
@@ -77,15 +88,18 @@ pub trait ConnectionStore {
         client_id: &str,
         now: i64,
     ) -> Result<Rotation, StoreError>;
-    /// Marks the connection as used at `now` and says whether it is active.
+    /// Marks the connection as used at `now` (at most once a minute) and says whether it is
+    /// active (`touch`).
     async fn touch(&self, workspace: &str, user: &str, id: &str, now: i64) -> Result<ConnectionStatus, StoreError>;
     /// Revokes the connection (when `client_id` is given, only if it is the connection's
     /// client). If it does not exist yet, records the revocation so that a later `create` of the
-    /// same ID yields a revoked connection. Idempotent.
+    /// same ID yields a revoked connection. Idempotent: the first `revoked_at` is kept
+    /// (`revoke`).
     async fn revoke(&self, workspace: &str, user: &str, id: &str, client_id: Option<&str>, now: i64) -> Result<RevokeOutcome, StoreError>;
-    /// The user's connections in this workspace, newest first (revoked ones included).
+    /// The user's connections in this workspace, newest first (revoked ones included,
+    /// tombstones not: `list`).
     async fn list(&self, workspace: &str, user: &str) -> Result<Vec<ConnectionRecord>, StoreError>;
-    /// Revokes every active connection of the user; returns how many.
+    /// Revokes every active connection of the user; returns how many (`revoke_all`).
     async fn revoke_all(&self, workspace: &str, user: &str, now: i64) -> Result<u32, StoreError>;
 }
 
@@ -108,8 +122,10 @@ pub trait WorkspaceStore {
     async fn policy_text(&self, workspace: &str) -> Result<Option<String>, StoreError>;
     /// Replaces the policy only if its current ETag is `if_match` (`None`: only if there is no
     /// policy yet). Atomic per workspace: of two writers with the same ETag, one gets Conflict.
+    /// The decision is `core::admin::replace_policy`.
     async fn replace_policy(&self, workspace: &str, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError>;
-    /// Keeps the newest `OUTCOMES_KEPT` of each kind.
+    /// Records an authorization outcome, keeping the newest `OUTCOMES_KEPT` of each kind
+    /// (`core::admin::bound_outcomes`).
     async fn record_outcome(&self, workspace: &str, outcome: &Outcome) -> Result<(), StoreError>;
     /// Newest first.
     async fn outcomes(&self, workspace: &str) -> Result<Vec<Outcome>, StoreError>;

@@ -1,35 +1,23 @@
 //! `AuthCodes`: a SQLite-backed Durable Object holding single-use authorization codes.
 //! Codes are sharded over `CODE_SHARDS` objects by the prefix each code carries.
 //!
-//! Atomicity: a Durable Object runs one event at a time, and `redeem` is a single
-//! `UPDATE … RETURNING` with no `await` around it, so of any number of concurrent redemptions
-//! exactly one sees the row unconsumed.
-use serde::{Deserialize, Serialize};
+//! Atomicity: a Durable Object runs one event at a time, and SQL in a Durable Object is
+//! synchronous. `redeem` loads the row, applies `core::oauth::code::redeem` and saves the
+//! result with no `.await` in between, so the three are one atomic step: of any number of
+//! concurrent redemptions exactly one sees the row unconsumed. (This replaces a single
+//! `UPDATE … RETURNING`; the contract now lives in the core, shared with the test store.)
+use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
-use crate::core::oauth::code::{CodeGrant, Redemption};
+use crate::core::messages::CodesCall;
+use crate::core::oauth::code::{self, CodeGrant, CodeRow, Redemption, KEEP_AFTER_EXPIRY};
 
-/// Consumed codes are kept this long past their expiry, so a late replay is still recognised.
-const KEEP_AFTER_EXPIRY: i64 = 3600;
-
-#[derive(Serialize, Deserialize)]
-pub struct InsertBody {
-    pub key: String,
-    pub grant: CodeGrant,
-    pub expires_at: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct RedeemBody {
-    pub key: String,
-    pub now: i64,
-}
-
+/// A row as SQLite returns it (the grant as JSON).
 #[derive(Deserialize)]
 struct Row {
     grant_json: String,
-    consumed_at: Option<i64>,
     expires_at: i64,
+    consumed_at: Option<i64>,
 }
 
 #[durable_object]
@@ -48,25 +36,20 @@ impl DurableObject for AuthCodes {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let call: CodesCall = match serde_json::from_str(&req.text().await?) {
+            Ok(call) => call,
+            Err(e) => return Response::error(format!("bad message: {e}"), 400),
+        };
         let sql = self.state.storage().sql();
-        match req.path().as_str() {
-            "/insert" => {
-                let body: InsertBody = req.json().await?;
-                let grant = serde_json::to_string(&body.grant)?;
-                sql.exec(
-                    "INSERT INTO codes (key, grant_json, expires_at, consumed_at) VALUES (?, ?, ?, NULL)",
-                    vec![body.key.into(), grant.into(), SqlStorageValue::Integer(body.expires_at)],
-                )?;
+        match call {
+            CodesCall::Insert { key, grant, expires_at } => {
+                insert(&sql, &key, &grant, expires_at)?;
                 if self.state.storage().get_alarm().await?.is_none() {
-                    self.state.storage().set_alarm((body.expires_at + KEEP_AFTER_EXPIRY) * 1000).await?;
+                    self.state.storage().set_alarm((expires_at + KEEP_AFTER_EXPIRY) * 1000).await?;
                 }
-                Response::from_json(&serde_json::json!({ "ok": true }))
+                Response::from_json(&())
             }
-            "/redeem" => {
-                let body: RedeemBody = req.json().await?;
-                Response::from_json(&redeem(&sql, &body.key, body.now)?)
-            }
-            other => Response::error(format!("unknown operation {other}"), 404),
+            CodesCall::Redeem { key, now } => Response::from_json(&redeem(&sql, &key, now)?),
         }
     }
 
@@ -86,26 +69,39 @@ impl DurableObject for AuthCodes {
     }
 }
 
-/// `CodeStore::redeem`'s contract, in one statement plus a read for the failure reason.
+fn load(sql: &SqlStorage, key: &str) -> Result<Option<CodeRow>> {
+    let rows: Vec<Row> = sql.exec("SELECT grant_json, expires_at, consumed_at FROM codes WHERE key = ?", vec![key.into()])?.to_array()?;
+    match rows.into_iter().next() {
+        None => Ok(None),
+        Some(r) => Ok(Some(CodeRow { grant: serde_json::from_str(&r.grant_json)?, expires_at: r.expires_at, consumed_at: r.consumed_at })),
+    }
+}
+
+/// Writes the whole row (insert or replace).
+fn save(sql: &SqlStorage, key: &str, row: &CodeRow) -> Result<()> {
+    sql.exec(
+        "INSERT OR REPLACE INTO codes (key, grant_json, expires_at, consumed_at) VALUES (?, ?, ?, ?)",
+        vec![
+            key.into(),
+            serde_json::to_string(&row.grant)?.into(),
+            SqlStorageValue::Integer(row.expires_at),
+            row.consumed_at.map_or(SqlStorageValue::Null, SqlStorageValue::Integer),
+        ],
+    )?;
+    Ok(())
+}
+
+/// `CodeStore::insert`: load, `code::insert`, save — one atomic step (no `.await`).
+fn insert(sql: &SqlStorage, key: &str, grant: &CodeGrant, expires_at: i64) -> Result<()> {
+    let row = code::insert(load(sql, key)?.as_ref(), grant, expires_at).map_err(|e| worker::Error::RustError(e.to_string()))?;
+    save(sql, key, &row)
+}
+
+/// `CodeStore::redeem`: load, `code::redeem`, save — one atomic step (no `.await`).
 fn redeem(sql: &SqlStorage, key: &str, now: i64) -> Result<Redemption> {
-    #[derive(Deserialize)]
-    struct Consumed {
-        grant_json: String,
+    let (write, outcome) = code::redeem(load(sql, key)?, now);
+    if let Some(row) = write {
+        save(sql, key, &row)?;
     }
-    let won: Vec<Consumed> = sql
-        .exec(
-            "UPDATE codes SET consumed_at = ? WHERE key = ? AND consumed_at IS NULL AND expires_at > ? RETURNING grant_json",
-            vec![SqlStorageValue::Integer(now), key.into(), SqlStorageValue::Integer(now)],
-        )?
-        .to_array()?;
-    if let Some(row) = won.first() {
-        return Ok(Redemption::Redeemed { grant: serde_json::from_str(&row.grant_json)? });
-    }
-    let rows: Vec<Row> = sql.exec("SELECT grant_json, consumed_at, expires_at FROM codes WHERE key = ?", vec![key.into()])?.to_array()?;
-    Ok(match rows.first() {
-        None => Redemption::Unknown,
-        Some(row) if row.consumed_at.is_some() => Redemption::Replayed { grant: serde_json::from_str(&row.grant_json)? },
-        Some(row) if row.expires_at <= now => Redemption::Expired,
-        Some(_) => Redemption::Unknown,
-    })
+    Ok(outcome)
 }

@@ -1,30 +1,14 @@
 //! `Connections`: a SQLite-backed Durable Object per (workspace, user) holding that user's
-//! connections (one per approval) and the generation of each refresh family. Each operation is
-//! one event with no `await` between its read and its write, so it is atomic; and since every
-//! /mcp call asks this object, a revocation takes effect at the next call.
-use serde::{Deserialize, Serialize};
+//! connections (one per approval) and the generation of each refresh family. Each operation
+//! loads its rows, applies its `core::connection` transition and saves the result in one event
+//! with no `.await` in between (SQL in a Durable Object is synchronous), so it is atomic; and
+//! since every /mcp call asks this object, a revocation takes effect at the next call.
+use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
-use crate::core::connection::{rotate, ConnectionRecord, Rotation};
-use crate::core::store::{ConnectionStatus, CreateOutcome, RevokeOutcome};
-
-/// `last_used_at` is written at most this often, so a busy connection is not a write per call.
-const TOUCH_EVERY: i64 = 60;
-/// Connections revoked, or whose refresh family expired, this long ago are forgotten (after
-/// the admin page has shown them for a while), so a user's object does not grow forever.
-const FORGET_AFTER: i64 = 30 * 86_400;
-
-#[derive(Serialize, Deserialize)]
-pub struct IdBody {
-    pub id: String,
-    pub workspace: String,
-    pub user: String,
-    pub now: i64,
-    #[serde(default)]
-    pub client_id: Option<String>,
-    #[serde(default)]
-    pub presented: u32,
-}
+use crate::core::connection::{self, ConnectionRecord};
+use crate::core::messages::ConnectionsCall;
+use crate::core::store::CreateOutcome;
 
 /// A row as SQLite returns it (scopes space-separated).
 #[derive(Deserialize)]
@@ -86,44 +70,34 @@ impl DurableObject for Connections {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let call: ConnectionsCall = match serde_json::from_str(&req.text().await?) {
+            Ok(call) => call,
+            Err(e) => return Response::error(format!("bad message: {e}"), 400),
+        };
         let sql = self.state.storage().sql();
-        match req.path().as_str() {
-            "/create" => {
-                let c: ConnectionRecord = req.json().await?;
-                Response::from_json(&create(&sql, &c)?)
-            }
-            "/rotate" => {
-                let b: IdBody = req.json().await?;
-                let client_id = b.client_id.clone().unwrap_or_default();
-                let outcome = match load(&sql, &b.id)? {
-                    None => Rotation::Missing,
-                    Some(mut record) => {
-                        let outcome = rotate(&mut record, b.presented, &client_id, b.now);
-                        save(&sql, &record)?;
-                        outcome
-                    }
-                };
+        match call {
+            ConnectionsCall::Create { connection } => Response::from_json(&create(&sql, &connection)?),
+            ConnectionsCall::Rotate { id, presented, client_id, now } => {
+                let (write, outcome) = connection::rotate_row(load(&sql, &id)?, presented, &client_id, now);
+                save_all(&sql, write)?;
                 Response::from_json(&outcome)
             }
-            "/touch" => {
-                let b: IdBody = req.json().await?;
-                Response::from_json(&touch(&sql, &b.id, b.now)?)
+            ConnectionsCall::Touch { id, now } => {
+                let (write, status) = connection::touch(load(&sql, &id)?, now);
+                save_all(&sql, write)?;
+                Response::from_json(&status)
             }
-            "/revoke" => {
-                let b: IdBody = req.json().await?;
-                Response::from_json(&revoke(&sql, &b)?)
+            ConnectionsCall::Revoke { id, workspace, user, client_id, now } => {
+                let (write, outcome) = connection::revoke(load(&sql, &id)?, &workspace, &user, &id, client_id.as_deref(), now);
+                save_all(&sql, write)?;
+                Response::from_json(&outcome)
             }
-            "/list" => {
-                let rows: Vec<Row> =
-                    sql.exec("SELECT * FROM connections WHERE client_id != '' ORDER BY created_at DESC", None)?.to_array()?;
-                Response::from_json(&rows.into_iter().map(ConnectionRecord::from).collect::<Vec<_>>())
+            ConnectionsCall::List => Response::from_json(&connection::list(load_all(&sql)?)),
+            ConnectionsCall::RevokeAll { now } => {
+                let (write, count) = connection::revoke_all(load_all(&sql)?, now);
+                save_all(&sql, write)?;
+                Response::from_json(&count)
             }
-            "/revoke_all" => {
-                let b: IdBody = req.json().await?;
-                let n = sql.exec("UPDATE connections SET revoked_at = ? WHERE revoked_at IS NULL", vec![int(b.now)])?.rows_written();
-                Response::from_json(&n)
-            }
-            other => Response::error(format!("unknown operation {other}"), 404),
         }
     }
 }
@@ -141,7 +115,17 @@ fn load(sql: &SqlStorage, id: &str) -> Result<Option<ConnectionRecord>> {
     Ok(rows.into_iter().next().map(ConnectionRecord::from))
 }
 
-/// Writes the whole record (insert or replace).
+/// Every row of the object (one user's connections: a few, kept few by `forget_on_create`).
+fn load_all(sql: &SqlStorage) -> Result<Vec<ConnectionRecord>> {
+    let rows: Vec<Row> = sql.exec("SELECT * FROM connections", None)?.to_array()?;
+    Ok(rows.into_iter().map(ConnectionRecord::from).collect())
+}
+
+/// Writes each whole record (insert or replace).
+fn save_all(sql: &SqlStorage, records: impl IntoIterator<Item = ConnectionRecord>) -> Result<()> {
+    records.into_iter().try_for_each(|c| save(sql, &c))
+}
+
 fn save(sql: &SqlStorage, c: &ConnectionRecord) -> Result<()> {
     sql.exec(
         "INSERT OR REPLACE INTO connections (id, workspace, user, client_id, client_name, scopes, created_at, last_used_at, generation, refresh_expires_at, revoked_at, rotated_at)
@@ -164,51 +148,13 @@ fn save(sql: &SqlStorage, c: &ConnectionRecord) -> Result<()> {
     Ok(())
 }
 
-/// A replay may have revoked this ID before the first redemption got here: the tombstone's
-/// `revoked_at` is kept and the details are filled in.
+/// `connection::create`, then the housekeeping of this rare write path: the rows
+/// `connection::forget_on_create` names are deleted.
 fn create(sql: &SqlStorage, c: &ConnectionRecord) -> Result<CreateOutcome> {
-    let revoked_at = load(sql, &c.id)?.and_then(|r| r.revoked_at);
-    save(sql, &ConnectionRecord { revoked_at, ..c.clone() })?;
-    // Housekeeping on the rare write path. Tombstones (no client yet) go only by their age.
-    let forget_before = int(c.created_at - FORGET_AFTER);
-    sql.exec(
-        "DELETE FROM connections WHERE revoked_at < ? OR (client_id != '' AND refresh_expires_at < ?)",
-        vec![forget_before.clone(), forget_before],
-    )?;
-    Ok(if revoked_at.is_some() { CreateOutcome::AlreadyRevoked } else { CreateOutcome::Created })
-}
-
-fn touch(sql: &SqlStorage, id: &str, now: i64) -> Result<ConnectionStatus> {
-    let Some(record) = load(sql, id)? else {
-        return Ok(ConnectionStatus::Missing);
-    };
-    if record.revoked_at.is_some() {
-        return Ok(ConnectionStatus::Revoked);
+    let (row, outcome) = connection::create(load(sql, &c.id)?, c);
+    save(sql, &row)?;
+    for old in load_all(sql)?.into_iter().filter(|r| connection::forget_on_create(r, c)) {
+        sql.exec("DELETE FROM connections WHERE id = ?", vec![old.id.into()])?;
     }
-    if record.last_used_at.is_none_or(|t| t < now - TOUCH_EVERY) {
-        sql.exec("UPDATE connections SET last_used_at = ? WHERE id = ?", vec![int(now), id.into()])?;
-    }
-    Ok(ConnectionStatus::Active)
-}
-
-fn revoke(sql: &SqlStorage, b: &IdBody) -> Result<RevokeOutcome> {
-    let record = load(sql, &b.id)?.unwrap_or_else(|| ConnectionRecord {
-        id: b.id.clone(),
-        workspace: b.workspace.clone(),
-        user: b.user.clone(),
-        client_id: String::new(),
-        client_name: String::new(),
-        scopes: Vec::new(),
-        created_at: b.now,
-        last_used_at: None,
-        generation: 0,
-        rotated_at: None,
-        refresh_expires_at: 0,
-        revoked_at: None,
-    });
-    if b.client_id.as_deref().is_some_and(|c| !record.client_id.is_empty() && c != record.client_id) {
-        return Ok(RevokeOutcome::WrongClient);
-    }
-    save(sql, &ConnectionRecord { revoked_at: record.revoked_at.or(Some(b.now)), ..record })?;
-    Ok(RevokeOutcome::Revoked)
+    Ok(outcome)
 }

@@ -2,7 +2,6 @@
 use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use worker::{Env, Method, Request, RequestInit, Stub};
 
 use super::{CLIENTS_KV, CODES_DO, CONNECTIONS_DO, POLICIES_KV, WORKSPACES_DO};
@@ -10,6 +9,7 @@ use crate::app::Services;
 use crate::core::admin::Outcome;
 use crate::core::config::Config;
 use crate::core::connection::{ConnectionRecord, Rotation};
+use crate::core::messages::{Call, CodesCall, ConnectionsCall, WorkspacesCall};
 use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
 use crate::core::oauth::keys::Keys;
 use crate::core::oauth::register::ClientRegistration;
@@ -34,20 +34,24 @@ impl EdgeServices {
         ns.id_from_name(name).map_err(err)?.get_stub().map_err(err)
     }
 
-    /// One JSON call to a Durable Object (the internal protocol of `codes` and `connections`).
-    async fn call<B: Serialize, T: DeserializeOwned>(&self, binding: &str, name: &str, op: &str, body: &B) -> Result<T, StoreError> {
-        let json = serde_json::to_string(body).map_err(err)?;
+    /// One message to a Durable Object (`core::messages`: a tagged enum per object, answered
+    /// with the JSON of the reply type its variant names).
+    async fn call<M: Call, T: DeserializeOwned>(&self, binding: &str, name: &str, message: &M) -> Result<T, StoreError> {
+        let json = serde_json::to_string(message).map_err(err)?;
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(json.into()));
-        let req = Request::new_with_init(&format!("https://do.internal/{op}"), &init).map_err(err)?;
+        let req = Request::new_with_init(DO_URL, &init).map_err(err)?;
         let mut resp = self.stub(binding, name)?.fetch_with_request(req).await.map_err(err)?;
         if resp.status_code() != 200 {
             let text = resp.text().await.unwrap_or_default();
-            return Err(StoreError(format!("{binding}/{op}: {} {text}", resp.status_code())));
+            return Err(StoreError(format!("{binding}/{}: {} {text}", message.op(), resp.status_code())));
         }
         resp.json::<T>().await.map_err(err)
     }
 }
+
+/// Every Durable Object message goes to this URL; the operation is in the body.
+const DO_URL: &str = "https://do.internal/";
 
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
@@ -119,13 +123,12 @@ fn code_shard(code: &AuthCode) -> String {
 
 impl CodeStore for EdgeServices {
     async fn insert(&self, code: &AuthCode, grant: &CodeGrant, expires_at: i64) -> Result<(), StoreError> {
-        let body = super::codes::InsertBody { key: code.storage_key(), grant: grant.clone(), expires_at };
-        self.call::<_, serde_json::Value>(CODES_DO, &code_shard(code), "insert", &body).await.map(|_| ())
+        let call = CodesCall::Insert { key: code.storage_key(), grant: grant.clone(), expires_at };
+        self.call(CODES_DO, &code_shard(code), &call).await
     }
 
     async fn redeem(&self, code: &AuthCode, now: i64) -> Result<Redemption, StoreError> {
-        let body = super::codes::RedeemBody { key: code.storage_key(), now };
-        self.call(CODES_DO, &code_shard(code), "redeem", &body).await
+        self.call(CODES_DO, &code_shard(code), &CodesCall::Redeem { key: code.storage_key(), now }).await
     }
 }
 
@@ -135,26 +138,15 @@ fn connection_object(workspace: &str, user: &str) -> String {
 }
 
 impl EdgeServices {
-    async fn connection_op<T: DeserializeOwned>(&self, op: &str, body: super::connections::IdBody) -> Result<T, StoreError> {
-        let name = connection_object(&body.workspace, &body.user);
-        self.call(CONNECTIONS_DO, &name, op, &body).await
-    }
-}
-
-fn id_body(workspace: &str, user: &str, id: &str, now: i64) -> super::connections::IdBody {
-    super::connections::IdBody {
-        id: id.to_string(),
-        workspace: workspace.to_string(),
-        user: user.to_string(),
-        now,
-        client_id: None,
-        presented: 0,
+    async fn connections<T: DeserializeOwned>(&self, workspace: &str, user: &str, call: ConnectionsCall) -> Result<T, StoreError> {
+        self.call(CONNECTIONS_DO, &connection_object(workspace, user), &call).await
     }
 }
 
 impl ConnectionStore for EdgeServices {
     async fn create(&self, connection: &ConnectionRecord) -> Result<CreateOutcome, StoreError> {
-        self.call(CONNECTIONS_DO, &connection_object(&connection.workspace, &connection.user), "create", connection).await
+        let call = ConnectionsCall::Create { connection: connection.clone() };
+        self.connections(&connection.workspace, &connection.user, call).await
     }
 
     async fn rotate(
@@ -166,67 +158,66 @@ impl ConnectionStore for EdgeServices {
         client_id: &str,
         now: i64,
     ) -> Result<Rotation, StoreError> {
-        let body = super::connections::IdBody { client_id: Some(client_id.to_string()), presented, ..id_body(workspace, user, id, now) };
-        self.connection_op("rotate", body).await
+        let call = ConnectionsCall::Rotate { id: id.to_string(), presented, client_id: client_id.to_string(), now };
+        self.connections(workspace, user, call).await
     }
 
     async fn touch(&self, workspace: &str, user: &str, id: &str, now: i64) -> Result<ConnectionStatus, StoreError> {
-        self.connection_op("touch", id_body(workspace, user, id, now)).await
+        self.connections(workspace, user, ConnectionsCall::Touch { id: id.to_string(), now }).await
     }
 
     async fn revoke(&self, workspace: &str, user: &str, id: &str, client_id: Option<&str>, now: i64) -> Result<RevokeOutcome, StoreError> {
-        let body = super::connections::IdBody { client_id: client_id.map(str::to_string), ..id_body(workspace, user, id, now) };
-        self.connection_op("revoke", body).await
+        let call = ConnectionsCall::Revoke {
+            id: id.to_string(),
+            workspace: workspace.to_string(),
+            user: user.to_string(),
+            client_id: client_id.map(str::to_string),
+            now,
+        };
+        self.connections(workspace, user, call).await
     }
 
     async fn list(&self, workspace: &str, user: &str) -> Result<Vec<ConnectionRecord>, StoreError> {
-        self.connection_op("list", id_body(workspace, user, "", 0)).await
+        self.connections(workspace, user, ConnectionsCall::List).await
     }
 
     async fn revoke_all(&self, workspace: &str, user: &str, now: i64) -> Result<u32, StoreError> {
-        self.connection_op("revoke_all", id_body(workspace, user, "", now)).await
+        self.connections(workspace, user, ConnectionsCall::RevokeAll { now }).await
     }
 }
 
 impl WorkspaceStore for EdgeServices {
     async fn policy_text(&self, workspace: &str) -> Result<Option<String>, StoreError> {
-        let body = super::workspaces::PolicyBody { workspace: workspace.to_string(), text: None, if_match: None };
-        self.call(WORKSPACES_DO, workspace, "policy", &body).await
+        self.call(WORKSPACES_DO, workspace, &WorkspacesCall::Policy { workspace: workspace.to_string() }).await
     }
 
     async fn replace_policy(&self, workspace: &str, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError> {
-        let body = super::workspaces::PolicyBody {
-            workspace: workspace.to_string(),
-            text: Some(text.to_string()),
-            if_match: if_match.map(str::to_string),
-        };
-        self.call(WORKSPACES_DO, workspace, "replace", &body).await
+        let call =
+            WorkspacesCall::Replace { workspace: workspace.to_string(), text: text.to_string(), if_match: if_match.map(str::to_string) };
+        self.call(WORKSPACES_DO, workspace, &call).await
     }
 
     async fn record_outcome(&self, workspace: &str, outcome: &Outcome) -> Result<(), StoreError> {
-        let body = super::workspaces::OutcomeBody { outcome: outcome.clone() };
-        self.call::<_, serde_json::Value>(WORKSPACES_DO, workspace, "record", &body).await.map(|_| ())
+        self.call(WORKSPACES_DO, workspace, &WorkspacesCall::Record { outcome: outcome.clone() }).await
     }
 
     async fn outcomes(&self, workspace: &str) -> Result<Vec<Outcome>, StoreError> {
-        self.call(WORKSPACES_DO, workspace, "outcomes", &serde_json::json!({})).await
+        self.call(WORKSPACES_DO, workspace, &WorkspacesCall::Outcomes).await
     }
 
     async fn upstream_secret(&self, workspace: &str) -> Result<Option<(String, i64)>, StoreError> {
-        self.call(WORKSPACES_DO, workspace, "secret", &serde_json::json!({})).await
+        self.call(WORKSPACES_DO, workspace, &WorkspacesCall::Secret).await
     }
 
     async fn set_upstream_secret(&self, workspace: &str, sealed: Option<&str>, now: i64) -> Result<(), StoreError> {
-        let body = super::workspaces::SecretBody { sealed: sealed.map(str::to_string), now };
-        self.call::<_, serde_json::Value>(WORKSPACES_DO, workspace, "set_secret", &body).await.map(|_| ())
+        self.call(WORKSPACES_DO, workspace, &WorkspacesCall::SetSecret { sealed: sealed.map(str::to_string), now }).await
     }
 
     async fn note_connection_user(&self, workspace: &str, user: &str) -> Result<(), StoreError> {
-        let body = super::workspaces::UserBody { user: user.to_string() };
-        self.call::<_, serde_json::Value>(WORKSPACES_DO, workspace, "note_user", &body).await.map(|_| ())
+        self.call(WORKSPACES_DO, workspace, &WorkspacesCall::NoteUser { user: user.to_string() }).await
     }
 
     async fn connection_users(&self, workspace: &str) -> Result<Vec<String>, StoreError> {
-        self.call(WORKSPACES_DO, workspace, "users", &serde_json::json!({})).await
+        self.call(WORKSPACES_DO, workspace, &WorkspacesCall::Users).await
     }
 }

@@ -9,38 +9,22 @@
 //! succeed, and KV receives writes in order. Which text is current when KV and the stored text
 //! differ is `core::admin::resolve_policy_text`: a KV value without our metadata is a hand edit
 //! (`wrangler kv key put`) and is adopted at once; one with our metadata is KV's cache serving
-//! an older write of ours.
-use serde::{Deserialize, Serialize};
+//! an older write of ours; whether to replace at all is `core::admin::replace_policy`.
+//!
+//! The other operations never `.await` between reading and writing SQL (which is synchronous
+//! in a Durable Object), so each is atomic without `block_concurrency_while`.
+use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, KvStore, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
 use super::POLICIES_KV;
-use crate::core::admin::{etag, resolve_policy_text, Outcome, OutcomeKind, PolicyText, StoredPolicy, KV_ETAG_METADATA, OUTCOMES_KEPT};
+use crate::core::admin::{
+    bound_outcomes, replace_policy, resolve_policy_text, Outcome, OutcomeKind, PolicyText, StoredPolicy, KV_ETAG_METADATA,
+};
+use crate::core::messages::WorkspacesCall;
 use crate::core::store::ReplaceOutcome;
 
-#[derive(Serialize, Deserialize)]
-pub struct PolicyBody {
-    pub workspace: String,
-    #[serde(default)]
-    pub text: Option<String>,
-    #[serde(default)]
-    pub if_match: Option<String>,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct OutcomeBody {
-    pub outcome: Outcome,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct SecretBody {
-    pub sealed: Option<String>,
-    pub now: i64,
-}
-
-#[derive(Serialize, Deserialize)]
-pub struct UserBody {
-    pub user: String,
-}
+/// The name of the upstream API key in the `secrets` table.
+const UPSTREAM_SECRET: &str = "upstream_api_key";
 
 #[derive(Deserialize)]
 struct Stored {
@@ -76,70 +60,28 @@ impl DurableObject for Workspaces {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        match req.path().as_str() {
-            "/policy" => {
-                let body: PolicyBody = req.json().await?;
+        let call: WorkspacesCall = match serde_json::from_str(&req.text().await?) {
+            Ok(call) => call,
+            Err(e) => return Response::error(format!("bad message: {e}"), 400),
+        };
+        let sql = self.state.storage().sql();
+        match call {
+            WorkspacesCall::Policy { workspace } => {
                 let kv = self.env.kv(POLICIES_KV)?;
-                let sql = self.state.storage().sql();
-                let text = self.state.block_concurrency_while(async move { current(&sql, &kv, &body.workspace).await }).await?;
+                let text = self.state.block_concurrency_while(async move { current(&sql, &kv, &workspace).await }).await?;
                 Response::from_json(&text)
             }
-            "/replace" => {
-                let body: PolicyBody = req.json().await?;
+            WorkspacesCall::Replace { workspace, text, if_match } => {
                 let kv = self.env.kv(POLICIES_KV)?;
-                let sql = self.state.storage().sql();
-                let outcome = self.state.block_concurrency_while(async move { replace(&sql, &kv, body).await }).await?;
-                Response::from_json(&outcome)
+                let replace = async move { replace(&sql, &kv, &workspace, &text, if_match.as_deref()).await };
+                Response::from_json(&self.state.block_concurrency_while(replace).await?)
             }
-            "/record" => {
-                let body: OutcomeBody = req.json().await?;
-                record(&self.state.storage().sql(), &body.outcome)?;
-                Response::from_json(&serde_json::json!({ "ok": true }))
-            }
-            "/outcomes" => Response::from_json(&outcomes(&self.state.storage().sql())?),
-            "/note_user" => {
-                let body: UserBody = req.json().await?;
-                self.state.storage().sql().exec(
-                    "INSERT OR IGNORE INTO users (email, noted_at) VALUES (?, ?)",
-                    vec![body.user.into(), SqlStorageValue::Integer(now())],
-                )?;
-                Response::from_json(&serde_json::json!({ "ok": true }))
-            }
-            "/users" => {
-                #[derive(Deserialize)]
-                struct Row {
-                    email: String,
-                }
-                let rows: Vec<Row> = self.state.storage().sql().exec("SELECT email FROM users", None)?.to_array()?;
-                Response::from_json(&rows.into_iter().map(|r| r.email).collect::<Vec<_>>())
-            }
-            "/secret" => {
-                #[derive(Deserialize)]
-                struct Row {
-                    sealed: String,
-                    updated_at: i64,
-                }
-                let rows: Vec<Row> = self
-                    .state
-                    .storage()
-                    .sql()
-                    .exec("SELECT sealed, updated_at FROM secrets WHERE name = 'upstream_api_key'", None)?
-                    .to_array()?;
-                Response::from_json(&rows.into_iter().next().map(|r| (r.sealed, r.updated_at)))
-            }
-            "/set_secret" => {
-                let body: SecretBody = req.json().await?;
-                let sql = self.state.storage().sql();
-                match body.sealed {
-                    Some(sealed) => sql.exec(
-                        "INSERT OR REPLACE INTO secrets (name, sealed, updated_at) VALUES ('upstream_api_key', ?, ?)",
-                        vec![sealed.into(), SqlStorageValue::Integer(body.now)],
-                    )?,
-                    None => sql.exec("DELETE FROM secrets WHERE name = 'upstream_api_key'", None)?,
-                };
-                Response::from_json(&serde_json::json!({ "ok": true }))
-            }
-            other => Response::error(format!("unknown operation {other}"), 404),
+            WorkspacesCall::Record { outcome } => Response::from_json(&record(&sql, &outcome)?),
+            WorkspacesCall::Outcomes => Response::from_json(&outcomes(&sql)?),
+            WorkspacesCall::Secret => Response::from_json(&secret(&sql)?),
+            WorkspacesCall::SetSecret { sealed, now } => Response::from_json(&set_secret(&sql, sealed, now)?),
+            WorkspacesCall::NoteUser { user } => Response::from_json(&note_user(&sql, user)?),
+            WorkspacesCall::Users => Response::from_json(&users(&sql)?),
         }
     }
 }
@@ -178,19 +120,18 @@ async fn current(sql: &SqlStorage, kv: &KvStore, workspace: &str) -> Result<Opti
     })
 }
 
-/// KV first (with our metadata), then the stored text: a failed KV write changes nothing, and
-/// a KV value carrying our metadata is always one this object wrote.
-async fn replace(sql: &SqlStorage, kv: &KvStore, body: PolicyBody) -> Result<ReplaceOutcome> {
-    let existing = current(sql, kv, &body.workspace).await?;
-    let current_etag = existing.as_deref().map(etag);
-    if current_etag.as_deref() != body.if_match.as_deref() {
-        return Ok(ReplaceOutcome::Conflict { current_etag });
+/// `replace_policy` decides; then KV first (with our metadata), then the stored text: a
+/// failed KV write changes nothing, and a KV value carrying our metadata is always one this
+/// object wrote. The KV write is awaited between read and write, hence the caller's
+/// `block_concurrency_while`.
+async fn replace(sql: &SqlStorage, kv: &KvStore, workspace: &str, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome> {
+    let existing = current(sql, kv, workspace).await?;
+    let (write, outcome) = replace_policy(existing.as_deref(), text, if_match);
+    if let Some(w) = write {
+        kv.put(&kv_key(workspace), w.text)?.metadata(serde_json::json!({ KV_ETAG_METADATA: w.etag }))?.execute().await?;
+        store(sql, w.text, w.replaced_etag)?;
     }
-    let text = body.text.unwrap_or_default();
-    let tag = etag(&text);
-    kv.put(&kv_key(&body.workspace), text.as_str())?.metadata(serde_json::json!({ KV_ETAG_METADATA: tag }))?.execute().await?;
-    store(sql, &text, current_etag)?;
-    Ok(ReplaceOutcome::Replaced { etag: tag })
+    Ok(outcome)
 }
 
 fn kind_name(kind: OutcomeKind) -> &'static str {
@@ -200,16 +141,21 @@ fn kind_name(kind: OutcomeKind) -> &'static str {
     }
 }
 
+/// Inserts the outcome, then deletes the rows `bound_outcomes` drops (one event, no `.await`).
 fn record(sql: &SqlStorage, outcome: &Outcome) -> Result<()> {
-    let kind = kind_name(outcome.kind);
     sql.exec(
         "INSERT INTO outcomes (kind, at, body) VALUES (?, ?, ?)",
-        vec![kind.into(), SqlStorageValue::Integer(outcome.at), serde_json::to_string(outcome)?.into()],
+        vec![kind_name(outcome.kind).into(), SqlStorageValue::Integer(outcome.at), serde_json::to_string(outcome)?.into()],
     )?;
-    sql.exec(
-        "DELETE FROM outcomes WHERE kind = ? AND seq NOT IN (SELECT seq FROM outcomes WHERE kind = ? ORDER BY seq DESC LIMIT ?)",
-        vec![kind.into(), kind.into(), SqlStorageValue::Integer(OUTCOMES_KEPT as i64)],
-    )?;
+    #[derive(Deserialize)]
+    struct Kept {
+        seq: i64,
+        kind: OutcomeKind,
+    }
+    let rows: Vec<Kept> = sql.exec("SELECT seq, kind FROM outcomes ORDER BY seq DESC", None)?.to_array()?;
+    for dropped in bound_outcomes(rows, |r| r.kind).1 {
+        sql.exec("DELETE FROM outcomes WHERE seq = ?", vec![SqlStorageValue::Integer(dropped.seq)])?;
+    }
     Ok(())
 }
 
@@ -220,4 +166,39 @@ fn outcomes(sql: &SqlStorage) -> Result<Vec<Outcome>> {
     }
     let rows: Vec<Row> = sql.exec("SELECT body FROM outcomes ORDER BY seq DESC", None)?.to_array()?;
     Ok(rows.iter().filter_map(|r| serde_json::from_str(&r.body).ok()).collect())
+}
+
+fn secret(sql: &SqlStorage) -> Result<Option<(String, i64)>> {
+    #[derive(Deserialize)]
+    struct Row {
+        sealed: String,
+        updated_at: i64,
+    }
+    let rows: Vec<Row> = sql.exec("SELECT sealed, updated_at FROM secrets WHERE name = ?", vec![UPSTREAM_SECRET.into()])?.to_array()?;
+    Ok(rows.into_iter().next().map(|r| (r.sealed, r.updated_at)))
+}
+
+fn set_secret(sql: &SqlStorage, sealed: Option<String>, now: i64) -> Result<()> {
+    match sealed {
+        Some(sealed) => sql.exec(
+            "INSERT OR REPLACE INTO secrets (name, sealed, updated_at) VALUES (?, ?, ?)",
+            vec![UPSTREAM_SECRET.into(), sealed.into(), SqlStorageValue::Integer(now)],
+        )?,
+        None => sql.exec("DELETE FROM secrets WHERE name = ?", vec![UPSTREAM_SECRET.into()])?,
+    };
+    Ok(())
+}
+
+fn note_user(sql: &SqlStorage, user: String) -> Result<()> {
+    sql.exec("INSERT OR IGNORE INTO users (email, noted_at) VALUES (?, ?)", vec![user.into(), SqlStorageValue::Integer(now())])?;
+    Ok(())
+}
+
+fn users(sql: &SqlStorage) -> Result<Vec<String>> {
+    #[derive(Deserialize)]
+    struct Row {
+        email: String,
+    }
+    let rows: Vec<Row> = sql.exec("SELECT email FROM users", None)?.to_array()?;
+    Ok(rows.into_iter().map(|r| r.email).collect())
 }

@@ -9,11 +9,11 @@ use std::task::{Context, Poll, Waker};
 use serde_json::{json, Value};
 
 use super::{handle, Services, UpstreamFailure, UpstreamResponse};
-use crate::core::admin::{etag, Outcome};
+use crate::core::admin::Outcome;
 use crate::core::config::Config;
-use crate::core::connection::{rotate, ConnectionRecord, Rotation};
+use crate::core::connection::{self, ConnectionRecord, Rotation};
 use crate::core::http::{Method, Request, Response};
-use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
+use crate::core::oauth::code::{self, AuthCode, CodeGrant, CodeRow, Redemption};
 use crate::core::oauth::keys::{test_keys, Keys};
 use crate::core::oauth::register::ClientRegistration;
 use crate::core::oauth::types::ClientId;
@@ -36,6 +36,9 @@ pub(super) fn block_on<F: Future>(f: F) -> F::Output {
     }
 }
 
+/// An upstream request the pipeline made, with its headers.
+pub(super) type UpstreamCall = (UpstreamRequest, Vec<(String, String)>);
+
 pub(super) struct Memory {
     pub(super) config: Config,
     pub(super) keys: Keys,
@@ -48,14 +51,18 @@ pub(super) struct Memory {
     pub(super) connection_users: RefCell<HashMap<String, BTreeSet<String>>>,
     /// Registrations and when each expires.
     pub(super) clients: RefCell<HashMap<String, (ClientRegistration, i64)>>,
-    pub(super) codes: RefCell<HashMap<String, (CodeGrant, i64, bool)>>,
+    /// The `AuthCodes` rows, by storage key.
+    pub(super) codes: RefCell<HashMap<String, CodeRow>>,
+    /// The `Connections` rows, by connection ID (each object's rows: `connection_rows`).
     pub(super) connections: RefCell<HashMap<String, ConnectionRecord>>,
     pub(super) outcomes: RefCell<HashMap<String, Vec<Outcome>>>,
-    pub(super) upstream_calls: RefCell<Vec<(UpstreamRequest, Vec<(String, String)>)>>,
+    pub(super) upstream_calls: RefCell<Vec<UpstreamCall>>,
     pub(super) secrets: RefCell<HashMap<String, (String, i64)>>,
     pub(super) upstream_answer: RefCell<Result<UpstreamResponse, UpstreamFailure>>,
     /// The OpenAPI document the catalog is built from (`TEST_API` unless a test replaces it).
     pub(super) api_document: RefCell<String>,
+    /// While set, every storage method fails with `StoreError("memory store is down")`.
+    pub(super) store_down: Cell<bool>,
 }
 
 impl Memory {
@@ -91,6 +98,7 @@ impl Memory {
                 body: br#"{"id":"c_1","email":"ada@example.com"}"#.to_vec(),
             })),
             api_document: RefCell::new(TEST_API.to_string()),
+            store_down: Cell::new(false),
         };
         m.set_policy("acme", |_| {});
         m
@@ -108,17 +116,45 @@ impl Memory {
     }
 }
 
+/// The in-memory store keeps rows in maps and applies the core's transitions to them
+/// (`crate::core::store` names them), like the Durable Objects do: no contract logic of its own.
+impl Memory {
+    /// Every storage method starts here: a test can switch the store off (`store_down`).
+    fn up(&self) -> Result<(), StoreError> {
+        if self.store_down.get() {
+            return Err(StoreError("memory store is down".into()));
+        }
+        Ok(())
+    }
+
+    /// The rows of one `Connections` object: those of (`ws`, `user`).
+    fn connection_rows(&self, ws: &str, user: &str) -> Vec<ConnectionRecord> {
+        self.connections.borrow().values().filter(|c| c.workspace == ws && c.user == user).cloned().collect()
+    }
+
+    fn connection_row(&self, ws: &str, user: &str, id: &str) -> Option<ConnectionRecord> {
+        self.connections.borrow().get(id).filter(|c| c.workspace == ws && c.user == user).cloned()
+    }
+
+    fn save_connections(&self, rows: impl IntoIterator<Item = ConnectionRecord>) {
+        self.connections.borrow_mut().extend(rows.into_iter().map(|r| (r.id.clone(), r)));
+    }
+}
+
 impl PolicySource for Memory {
     async fn policy_document(&self, workspace: &str) -> Result<Option<String>, StoreError> {
+        self.up()?;
         Ok(self.stale_kv.borrow().get(workspace).or(self.policies.borrow().get(workspace)).cloned())
     }
 }
 
 impl ClientStore for Memory {
     async fn client(&self, id: &ClientId) -> Result<Option<ClientRegistration>, StoreError> {
+        self.up()?;
         Ok(self.clients.borrow().get(id.as_str()).filter(|(_, expires_at)| *expires_at > self.now.get()).map(|(c, _)| c.clone()))
     }
     async fn register(&self, client: &ClientRegistration, expires_at: i64) -> Result<(), StoreError> {
+        self.up()?;
         self.clients.borrow_mut().insert(client.client_id.as_str().to_string(), (client.clone(), expires_at));
         Ok(())
     }
@@ -126,102 +162,96 @@ impl ClientStore for Memory {
 
 impl CodeStore for Memory {
     async fn insert(&self, code: &AuthCode, grant: &CodeGrant, expires_at: i64) -> Result<(), StoreError> {
-        self.codes.borrow_mut().insert(code.storage_key(), (grant.clone(), expires_at, false));
+        self.up()?;
+        let key = code.storage_key();
+        let row = code::insert(self.codes.borrow().get(&key), grant, expires_at).map_err(|e| StoreError(e.to_string()))?;
+        self.codes.borrow_mut().insert(key, row);
         Ok(())
     }
     async fn redeem(&self, code: &AuthCode, now: i64) -> Result<Redemption, StoreError> {
-        let mut codes = self.codes.borrow_mut();
-        Ok(match codes.get_mut(&code.storage_key()) {
-            None => Redemption::Unknown,
-            Some((grant, _, true)) => Redemption::Replayed { grant: grant.clone() },
-            Some((_, exp, false)) if *exp <= now => Redemption::Expired,
-            Some((grant, _, used)) => {
-                *used = true;
-                Redemption::Redeemed { grant: grant.clone() }
-            }
-        })
+        self.up()?;
+        let key = code.storage_key();
+        let stored = self.codes.borrow().get(&key).cloned();
+        let (write, outcome) = code::redeem(stored, now);
+        if let Some(row) = write {
+            self.codes.borrow_mut().insert(key, row);
+        }
+        Ok(outcome)
     }
 }
 
 impl ConnectionStore for Memory {
     async fn create(&self, c: &ConnectionRecord) -> Result<CreateOutcome, StoreError> {
-        let mut all = self.connections.borrow_mut();
-        let revoked_at = all.get(&c.id).and_then(|r| r.revoked_at);
-        all.insert(c.id.clone(), ConnectionRecord { revoked_at, ..c.clone() });
-        Ok(if revoked_at.is_some() { CreateOutcome::AlreadyRevoked } else { CreateOutcome::Created })
+        self.up()?;
+        let (row, outcome) = connection::create(self.connection_row(&c.workspace, &c.user, &c.id), c);
+        self.save_connections([row]);
+        let forgotten: Vec<String> =
+            self.connection_rows(&c.workspace, &c.user).into_iter().filter(|r| connection::forget_on_create(r, c)).map(|r| r.id).collect();
+        self.connections.borrow_mut().retain(|id, _| !forgotten.contains(id));
+        Ok(outcome)
     }
-    async fn rotate(&self, _: &str, _: &str, id: &str, presented: u32, client_id: &str, now: i64) -> Result<Rotation, StoreError> {
-        Ok(match self.connections.borrow_mut().get_mut(id) {
-            None => Rotation::Missing,
-            Some(record) => rotate(record, presented, client_id, now),
-        })
+    async fn rotate(&self, ws: &str, user: &str, id: &str, presented: u32, client_id: &str, now: i64) -> Result<Rotation, StoreError> {
+        self.up()?;
+        let (write, outcome) = connection::rotate_row(self.connection_row(ws, user, id), presented, client_id, now);
+        self.save_connections(write);
+        Ok(outcome)
     }
-    async fn touch(&self, _: &str, _: &str, id: &str, _: i64) -> Result<ConnectionStatus, StoreError> {
-        Ok(match self.connections.borrow().get(id) {
-            None => ConnectionStatus::Missing,
-            Some(r) if r.revoked_at.is_some() => ConnectionStatus::Revoked,
-            Some(_) => ConnectionStatus::Active,
-        })
+    async fn touch(&self, ws: &str, user: &str, id: &str, now: i64) -> Result<ConnectionStatus, StoreError> {
+        self.up()?;
+        let (write, status) = connection::touch(self.connection_row(ws, user, id), now);
+        self.save_connections(write);
+        Ok(status)
     }
     async fn revoke(&self, ws: &str, user: &str, id: &str, client_id: Option<&str>, now: i64) -> Result<RevokeOutcome, StoreError> {
-        let mut all = self.connections.borrow_mut();
-        let record = all.entry(id.to_string()).or_insert_with(|| ConnectionRecord {
-            id: id.into(),
-            workspace: ws.into(),
-            user: user.into(),
-            client_id: String::new(),
-            client_name: String::new(),
-            scopes: vec![],
-            created_at: now,
-            last_used_at: None,
-            generation: 0,
-            rotated_at: None,
-            refresh_expires_at: 0,
-            revoked_at: None,
-        });
-        if client_id.is_some_and(|c| !record.client_id.is_empty() && c != record.client_id) {
-            return Ok(RevokeOutcome::WrongClient);
-        }
-        record.revoked_at.get_or_insert(now);
-        Ok(RevokeOutcome::Revoked)
+        self.up()?;
+        let (write, outcome) = connection::revoke(self.connection_row(ws, user, id), ws, user, id, client_id, now);
+        self.save_connections(write);
+        Ok(outcome)
     }
     async fn list(&self, ws: &str, user: &str) -> Result<Vec<ConnectionRecord>, StoreError> {
-        Ok(self.connections.borrow().values().filter(|c| c.workspace == ws && c.user == user && !c.client_id.is_empty()).cloned().collect())
+        self.up()?;
+        Ok(connection::list(self.connection_rows(ws, user)))
     }
     async fn revoke_all(&self, ws: &str, user: &str, now: i64) -> Result<u32, StoreError> {
-        let mut n = 0;
-        for c in self.connections.borrow_mut().values_mut().filter(|c| c.workspace == ws && c.user == user && c.revoked_at.is_none()) {
-            c.revoked_at = Some(now);
-            n += 1;
-        }
-        Ok(n)
+        self.up()?;
+        let (write, count) = connection::revoke_all(self.connection_rows(ws, user), now);
+        self.save_connections(write);
+        Ok(count)
     }
 }
 
 impl WorkspaceStore for Memory {
     async fn policy_text(&self, workspace: &str) -> Result<Option<String>, StoreError> {
+        self.up()?;
         Ok(self.policies.borrow().get(workspace).cloned())
     }
     async fn replace_policy(&self, workspace: &str, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError> {
-        let mut all = self.policies.borrow_mut();
-        let current = all.get(workspace).map(|t| etag(t));
-        if current.as_deref() != if_match {
-            return Ok(ReplaceOutcome::Conflict { current_etag: current });
+        self.up()?;
+        let current = self.policies.borrow().get(workspace).cloned();
+        let (write, outcome) = crate::core::admin::replace_policy(current.as_deref(), text, if_match);
+        if let Some(w) = write {
+            self.policies.borrow_mut().insert(workspace.to_string(), w.text.to_string());
         }
-        all.insert(workspace.to_string(), text.to_string());
-        Ok(ReplaceOutcome::Replaced { etag: etag(text) })
+        Ok(outcome)
     }
     async fn record_outcome(&self, workspace: &str, outcome: &Outcome) -> Result<(), StoreError> {
-        self.outcomes.borrow_mut().entry(workspace.to_string()).or_default().insert(0, outcome.clone());
+        self.up()?;
+        let mut all = self.outcomes.borrow_mut();
+        let list = all.entry(workspace.to_string()).or_default();
+        list.insert(0, outcome.clone());
+        *list = crate::core::admin::bound_outcomes(std::mem::take(list), |o| o.kind).0;
         Ok(())
     }
     async fn outcomes(&self, workspace: &str) -> Result<Vec<Outcome>, StoreError> {
+        self.up()?;
         Ok(self.outcomes.borrow().get(workspace).cloned().unwrap_or_default())
     }
     async fn upstream_secret(&self, workspace: &str) -> Result<Option<(String, i64)>, StoreError> {
+        self.up()?;
         Ok(self.secrets.borrow().get(workspace).cloned())
     }
     async fn set_upstream_secret(&self, workspace: &str, sealed: Option<&str>, now: i64) -> Result<(), StoreError> {
+        self.up()?;
         match sealed {
             Some(s) => self.secrets.borrow_mut().insert(workspace.to_string(), (s.to_string(), now)),
             None => self.secrets.borrow_mut().remove(workspace),
@@ -229,10 +259,12 @@ impl WorkspaceStore for Memory {
         Ok(())
     }
     async fn note_connection_user(&self, workspace: &str, user: &str) -> Result<(), StoreError> {
+        self.up()?;
         self.connection_users.borrow_mut().entry(workspace.to_string()).or_default().insert(user.to_string());
         Ok(())
     }
     async fn connection_users(&self, workspace: &str) -> Result<Vec<String>, StoreError> {
+        self.up()?;
         Ok(self.connection_users.borrow().get(workspace).map(|s| s.iter().cloned().collect()).unwrap_or_default())
     }
 }
@@ -448,3 +480,5 @@ mod admin;
 mod oauth;
 mod tokens;
 mod tools;
+
+mod contract;

@@ -76,9 +76,106 @@ pub enum Redemption {
     Unknown,
 }
 
+/// Consumed codes are kept this long past their expiry (then the `AuthCodes` alarm deletes
+/// them), so a late replay is still recognised.
+pub const KEEP_AFTER_EXPIRY: i64 = 3600;
+
+/// What storage keeps for one code, under `AuthCode::storage_key` (never the code itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeRow {
+    pub grant: CodeGrant,
+    /// Unix seconds; the code cannot be redeemed from then on.
+    pub expires_at: i64,
+    /// Set by the one redemption that wins; kept so that every later one is a replay.
+    pub consumed_at: Option<i64>,
+}
+
+/// `insert` found a row under the key: codes are random, so this is a storage fault, never
+/// a reason to overwrite (that could make a consumed code redeemable again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CodeExists;
+
+impl std::fmt::Display for CodeExists {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an authorization code with this key is already stored")
+    }
+}
+
+/// The contract of `CodeStore::insert`: given the row stored under the code's key (if any),
+/// the row to write — a fresh, unconsumed code. An existing row is never replaced.
+pub fn insert(existing: Option<&CodeRow>, grant: &CodeGrant, expires_at: i64) -> Result<CodeRow, CodeExists> {
+    match existing {
+        Some(_) => Err(CodeExists),
+        None => Ok(CodeRow { grant: grant.clone(), expires_at, consumed_at: None }),
+    }
+}
+
+/// The contract of `CodeStore::redeem`: given the row stored under the code's key (if any),
+/// the row to write back (`None`: leave storage as it is) and the outcome.
+///
+/// - no row: `Unknown`;
+/// - consumed before (whenever, even past expiry): `Replayed` with the grant, row unchanged —
+///   the caller revokes the connection the first redemption created;
+/// - unconsumed and `now >= expires_at`: `Expired`, row unchanged;
+/// - otherwise: `Redeemed` with the grant, and the row is written back consumed at `now`.
+///
+/// Applied to a row loaded and saved in one atomic step, exactly one of any number of
+/// redemptions of a code is `Redeemed`.
+pub fn redeem(row: Option<CodeRow>, now: i64) -> (Option<CodeRow>, Redemption) {
+    match row {
+        None => (None, Redemption::Unknown),
+        Some(row) if row.consumed_at.is_some() => (None, Redemption::Replayed { grant: row.grant }),
+        Some(row) if now >= row.expires_at => (None, Redemption::Expired),
+        Some(row) => {
+            let grant = row.grant.clone();
+            (Some(CodeRow { consumed_at: Some(now), ..row }), Redemption::Redeemed { grant })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn grant() -> CodeGrant {
+        CodeGrant {
+            client_id: "cl".into(),
+            redirect_uri: "http://localhost/cb".into(),
+            redirect_uri_sent: true,
+            code_challenge: "ch".into(),
+            resource: "https://mcp.example/mcp".into(),
+            scopes: vec!["CONTACTS_READ".into()],
+            user: "ada@example.com".into(),
+            workspace: "acme".into(),
+            connection_id: "conn".into(),
+        }
+    }
+
+    #[test]
+    fn insert_stores_an_unconsumed_code_and_never_replaces_one() {
+        let row = insert(None, &grant(), 100).unwrap();
+        assert_eq!(row, CodeRow { grant: grant(), expires_at: 100, consumed_at: None });
+        let consumed = CodeRow { consumed_at: Some(50), ..row };
+        assert_eq!(insert(Some(&consumed), &grant(), 200), Err(CodeExists));
+    }
+
+    #[test]
+    fn the_first_redemption_consumes_and_every_later_one_is_a_replay() {
+        let row = insert(None, &grant(), 100).unwrap();
+        let (written, outcome) = redeem(Some(row.clone()), 99);
+        assert_eq!(outcome, Redemption::Redeemed { grant: grant() });
+        let consumed = written.unwrap();
+        assert_eq!(consumed, CodeRow { consumed_at: Some(99), ..row });
+        assert_eq!(redeem(Some(consumed.clone()), 99), (None, Redemption::Replayed { grant: grant() }));
+        assert_eq!(redeem(Some(consumed), 5000), (None, Redemption::Replayed { grant: grant() }), "a replay after expiry is still one");
+    }
+
+    #[test]
+    fn unknown_and_expired_codes_write_nothing() {
+        assert_eq!(redeem(None, 0), (None, Redemption::Unknown));
+        let row = insert(None, &grant(), 100).unwrap();
+        assert_eq!(redeem(Some(row), 100), (None, Redemption::Expired), "expires_at itself is too late");
+    }
 
     #[test]
     fn codes_round_trip_and_carry_their_shard() {

@@ -1,0 +1,220 @@
+//! The internal protocol of the Durable Objects: one message type per object, sent as the JSON
+//! body of a POST to `https://do.internal/` (`edge::services`) and answered with the JSON of
+//! the reply type each variant names. Each object's `fetch` parses the body and handles it in
+//! one exhaustive `match`; a body that does not parse is answered 400.
+//!
+//! The operation is the `op` field (the snake_case variant name), the other fields sit beside
+//! it: `{"op": "redeem", "key": "…", "now": 1800000000}`. Both sides are in this crate and
+//! deploy together, so the protocol may change; the tag names are pinned by tests anyway.
+use serde::{Deserialize, Serialize};
+
+use crate::core::admin::Outcome;
+use crate::core::connection::ConnectionRecord;
+use crate::core::oauth::code::CodeGrant;
+
+/// A message to a Durable Object.
+pub trait Call: Serialize {
+    /// The operation's name on the wire (the `op` tag), for logs and error messages.
+    fn op(&self) -> &'static str;
+}
+
+/// To an `AuthCodes` shard. `key` is `AuthCode::storage_key`, never the code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum CodesCall {
+    /// `CodeStore::insert` (`core::oauth::code::insert`). Answers `()`.
+    Insert { key: String, grant: CodeGrant, expires_at: i64 },
+    /// `CodeStore::redeem` (`core::oauth::code::redeem`). Answers `Redemption`.
+    Redeem { key: String, now: i64 },
+}
+
+/// To the `Connections` object of one (workspace, user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ConnectionsCall {
+    /// `core::connection::create`, then `forget_on_create`. Answers `CreateOutcome`.
+    Create { connection: ConnectionRecord },
+    /// `core::connection::rotate_row`. Answers `Rotation`.
+    Rotate { id: String, presented: u32, client_id: String, now: i64 },
+    /// `core::connection::touch`. Answers `ConnectionStatus`.
+    Touch { id: String, now: i64 },
+    /// `core::connection::revoke` (the workspace and user name a tombstone). Answers `RevokeOutcome`.
+    Revoke { id: String, workspace: String, user: String, client_id: Option<String>, now: i64 },
+    /// `core::connection::list`. Answers `Vec<ConnectionRecord>`.
+    List,
+    /// `core::connection::revoke_all`. Answers `u32`.
+    RevokeAll { now: i64 },
+}
+
+/// To the `Workspaces` object of one workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum WorkspacesCall {
+    /// `WorkspaceStore::policy_text` (`core::admin::resolve_policy_text`). Answers `Option<String>`.
+    Policy { workspace: String },
+    /// `WorkspaceStore::replace_policy` (`core::admin::replace_policy`). Answers `ReplaceOutcome`.
+    Replace { workspace: String, text: String, if_match: Option<String> },
+    /// `WorkspaceStore::record_outcome` (`core::admin::bound_outcomes`). Answers `()`.
+    Record { outcome: Outcome },
+    /// `WorkspaceStore::outcomes`. Answers `Vec<Outcome>`, newest first.
+    Outcomes,
+    /// `WorkspaceStore::upstream_secret`. Answers `Option<(String, i64)>`.
+    Secret,
+    /// `WorkspaceStore::set_upstream_secret`. Answers `()`.
+    SetSecret { sealed: Option<String>, now: i64 },
+    /// `WorkspaceStore::note_connection_user`. Answers `()`.
+    NoteUser { user: String },
+    /// `WorkspaceStore::connection_users`. Answers `Vec<String>`.
+    Users,
+}
+
+impl Call for CodesCall {
+    fn op(&self) -> &'static str {
+        match self {
+            CodesCall::Insert { .. } => "insert",
+            CodesCall::Redeem { .. } => "redeem",
+        }
+    }
+}
+
+impl Call for ConnectionsCall {
+    fn op(&self) -> &'static str {
+        match self {
+            ConnectionsCall::Create { .. } => "create",
+            ConnectionsCall::Rotate { .. } => "rotate",
+            ConnectionsCall::Touch { .. } => "touch",
+            ConnectionsCall::Revoke { .. } => "revoke",
+            ConnectionsCall::List => "list",
+            ConnectionsCall::RevokeAll { .. } => "revoke_all",
+        }
+    }
+}
+
+impl Call for WorkspacesCall {
+    fn op(&self) -> &'static str {
+        match self {
+            WorkspacesCall::Policy { .. } => "policy",
+            WorkspacesCall::Replace { .. } => "replace",
+            WorkspacesCall::Record { .. } => "record",
+            WorkspacesCall::Outcomes => "outcomes",
+            WorkspacesCall::Secret => "secret",
+            WorkspacesCall::SetSecret { .. } => "set_secret",
+            WorkspacesCall::NoteUser { .. } => "note_user",
+            WorkspacesCall::Users => "users",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::de::DeserializeOwned;
+    use serde_json::json;
+
+    use super::*;
+    use crate::core::admin::OutcomeKind;
+
+    fn grant() -> CodeGrant {
+        CodeGrant {
+            client_id: "cl".into(),
+            redirect_uri: "http://localhost/cb".into(),
+            redirect_uri_sent: false,
+            code_challenge: "ch".into(),
+            resource: "https://mcp.example/mcp".into(),
+            scopes: vec!["CONTACTS_READ".into()],
+            user: "ada@example.com".into(),
+            workspace: "acme".into(),
+            connection_id: "conn".into(),
+        }
+    }
+
+    fn connection() -> ConnectionRecord {
+        ConnectionRecord {
+            id: "conn".into(),
+            workspace: "acme".into(),
+            user: "ada@example.com".into(),
+            client_id: "cl".into(),
+            client_name: "Claude".into(),
+            scopes: vec!["CONTACTS_READ".into()],
+            created_at: 1,
+            last_used_at: None,
+            generation: 1,
+            rotated_at: None,
+            refresh_expires_at: 100,
+            revoked_at: None,
+        }
+    }
+
+    fn outcome() -> Outcome {
+        Outcome {
+            kind: OutcomeKind::Rejected,
+            at: 5,
+            user: "ada@example.com".into(),
+            client_id: "cl".into(),
+            client_name: "Claude".into(),
+            redirect_uri: "http://localhost/cb".into(),
+            scopes: vec![],
+            rule: Some("redirect_uri is not allowed".into()),
+        }
+    }
+
+    /// Every message survives the wire, and its `op` tag is the name `Call::op` gives.
+    fn round_trips<M: Call + DeserializeOwned + PartialEq + std::fmt::Debug>(messages: Vec<M>) -> Vec<&'static str> {
+        messages
+            .into_iter()
+            .map(|m| {
+                let wire = serde_json::to_value(&m).unwrap();
+                assert_eq!(wire["op"], m.op(), "{wire}");
+                assert_eq!(serde_json::from_value::<M>(wire).unwrap(), m);
+                m.op()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn codes_messages_round_trip_with_stable_tags() {
+        let ops = round_trips(vec![
+            CodesCall::Insert { key: "k".into(), grant: grant(), expires_at: 60 },
+            CodesCall::Redeem { key: "k".into(), now: 30 },
+        ]);
+        assert_eq!(ops, ["insert", "redeem"]);
+        let wire = json!({"op": "redeem", "key": "k", "now": 30});
+        assert_eq!(serde_json::from_value::<CodesCall>(wire).unwrap(), CodesCall::Redeem { key: "k".into(), now: 30 });
+    }
+
+    #[test]
+    fn connections_messages_round_trip_with_stable_tags() {
+        let ops = round_trips(vec![
+            ConnectionsCall::Create { connection: connection() },
+            ConnectionsCall::Rotate { id: "conn".into(), presented: 1, client_id: "cl".into(), now: 2 },
+            ConnectionsCall::Touch { id: "conn".into(), now: 2 },
+            ConnectionsCall::Revoke { id: "conn".into(), workspace: "acme".into(), user: "u".into(), client_id: None, now: 2 },
+            ConnectionsCall::List,
+            ConnectionsCall::RevokeAll { now: 2 },
+        ]);
+        assert_eq!(ops, ["create", "rotate", "touch", "revoke", "list", "revoke_all"]);
+        assert_eq!(serde_json::to_value(ConnectionsCall::List).unwrap(), json!({"op": "list"}));
+    }
+
+    #[test]
+    fn workspaces_messages_round_trip_with_stable_tags() {
+        let ops = round_trips(vec![
+            WorkspacesCall::Policy { workspace: "acme".into() },
+            WorkspacesCall::Replace { workspace: "acme".into(), text: "{}".into(), if_match: Some("\"e\"".into()) },
+            WorkspacesCall::Record { outcome: outcome() },
+            WorkspacesCall::Outcomes,
+            WorkspacesCall::Secret,
+            WorkspacesCall::SetSecret { sealed: None, now: 3 },
+            WorkspacesCall::NoteUser { user: "u".into() },
+            WorkspacesCall::Users,
+        ]);
+        assert_eq!(ops, ["policy", "replace", "record", "outcomes", "secret", "set_secret", "note_user", "users"]);
+    }
+
+    #[test]
+    fn unknown_operations_and_missing_fields_do_not_parse() {
+        assert!(serde_json::from_value::<CodesCall>(json!({"op": "delete", "key": "k"})).is_err());
+        assert!(serde_json::from_value::<CodesCall>(json!({"op": "redeem", "key": "k"})).is_err());
+        assert!(serde_json::from_value::<ConnectionsCall>(json!({"key": "k"})).is_err());
+        assert!(serde_json::from_value::<WorkspacesCall>(json!({"op": "Users"})).is_err());
+    }
+}
