@@ -3,12 +3,12 @@ SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 DEV_WORKSPACE := dev
 
-.PHONY: dev test install install-test build seed unit e2e clean policy-check bench
+.PHONY: dev test install install-test build seed lint unit e2e clean policy-check bench
 
 dev: install build .dev.vars seed
 	$(ENV) wrangler dev --ip 127.0.0.1 --port 8081
 
-test: install-test unit build e2e
+test: install-test lint unit build e2e
 
 install:
 	scripts/install.sh
@@ -25,6 +25,13 @@ build:
 # Seeds the local development workspace `dev` (member dev@example.com) into local KV.
 seed:
 	$(ENV) wrangler kv key put --local --binding POLICIES policy:$(DEV_WORKSPACE) --path config/dev-policy.json
+
+# rustfmt, and clippy with every warning an error, natively (core, app, tests, tools) and for
+# the worker (wasm32, where `edge` is compiled).
+lint:
+	$(ENV) cargo fmt --check
+	$(ENV) cargo clippy --locked --all-targets -- -D warnings
+	$(ENV) cargo clippy --locked --target wasm32-unknown-unknown --lib -- -D warnings
 
 unit:
 	$(ENV) cargo test --locked

@@ -6,13 +6,17 @@ cd "$(dirname "$0")/.."
 . scripts/env.sh
 
 rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+# `make lint` needs both; rustup's default profile has them, a minimal one does not.
+for component in clippy rustfmt; do
+  rustup component list --installed | grep -q "^$component" || rustup component add "$component"
+done
 
 # wasm-bindgen CLI must equal the library version in Cargo.lock exactly.
 want=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/"/, "", $3); print $3}' Cargo.lock)
 have=$(wasm-bindgen --version 2>/dev/null | awk '{print $NF}' || true)
 if [ "$have" != "$want" ]; then
   echo "installing wasm-bindgen-cli $want (have: ${have:-none})"
-  cargo install wasm-bindgen-cli --version "$want" --force   # not --locked: see TOOLCHAIN.md
+  cargo install wasm-bindgen-cli --version "$want" --force   # not --locked: see docs/protocol.md §14
 fi
 
 if [ "$(worker-build --version 2>/dev/null | awk '{print $NF}' || true)" != "0.8.7" ]; then

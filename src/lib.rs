@@ -3,6 +3,8 @@
 //! `core` decides (pure, tested natively), `app` orchestrates a request over the storage traits,
 //! `edge` binds them to Workers KV, Durable Objects and the runtime.
 
+#![forbid(unsafe_code)]
+
 pub mod app;
 pub mod core;
 

@@ -4,47 +4,32 @@
 //! about other workspaces.
 use std::collections::BTreeSet;
 
+use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{signin, Services};
+use super::error::{AdminError, AppError, PageError, Store};
+use super::extract::{self, Bearer, BearerHeader, CsrfNonce, Json};
+use super::Services;
 use crate::core::admin::{self, etag, AdminCaller, AdminDenied, OutcomeKind};
-use crate::core::cookies::{self, CSRF_COOKIE};
 use crate::core::http::{Method, Request, Response};
 use crate::core::policy::model::{check_email, valid_workspace_id, WorkspacePolicy};
 use crate::core::secrets;
-use crate::core::store::{ReplaceOutcome, StoreError};
+use crate::core::store::ReplaceOutcome;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-fn error(status: u16, code: &str, description: impl Into<String>) -> Response {
-    Response::json(status, &json!({ "error": code, "error_description": description.into() })).with_header("cache-control", "no-store")
-}
-
-fn denied(d: AdminDenied) -> Response {
-    match d {
-        AdminDenied::Unauthenticated => {
-            error(401, "unauthorized", "Sign in as an admin of this workspace, or send the operator token as `Authorization: Bearer …`")
-                .with_header("www-authenticate", "Bearer realm=\"mcp-edge admin\"")
-        }
-        AdminDenied::Forbidden => error(403, "forbidden", "You are not an admin of this workspace"),
+fn caller<S: Services>(svc: &S, req: &Request) -> Result<Option<AdminCaller>, AppError> {
+    match Bearer::from_request(req) {
+        Ok(token) if admin::is_operator(svc.config().admin_token.as_deref(), token.as_str()) => return Ok(Some(AdminCaller::Operator)),
+        Ok(_) | Err(BearerHeader::NotBearer) => return Err(AdminError::Unauthenticated.into()),
+        Err(BearerHeader::Missing) => {}
     }
-}
-
-fn caller<S: Services>(svc: &S, req: &Request) -> Result<Option<AdminCaller>, Response> {
-    if let Some(header) = req.header("authorization") {
-        let token = header.strip_prefix("Bearer ").or_else(|| header.strip_prefix("bearer ")).unwrap_or("");
-        return if admin::is_operator(svc.config().admin_token.as_deref(), token.trim()) {
-            Ok(Some(AdminCaller::Operator))
-        } else {
-            Err(denied(AdminDenied::Unauthenticated))
-        };
-    }
-    let Some(session) = signin::current_session(svc, req) else {
+    let Some(session) = extract::session(svc, req) else {
         return Ok(None);
     };
     // Cookie-authenticated changes must come from our page (signed double-submit token).
-    if req.method != Method::Get && !cookies::csrf_valid(svc.keys(), req.cookie(CSRF_COOKIE).as_deref(), req.header(CSRF_HEADER)) {
-        return Err(error(403, "csrf", "Missing or wrong X-CSRF-Token header; reload the admin page"));
+    if req.method != Method::Get {
+        CsrfNonce::verify(svc.keys(), req, req.header(CSRF_HEADER)).map_err(|_| AdminError::Csrf)?;
     }
     Ok(Some(AdminCaller::Session(session)))
 }
@@ -54,48 +39,45 @@ fn caller<S: Services>(svc: &S, req: &Request) -> Result<Option<AdminCaller>, Re
 /// Authorization reads the policy text from the `Workspaces` object (`policy_text`), not from
 /// KV: it is strongly consistent and the same text this API reads and writes, so an admin who
 /// is demoted (or removed) loses access with the write, not up to 60 s later.
-async fn guard<S: Services>(svc: &S, req: &Request, ws: &str) -> Result<(AdminCaller, Option<WorkspacePolicy>), Response> {
-    let Some(who) = caller(svc, req)? else {
-        return Err(denied(AdminDenied::Unauthenticated));
-    };
+async fn guard<S: Services>(svc: &S, req: &Request, ws: &str) -> Result<(AdminCaller, Option<WorkspacePolicy>), AppError> {
+    let who = caller(svc, req)?.ok_or(AdminError::Unauthenticated)?;
     // A session grants only its own workspace: refuse others without touching their storage.
     if matches!(&who, AdminCaller::Session(s) if s.workspace != ws) {
-        return Err(denied(AdminDenied::Forbidden));
+        return Err(AdminError::Forbidden.into());
     }
-    let text = svc.policy_text(ws).await.map_err(|e| unavailable(&e))?;
+    let text = svc.policy_text(ws).await.map_err(Store::Workspaces.failed())?;
     let parsed = text.map(|t| WorkspacePolicy::parse(ws, &t, &svc.config().catalog));
-    let policy = parsed.as_ref().and_then(|r| r.as_ref().ok()).cloned();
-    admin::may_administer(Some(&who), ws, policy.as_ref()).map_err(|d| match (&parsed, &who, d) {
-        // Fail closed, but say why to the workspace's own signed-in people.
-        (Some(Err(e)), AdminCaller::Session(s), AdminDenied::Forbidden) if s.workspace == ws => {
-            error(422, "invalid_policy", format!("{e}. Only the operator token can repair it."))
+    let (policy, invalid) = match parsed {
+        Some(Ok(p)) => (Some(p), None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
+    if let Err(denied) = admin::may_administer(Some(&who), ws, policy.as_ref()) {
+        return Err(match (invalid, &who, denied) {
+            // Fail closed, but say why to the workspace's own signed-in people.
+            (Some(e), AdminCaller::Session(s), AdminDenied::Forbidden) if s.workspace == ws => AdminError::PolicyNeedsOperator(e),
+            (_, _, AdminDenied::Forbidden) => AdminError::Forbidden,
+            (_, _, AdminDenied::Unauthenticated) => AdminError::Unauthenticated,
         }
-        _ => denied(d),
-    })?;
+        .into());
+    }
     Ok((who, policy))
 }
 
-fn unavailable(e: &StoreError) -> Response {
-    error(503, "temporarily_unavailable", format!("The workspace store is unavailable ({})", e.0))
-}
-
-pub async fn api<S: Services>(svc: &S, req: &Request) -> Response {
+pub async fn api<S: Services>(svc: &S, req: &Request) -> Result<Response, AppError> {
     let path = req.url.path().trim_start_matches("/admin/api/");
     let parts: Vec<&str> = path.split('/').collect();
     match (req.method, parts.as_slice()) {
-        (Method::Get, ["catalog"]) => catalog(svc),
+        (Method::Get, ["catalog"]) => Ok(catalog(svc)),
         (Method::Get, ["session"]) => session(svc, req),
         (_, ["workspaces", ws, rest @ ..]) if valid_workspace_id(ws) => workspace(svc, req, ws, rest).await,
-        (_, ["workspaces", ..]) => error(404, "not_found", "No such workspace"),
-        _ => error(404, "not_found", format!("Nothing is served at {}", req.url.path())),
+        (_, ["workspaces", ..]) => Err(AdminError::NoSuchWorkspace.into()),
+        _ => Err(AdminError::NothingAt(req.url.path().to_string()).into()),
     }
 }
 
-async fn workspace<S: Services>(svc: &S, req: &Request, ws: &str, rest: &[&str]) -> Response {
-    let (_, policy) = match guard(svc, req, ws).await {
-        Ok(ok) => ok,
-        Err(resp) => return resp,
-    };
+async fn workspace<S: Services>(svc: &S, req: &Request, ws: &str, rest: &[&str]) -> Result<Response, AppError> {
+    let (_, policy) = guard(svc, req, ws).await?;
     match (req.method, rest) {
         (Method::Get, ["policy"]) => get_policy(svc, ws).await,
         (Method::Put, ["policy"]) => put_policy(svc, req, ws).await,
@@ -103,11 +85,13 @@ async fn workspace<S: Services>(svc: &S, req: &Request, ws: &str, rest: &[&str])
         (Method::Post, ["connections", "revoke"]) => revoke(svc, req, ws).await,
         (Method::Get, ["outcomes"]) => outcomes(svc, ws).await,
         (Method::Get | Method::Put | Method::Delete, ["upstream-key"]) => upstream_key(svc, req, ws).await,
-        (_, ["policy" | "connections" | "outcomes"] | ["connections", "revoke"]) => {
-            error(405, "method_not_allowed", "See README, \"Admin API\"")
-        }
-        _ => error(404, "not_found", "No such resource"),
+        (_, ["policy" | "connections" | "outcomes"] | ["connections", "revoke"]) => Err(AdminError::MethodNotAllowed.into()),
+        _ => Err(AdminError::NoSuchResource.into()),
     }
+}
+
+fn no_store(response: Response) -> Response {
+    response.with_header("cache-control", "no-store")
 }
 
 fn catalog<S: Services>(svc: &S) -> Response {
@@ -117,77 +101,53 @@ fn catalog<S: Services>(svc: &S) -> Response {
 }
 
 /// Who the page is signed in as, and its CSRF token.
-fn session<S: Services>(svc: &S, req: &Request) -> Response {
-    let Some(s) = signin::current_session(svc, req) else {
-        return denied(AdminDenied::Unauthenticated);
-    };
-    let csrf = req.cookie(CSRF_COOKIE).map(|n| cookies::csrf_token(svc.keys(), &n));
-    Response::json(200, &json!({ "workspace": s.workspace, "email": s.email, "csrf": csrf })).with_header("cache-control", "no-store")
+fn session<S: Services>(svc: &S, req: &Request) -> Result<Response, AppError> {
+    let s = extract::session(svc, req).ok_or(AdminError::Unauthenticated)?;
+    let csrf = CsrfNonce::existing(req).map(|n| n.token(svc.keys()));
+    Ok(no_store(Response::json(200, &json!({ "workspace": s.workspace, "email": s.email, "csrf": csrf }))))
 }
 
-async fn get_policy<S: Services>(svc: &S, ws: &str) -> Response {
-    let text = match svc.policy_text(ws).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return error(404, "no_policy", format!("Workspace `{ws}` has no policy yet; PUT one with `If-None-Match: *`")),
-        Err(e) => return error(503, "temporarily_unavailable", e.0),
-    };
+async fn get_policy<S: Services>(svc: &S, ws: &str) -> Result<Response, AppError> {
+    let text = svc.policy_text(ws).await.map_err(Store::Workspaces.failed())?.ok_or_else(|| AdminError::NoPolicy(ws.to_string()))?;
     let tag = etag(&text);
-    let body = match WorkspacePolicy::parse(ws, &text, &svc.config().catalog) {
-        Ok(_) => {
-            json!({ "workspace": ws, "etag": tag, "valid": true, "policy": serde_json::from_str::<Value>(&text).unwrap_or(Value::Null) })
-        }
-        Err(e) => json!({ "workspace": ws, "etag": tag, "valid": false, "error": e.to_string(), "text": text }),
-    };
-    let status = if body["valid"] == json!(true) { 200 } else { 422 };
-    Response::json(status, &body).with_header("etag", &tag).with_header("cache-control", "no-store")
+    if let Err(error) = WorkspacePolicy::parse(ws, &text, &svc.config().catalog) {
+        return Err(AdminError::StoredPolicyInvalid { workspace: ws.to_string(), etag: tag, error, text }.into());
+    }
+    let policy = serde_json::from_str::<Value>(&text).unwrap_or(Value::Null);
+    let body = json!({ "workspace": ws, "etag": tag, "valid": true, "policy": policy });
+    Ok(no_store(Response::json(200, &body).with_header("etag", &tag)))
 }
 
-async fn put_policy<S: Services>(svc: &S, req: &Request, ws: &str) -> Response {
+async fn put_policy<S: Services>(svc: &S, req: &Request, ws: &str) -> Result<Response, AppError> {
     let if_match = req.header("if-match");
     let creating = req.header("if-none-match") == Some("*");
     if if_match.is_none() && !creating {
-        return error(428, "precondition_required", "Send If-Match with the ETag you read (or If-None-Match: * to create the policy)");
+        return Err(AdminError::PreconditionRequired.into());
     }
-    let Ok(text) = String::from_utf8(req.body.clone()) else {
-        return error(400, "invalid_policy", "The body must be UTF-8 JSON");
-    };
-    if let Err(e) = WorkspacePolicy::parse(ws, &text, &svc.config().catalog) {
-        return error(400, "invalid_policy", e.to_string());
-    }
-    match svc.replace_policy(ws, &text, if_match).await {
-        Ok(ReplaceOutcome::Replaced { etag }) => {
+    let text = String::from_utf8(req.body.clone()).map_err(|_| AdminError::NotUtf8)?;
+    WorkspacePolicy::parse(ws, &text, &svc.config().catalog).map_err(AdminError::InvalidPolicy)?;
+    match svc.replace_policy(ws, &text, if_match).await.map_err(Store::Workspaces.failed())? {
+        ReplaceOutcome::Replaced { etag } => {
             svc.log(&format!("admin: policy of {ws} replaced ({etag})"));
-            Response::json(200, &json!({ "workspace": ws, "etag": etag })).with_header("etag", &etag)
+            Ok(Response::json(200, &json!({ "workspace": ws, "etag": etag })).with_header("etag", &etag))
         }
-        Ok(ReplaceOutcome::Conflict { current_etag }) => {
-            error(412, "precondition_failed", "The policy changed since you read it; reload, reapply your edit and save again")
-                .with_header("etag", current_etag.as_deref().unwrap_or(""))
-        }
-        Err(e) => error(503, "temporarily_unavailable", e.0),
+        ReplaceOutcome::Conflict { current_etag } => Err(AdminError::Conflict { current_etag }.into()),
     }
 }
 
 /// Every connection of the workspace: of its current members and of every user who had
 /// connections before (`connection_users`), so a removed member's connections stay visible and
 /// revocable (`"member": false`), also while the policy is invalid.
-async fn connections<S: Services>(svc: &S, ws: &str, policy: Option<&WorkspacePolicy>) -> Response {
-    let noted: BTreeSet<String> = match svc.connection_users(ws).await {
-        Ok(users) => users.into_iter().collect(),
-        Err(e) => return unavailable(&e),
-    };
+async fn connections<S: Services>(svc: &S, ws: &str, policy: Option<&WorkspacePolicy>) -> Result<Response, AppError> {
+    let noted: BTreeSet<String> = svc.connection_users(ws).await.map_err(Store::Workspaces.failed())?.into_iter().collect();
     let members = policy.map(|p| p.members.as_slice()).unwrap_or_default();
     let users: BTreeSet<&str> = members.iter().map(|m| m.email.as_str()).chain(noted.iter().map(String::as_str)).collect();
     let mut all = Vec::new();
     for user in users {
-        let list = match svc.list(ws, user).await {
-            Ok(list) => list,
-            Err(e) => return unavailable(&e),
-        };
+        let list = svc.list(ws, user).await.map_err(Store::Connections.failed())?;
         // Index members whose connections were created before the index existed.
         if !list.is_empty() && !noted.contains(user) {
-            if let Err(e) = svc.note_connection_user(ws, user).await {
-                return unavailable(&e);
-            }
+            svc.note_connection_user(ws, user).await.map_err(Store::Workspaces.failed())?;
         }
         all.extend(list);
     }
@@ -202,108 +162,86 @@ async fn connections<S: Services>(svc: &S, ws: &str, policy: Option<&WorkspacePo
             })
         })
         .collect();
-    Response::json(200, &json!({ "workspace": ws, "connections": rows })).with_header("cache-control", "no-store")
+    Ok(no_store(Response::json(200, &json!({ "workspace": ws, "connections": rows }))))
+}
+
+/// `POST …/connections/revoke`: `{"user", "id"}` revokes one connection; without `id`, every
+/// active connection of the user.
+#[derive(Deserialize)]
+struct RevokeBody {
+    #[serde(default)]
+    user: Option<Value>,
+    #[serde(default)]
+    id: Option<Value>,
 }
 
 /// `{"user", "id"}` revokes one connection (404 if the user has no such connection); without
 /// `id`, every active connection of the user. `user` is normalised as members are (trimmed,
 /// lowercased), so it names the same Connections object the grant did.
-async fn revoke<S: Services>(svc: &S, req: &Request, ws: &str) -> Response {
-    let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
-        return error(
-            400,
-            "invalid_request",
-            "Send JSON {\"user\": \"…\", \"id\": \"…\"} (omit id to revoke all of the user's connections)",
-        );
-    };
-    let user = body.get("user").and_then(Value::as_str).map(|u| u.trim().to_ascii_lowercase()).unwrap_or_default();
-    if let Err(why) = check_email(&user) {
-        return error(400, "invalid_request", format!("`user` {why}"));
-    }
+async fn revoke<S: Services>(svc: &S, req: &Request, ws: &str) -> Result<Response, AppError> {
+    let body: RevokeBody = Json::from_body(req).map_err(|_| {
+        AdminError::InvalidRequest("Send JSON {\"user\": \"…\", \"id\": \"…\"} (omit id to revoke all of the user's connections)".into())
+    })?;
+    let user = body.user.as_ref().and_then(Value::as_str).map(|u| u.trim().to_ascii_lowercase()).unwrap_or_default();
+    check_email(&user).map_err(|why| AdminError::InvalidRequest(format!("`user` {why}")))?;
     let now = svc.now();
-    let result = match body.get("id") {
-        None | Some(Value::Null) => svc.revoke_all(ws, &user, now).await,
-        Some(Value::String(id)) => match svc.list(ws, &user).await {
-            Err(e) => Err(e),
-            Ok(list) => match list.iter().find(|c| &c.id == id) {
-                None => return error(404, "not_found", format!("{user} has no connection {id} in workspace `{ws}`")),
-                Some(c) if c.revoked_at.is_some() => Ok(0),
-                Some(_) => svc.revoke(ws, &user, id, None, now).await.map(|_| 1),
-            },
-        },
-        Some(_) => return error(400, "invalid_request", "`id` must be a string"),
-    };
-    match result {
-        Ok(n) => {
-            svc.log(&format!("admin: revoked {n} connection(s) of {user} in {ws}"));
-            Response::json(200, &json!({ "revoked": n }))
+    let revoked = match body.id {
+        None | Some(Value::Null) => svc.revoke_all(ws, &user, now).await.map_err(Store::Connections.failed())?,
+        Some(Value::String(id)) => {
+            let list = svc.list(ws, &user).await.map_err(Store::Connections.failed())?;
+            match list.iter().find(|c| c.id == id) {
+                None => return Err(AdminError::NoSuchConnection { workspace: ws.to_string(), user, id }.into()),
+                Some(c) if c.revoked_at.is_some() => 0,
+                Some(_) => svc.revoke(ws, &user, &id, None, now).await.map(|_| 1).map_err(Store::Connections.failed())?,
+            }
         }
-        Err(e) => unavailable(&e),
-    }
+        Some(_) => return Err(AdminError::InvalidRequest("`id` must be a string".into()).into()),
+    };
+    svc.log(&format!("admin: revoked {revoked} connection(s) of {user} in {ws}"));
+    Ok(Response::json(200, &json!({ "revoked": revoked })))
+}
+
+#[derive(Deserialize)]
+struct UpstreamKeyBody {
+    api_key: String,
 }
 
 /// The workspace's upstream API key: writable, never readable back.
-async fn upstream_key<S: Services>(svc: &S, req: &Request, ws: &str) -> Response {
+async fn upstream_key<S: Services>(svc: &S, req: &Request, ws: &str) -> Result<Response, AppError> {
     let now = svc.now();
-    let result = match req.method {
+    match req.method {
         Method::Put => {
-            let key =
-                serde_json::from_slice::<Value>(&req.body).ok().and_then(|b| b.get("api_key").and_then(Value::as_str).map(str::to_string));
+            let key = Json::from_body::<UpstreamKeyBody>(req).ok().map(|b| b.api_key);
             let Some(key) = key.filter(|k| !k.is_empty() && k.len() <= 4096 && !k.chars().any(char::is_control)) else {
-                return error(400, "invalid_request", "Send JSON {\"api_key\": \"…\"} (1–4096 printable characters)");
+                return Err(AdminError::InvalidRequest("Send JSON {\"api_key\": \"…\"} (1–4096 printable characters)".into()).into());
             };
             let mut nonce = [0u8; secrets::NONCE_BYTES];
             svc.fill_random(&mut nonce);
-            svc.set_upstream_secret(ws, Some(&secrets::seal(svc.keys(), key.as_bytes(), &nonce, ws)), now).await
+            let sealed = secrets::seal(svc.keys(), key.as_bytes(), &nonce, ws);
+            svc.set_upstream_secret(ws, Some(&sealed), now).await.map_err(Store::Workspaces.failed())?;
         }
-        Method::Delete => svc.set_upstream_secret(ws, None, now).await,
-        _ => Ok(()),
-    };
-    if let Err(e) = result {
-        return error(503, "temporarily_unavailable", e.0);
+        Method::Delete => svc.set_upstream_secret(ws, None, now).await.map_err(Store::Workspaces.failed())?,
+        Method::Get | Method::Post | Method::Head | Method::Options | Method::Other => {}
     }
-    match svc.upstream_secret(ws).await {
-        Ok(stored) => Response::json(200, &json!({ "workspace": ws, "configured": stored.is_some(), "updated_at": stored.map(|s| s.1) }))
-            .with_header("cache-control", "no-store"),
-        Err(e) => error(503, "temporarily_unavailable", e.0),
-    }
+    let stored = svc.upstream_secret(ws).await.map_err(Store::Workspaces.failed())?;
+    let body = json!({ "workspace": ws, "configured": stored.is_some(), "updated_at": stored.map(|s| s.1) });
+    Ok(no_store(Response::json(200, &body)))
 }
 
-async fn outcomes<S: Services>(svc: &S, ws: &str) -> Response {
-    match svc.outcomes(ws).await {
-        Ok(list) => {
-            let (rejected, approved): (Vec<_>, Vec<_>) = list.into_iter().partition(|o| o.kind == OutcomeKind::Rejected);
-            Response::json(200, &json!({ "workspace": ws, "rejected": rejected, "approved": approved }))
-                .with_header("cache-control", "no-store")
-        }
-        Err(e) => error(503, "temporarily_unavailable", e.0),
-    }
+async fn outcomes<S: Services>(svc: &S, ws: &str) -> Result<Response, AppError> {
+    let list = svc.outcomes(ws).await.map_err(Store::Workspaces.failed())?;
+    let (rejected, approved): (Vec<_>, Vec<_>) = list.into_iter().partition(|o| o.kind == OutcomeKind::Rejected);
+    Ok(no_store(Response::json(200, &json!({ "workspace": ws, "rejected": rejected, "approved": approved }))))
 }
 
 /// `GET /admin`: the page; sign in first.
-pub fn page<S: Services>(svc: &S, req: &Request) -> Response {
-    if signin::current_session(svc, req).is_none() {
+pub fn page<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Response, AppError> {
+    if extract::session(svc, req).is_none() {
         if !svc.config().dev_sign_in {
-            return super::pages::simple(
-                503,
-                "Sign-in is not configured",
-                "This deployment has no sign-in configured",
-                "Use the admin API with the operator token, or for local development set DEV_SIGN_IN=on.",
-            );
+            return Err(PageError::AdminSignInDisabled.into());
         }
-        return Response::redirect(303, "/signin?next=%2Fadmin");
+        return Ok(Response::redirect(303, "/signin?next=%2Fadmin"));
     }
-    let (nonce, cookie) = match req.cookie(CSRF_COOKIE).filter(|n| n.len() >= 16) {
-        Some(n) => (n, None),
-        None => {
-            let n = svc.random_token();
-            (n.clone(), Some(cookies::set_cookie(CSRF_COOKIE, &n, cookies::SESSION_TTL, req.url.scheme() == "https")))
-        }
-    };
-    let _ = nonce;
-    let resp = Response::html(200, crate::core::pages::admin());
-    match cookie {
-        Some(c) => resp.with_header("set-cookie", &c),
-        None => resp,
-    }
+    // The page's script reads the token from `…/session`; the nonce is set here.
+    Ok(CsrfNonce::get_or_mint(svc, req, origin).attach(Response::html(200, crate::core::pages::admin())))
 }

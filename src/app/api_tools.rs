@@ -1,6 +1,6 @@
 //! Calls of OpenAPI-derived tools: scope check, argument check, upstream request signed by us
 //! (never the client's token), response mapping.
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{Services, UpstreamFailure};
 use crate::core::config::UpstreamAuth;
@@ -71,19 +71,12 @@ pub async fn call<S: Services>(svc: &S, catalog: &ApiCatalog, tool: &ApiTool, ca
 /// The workspace's upstream API key, decrypted for this call only.
 async fn workspace_key<S: Services>(svc: &S, ws: &str) -> Result<String, String> {
     let missing = || format!("Workspace {ws} has no upstream API key; an admin sets it with PUT /admin/api/workspaces/{ws}/upstream-key");
-    let (sealed, _) = svc
-        .upstream_secret(ws)
-        .await
-        .map_err(|e| format!("The upstream API key cannot be read right now ({})", e.0))?
-        .ok_or_else(missing)?;
+    let stored = svc.upstream_secret(ws).await.map_err(|e| {
+        svc.log(&format!("api tools: the upstream API key of {ws} cannot be read: {}", e.0));
+        "The upstream API key cannot be read right now; try again in a few seconds".to_string()
+    })?;
+    let (sealed, _) = stored.ok_or_else(missing)?;
     let key = secrets::open(svc.keys(), &sealed, ws)
         .ok_or("The stored upstream API key cannot be decrypted (was SIGNING_KEY rotated?); an admin must set it again")?;
     String::from_utf8(key).map_err(|_| "The stored upstream API key is not text".to_string())
-}
-
-/// `tools/call` params for an API tool, if this call is one.
-pub fn called<'a>(catalog: &'a ApiCatalog, params: Option<&Value>) -> Option<(&'a ApiTool, Value)> {
-    let params = params?;
-    let tool = catalog.tool(params.get("name")?.as_str()?)?;
-    Some((tool, params.get("arguments").cloned().unwrap_or_else(|| json!({}))))
 }

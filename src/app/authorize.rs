@@ -1,9 +1,11 @@
 //! `GET /authorize` shows the consent page; `POST /authorize` acts on Approve or Deny.
 //! Pipeline, in order: parameters → client → redirect URI vs registration → protocol checks →
 //! sign-in → workspace policy → consent. Every failure before consent is a page, not a redirect.
-use super::{load_policy, pages, signin, Services};
+use super::error::{AppError, PageError, Store};
+use super::extract::{self, CsrfNonce, Form};
+use super::{load_policy, signin, PolicyLoadError, Services};
 use crate::core::admin::{Outcome, OutcomeKind};
-use crate::core::cookies::{self, CSRF_COOKIE};
+use crate::core::cookies;
 use crate::core::http::{Request, Response};
 use crate::core::oauth::authorize::{self as rules, AuthorizationRequest, AuthorizeParams};
 use crate::core::oauth::code::{AuthCode, CodeGrant};
@@ -25,34 +27,28 @@ struct Checked {
     granted: ScopeSet,
 }
 
-async fn check<S: Services>(svc: &S, req: &Request, pairs: &[(String, String)], origin: &str) -> Result<Checked, Response> {
-    let params = AuthorizeParams::from_pairs(pairs).map_err(|e| pages::oauth_error(&e))?;
-    let client_id = params.client_id().map_err(|e| pages::oauth_error(&e))?;
-    let client = match svc.client(&client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
-            return Err(pages::simple(
-                400,
-                "Unknown OAuth client",
-                &format!("OAuth client `{}` is not registered here", client_id.as_str()),
-                "Remove and re-add the server in your MCP client so that it registers again.",
-            ))
-        }
-        Err(e) => {
-            svc.log(&format!("authorize: client store failed: {}", e.0));
-            return Err(pages::simple(
-                503,
-                "Temporarily unavailable",
-                "The client registry cannot be read right now",
-                "Try again in a moment.",
-            ));
-        }
+/// Where the checks leave a request.
+enum Step {
+    /// Every check up to consent passed.
+    Ready(Box<Checked>),
+    /// Nobody is signed in: sign in first, then come back.
+    SignIn(Response),
+}
+
+async fn check<S: Services>(svc: &S, req: &Request, form: &Form, origin: &str) -> Result<Step, AppError> {
+    let rejected = |e| AppError::from(PageError::AuthorizationRejected(e));
+    let params = AuthorizeParams::from_pairs(form.pairs()).map_err(rejected)?;
+    let client_id = params.client_id().map_err(rejected)?;
+    let client = svc
+        .client(&client_id)
+        .await
+        .map_err(Store::Clients.failed())?
+        .ok_or_else(|| PageError::UnknownClient(client_id.as_str().to_string()))?;
+    let request = rules::validate(&params, &client, &svc.config().catalog, origin).map_err(rejected)?;
+    let Some(session) = extract::session(svc, req) else {
+        return Ok(Step::SignIn(signin::redirect_to_signin(svc, &params)?));
     };
-    let request = rules::validate(&params, &client, &svc.config().catalog, origin).map_err(|e| pages::oauth_error(&e))?;
-    let Some(session) = signin::current_session(svc, req) else {
-        return Err(signin::redirect_to_signin(svc, &params));
-    };
-    let policy = load_policy(svc, &session.workspace).await.map_err(|e| pages::policy_unavailable(&e))?;
+    let policy = load_policy(svc, &session.workspace).await.map_err(PolicyLoadError::into_page)?;
     let facts = AuthorizationFacts {
         user: &session.email,
         client_id: &request.client_id,
@@ -61,20 +57,25 @@ async fn check<S: Services>(svc: &S, req: &Request, pairs: &[(String, String)], 
     };
     let granted = match evaluate::authorize(&policy, &svc.config().catalog, &facts) {
         Ok(granted) => granted,
-        Err(d) => {
-            svc.log(&format!("authorize denied: workspace={} client={} rule=\"{}\"", policy.id, client.client_id.as_str(), d.message()));
+        Err(denial) => {
+            svc.log(&format!(
+                "authorize denied: workspace={} client={} rule=\"{}\"",
+                policy.id,
+                client.client_id.as_str(),
+                denial.message()
+            ));
             let scopes = request.requested.scopes.to_vec();
-            record(svc, &policy.id, OutcomeKind::Rejected, &session.email, &client, &request, scopes, Some(d.message())).await;
-            return Err(pages::denial(&d, &policy));
+            record(svc, &policy.id, OutcomeKind::Rejected, &session.email, &client, &request, scopes, Some(denial.message())).await;
+            return Err(PageError::Denied { denial, workspace_name: policy.name }.into());
         }
     };
-    Ok(Checked { client, request, params, user: session.email, policy, granted })
+    Ok(Step::Ready(Box::new(Checked { client, request, params, user: session.email, policy, granted })))
 }
 
-pub async fn get<S: Services>(svc: &S, req: &Request, origin: &str) -> Response {
-    match check(svc, req, &req.query_pairs(), origin).await {
-        Ok(checked) => consent_page(svc, req, &checked, origin, None),
-        Err(page) => page,
+pub async fn get<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Response, AppError> {
+    match check(svc, req, &Form::from_query(req), origin).await? {
+        Step::Ready(checked) => Ok(consent_page(svc, req, &checked, origin, None)),
+        Step::SignIn(redirect) => Ok(redirect),
     }
 }
 
@@ -88,14 +89,7 @@ fn shown_digest<S: Services>(svc: &S, checked: &Checked) -> String {
 }
 
 fn consent_page<S: Services>(svc: &S, req: &Request, checked: &Checked, origin: &str, notice: Option<&str>) -> Response {
-    let (nonce, set_cookie) = match req.cookie(CSRF_COOKIE).filter(|n| n.len() >= 16) {
-        Some(n) => (n, None),
-        None => {
-            let n = svc.random_token();
-            let cookie = cookies::set_cookie(CSRF_COOKIE, &n, cookies::SESSION_TTL, origin.starts_with("https:"));
-            (n, Some(cookie))
-        }
-    };
+    let csrf = CsrfNonce::get_or_mint(svc, req, origin);
     let redirect_host = checked.request.redirect_uri.display_host();
     let page = consent(&ConsentView {
         client_name: checked.client.display_name(),
@@ -106,53 +100,32 @@ fn consent_page<S: Services>(svc: &S, req: &Request, checked: &Checked, origin: 
         scopes: &checked.granted,
         catalog: &svc.config().catalog,
         params: checked.params.pairs(),
-        csrf: &cookies::csrf_token(svc.keys(), &nonce),
+        csrf: &csrf.token(svc.keys()),
         shown: &shown_digest(svc, checked),
         switch_url: &signin::signin_url(&checked.params),
         notice,
     });
-    let response = Response::html(200, page).allow_form_target(&checked.request.redirect_uri.csp_source());
-    match set_cookie {
-        Some(c) => response.with_header("set-cookie", &c),
-        None => response,
-    }
+    csrf.attach(Response::html(200, page).allow_form_target(&checked.request.redirect_uri.csp_source()))
 }
 
-pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response {
-    if !req.content_type_is("application/x-www-form-urlencoded") {
-        return pages::simple(
-            415,
-            "Unsupported form",
-            "The consent form must be posted as application/x-www-form-urlencoded",
-            "Use the Approve or Deny button on the consent page.",
-        );
-    }
-    let form = req.form_pairs();
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let nonce = req.cookie(CSRF_COOKIE);
-    if !cookies::csrf_valid(svc.keys(), nonce.as_deref(), field("csrf")) {
-        return pages::simple(
-            403,
-            "Request not verified",
-            "The consent form could not be verified (missing or wrong CSRF token)",
-            "Go back to your MCP client and start the connection again; approve from the page it opens.",
-        );
-    }
-    let checked = match check(svc, req, &form, origin).await {
-        Ok(c) => c,
-        Err(page) => return page,
+pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Response, AppError> {
+    let form = Form::from_body(req).map_err(|_| PageError::FormNotUrlencoded)?;
+    CsrfNonce::verify(svc.keys(), req, form.get("csrf")).map_err(|_| PageError::ConsentNotVerified)?;
+    let checked = match check(svc, req, &form, origin).await? {
+        Step::Ready(checked) => checked,
+        Step::SignIn(redirect) => return Ok(redirect),
     };
-    match field("decision") {
-        Some("approve") if !constant_time_eq(shown_digest(svc, &checked).as_bytes(), field("shown").unwrap_or("").as_bytes()) => {
+    match form.get("decision") {
+        Some("approve") if !constant_time_eq(shown_digest(svc, &checked).as_bytes(), form.get("shown").unwrap_or("").as_bytes()) => {
             let notice = "What this approval would grant changed since the page was shown (another sign-in, or a new workspace policy). Review it and approve again.";
-            consent_page(svc, req, &checked, origin, Some(notice))
+            Ok(consent_page(svc, req, &checked, origin, Some(notice)))
         }
-        Some("approve") => approve(svc, checked, origin).await,
+        Some("approve") => approve(svc, *checked, origin).await,
         Some("deny") => {
             let error = OAuthError::new(ErrorCode::AccessDenied, "The user denied the request");
-            Response::redirect(302, &checked.request.error_redirect(&error, origin))
+            Ok(Response::redirect(302, &checked.request.error_redirect(&error, origin)))
         }
-        _ => pages::simple(400, "No decision", "The form must say approve or deny", "Use the Approve or Deny button on the consent page."),
+        _ => Err(PageError::NoDecision.into()),
     }
 }
 
@@ -184,7 +157,7 @@ async fn record<S: Services>(
     }
 }
 
-async fn approve<S: Services>(svc: &S, checked: Checked, origin: &str) -> Response {
+async fn approve<S: Services>(svc: &S, checked: Checked, origin: &str) -> Result<Response, AppError> {
     let mut random = [0u8; 33];
     svc.fill_random(&mut random);
     let code = AuthCode::from_random(&random);
@@ -200,11 +173,8 @@ async fn approve<S: Services>(svc: &S, checked: Checked, origin: &str) -> Respon
         connection_id: svc.random_token(),
     };
     let expires_at = svc.now() + svc.config().code_ttl;
-    if let Err(e) = svc.insert(&code, &grant, expires_at).await {
-        svc.log(&format!("authorize: code store failed: {}", e.0));
-        return pages::simple(503, "Temporarily unavailable", "The authorization could not be saved", "Try approving again in a moment.");
-    }
+    svc.insert(&code, &grant, expires_at).await.map_err(Store::Codes.failed())?;
     svc.log(&format!("authorize approved: workspace={} client={} scopes={}", grant.workspace, grant.client_id, grant.scopes.join(" ")));
     record(svc, &grant.workspace, OutcomeKind::Approved, &grant.user, &checked.client, &checked.request, grant.scopes.clone(), None).await;
-    Response::redirect(302, &checked.request.success_redirect(code.as_str(), origin))
+    Ok(Response::redirect(302, &checked.request.success_redirect(code.as_str(), origin)))
 }

@@ -8,8 +8,9 @@ mod admin;
 mod api_tools;
 mod authorize;
 mod discovery;
+pub mod error;
+mod extract;
 mod mcp;
-mod pages;
 mod register;
 mod revoke;
 mod signin;
@@ -20,8 +21,10 @@ use serde_json::json;
 use crate::core::config::Config;
 use crate::core::http::{Method, Request, Response};
 use crate::core::oauth::keys::Keys;
-use crate::core::policy::model::{valid_workspace_id, PolicyError, WorkspacePolicy};
+use crate::core::policy::evaluate::TokenInvalid;
+use crate::core::policy::model::{valid_workspace_id, PolicyUnusable, WorkspacePolicy};
 use crate::core::store::{ClientStore, CodeStore, ConnectionStore, PolicySource, StoreError, WorkspaceStore};
+use error::{AppError, PageError, Store, Surface};
 
 /// Everything a request may use: configuration, keys, time, randomness and storage.
 pub trait Services: PolicySource + ClientStore + CodeStore + ConnectionStore + WorkspaceStore {
@@ -70,32 +73,40 @@ const REVOKE_PATHS: [&str; 3] = ["/revoke", "/oauth/revoke", "/oauth2/revoke"];
 pub async fn handle<S: Services>(svc: &S, req: &Request) -> Response {
     let origin = svc.config().public_origin.clone().unwrap_or_else(|| req.origin());
     let path = req.url.path();
-    let method = req.method;
-    let response = match (method, path) {
+    let surface = if matches!(path, "/authorize" | "/signin" | "/admin") { Surface::Page } else { Surface::Json };
+    let response = route(svc, req, &origin).await.unwrap_or_else(|e| error::render(e, surface, &|line| svc.log(line)));
+    with_cors(path, response)
+}
+
+async fn route<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Response, AppError> {
+    let path = req.url.path();
+    Ok(match (req.method, path) {
         (Method::Options, _) => preflight(),
-        (Method::Get, "/.well-known/oauth-protected-resource") => discovery::protected_resource(&origin, false),
-        (Method::Get, "/.well-known/oauth-protected-resource/mcp") => discovery::protected_resource(&origin, true),
-        (Method::Get, "/.well-known/oauth-authorization-server") => discovery::authorization_server(&origin),
+        (Method::Get, "/.well-known/oauth-protected-resource") => discovery::protected_resource(origin, false),
+        (Method::Get, "/.well-known/oauth-protected-resource/mcp") => discovery::protected_resource(origin, true),
+        (Method::Get, "/.well-known/oauth-authorization-server") => discovery::authorization_server(origin),
         (Method::Get, "/.well-known/jwks.json") => discovery::jwks(svc.keys()),
-        (Method::Get, "/.well-known/openid-configuration") => not_found(path),
-        (Method::Post, p) if REGISTER_PATHS.contains(&p) => register::post(svc, req).await,
-        (Method::Get, "/authorize") => authorize::get(svc, req, &origin).await,
-        (Method::Post, "/authorize") => authorize::post(svc, req, &origin).await,
-        (Method::Get, "/signin") => signin::get(svc, req),
-        (Method::Post, "/signin") => signin::post(svc, req).await,
-        (Method::Post, p) if TOKEN_PATHS.contains(&p) => token::post(svc, req, &origin).await,
-        (Method::Post, p) if REVOKE_PATHS.contains(&p) => revoke::post(svc, req, &origin).await,
-        (Method::Post, "/mcp" | "/mcp/") => mcp::post(svc, req, &origin).await,
-        (_, "/mcp" | "/mcp/") => method_not_allowed("POST"),
-        (Method::Get, "/admin") => admin::page(svc, req),
-        (_, p) if p.starts_with("/admin/api/") => admin::api(svc, req).await,
+        (Method::Post, p) if REGISTER_PATHS.contains(&p) => register::post(svc, req).await?,
+        (Method::Get, "/authorize") => authorize::get(svc, req, origin).await?,
+        (Method::Post, "/authorize") => authorize::post(svc, req, origin).await?,
+        (Method::Get, "/signin") => signin::get(svc, req, origin)?,
+        (Method::Post, "/signin") => signin::post(svc, req, origin).await?,
+        (Method::Post, p) if TOKEN_PATHS.contains(&p) => token::post(svc, req, origin).await?,
+        (Method::Post, p) if REVOKE_PATHS.contains(&p) => revoke::post(svc, req, origin).await?,
+        (Method::Post, "/mcp" | "/mcp/") => mcp::post(svc, req, origin).await?,
+        (_, "/mcp" | "/mcp/") => return Err(AppError::MethodNotAllowed { allow: "POST" }),
+        (Method::Get, "/admin") => admin::page(svc, req, origin)?,
+        (_, p) if p.starts_with("/admin/api/") => admin::api(svc, req).await?,
         (Method::Get, "/assets/style.css") => asset("text/css; charset=utf-8", crate::core::pages::STYLESHEET),
         (Method::Get, "/assets/admin.js") => asset("text/javascript; charset=utf-8", crate::core::pages::ADMIN_SCRIPT),
         (Method::Get, "/") => Response::json(200, &json!({ "name": "mcp-edge", "mcp_endpoint": format!("{origin}/mcp") })),
-        (_, p) if is_known(p) => method_not_allowed(if p.starts_with("/.well-known") { "GET" } else { "GET, POST" }),
-        _ => not_found(path),
-    };
-    with_cors(path, response)
+        // A partial OpenID document makes SDK clients throw; none is better (docs/protocol.md §1).
+        (Method::Get, "/.well-known/openid-configuration") => return Err(AppError::NotFound { path: path.to_string() }),
+        (_, p) if is_known(p) => {
+            return Err(AppError::MethodNotAllowed { allow: if p.starts_with("/.well-known") { "GET" } else { "GET, POST" } })
+        }
+        _ => return Err(AppError::NotFound { path: path.to_string() }),
+    })
 }
 
 fn is_known(path: &str) -> bool {
@@ -132,43 +143,43 @@ fn preflight() -> Response {
         .with_header("access-control-max-age", "86400")
 }
 
-fn not_found(path: &str) -> Response {
-    Response::json(404, &json!({ "error": "not_found", "error_description": format!("Nothing is served at {path}") }))
-}
-
-fn method_not_allowed(allow: &str) -> Response {
-    Response::json(405, &json!({ "error": "method_not_allowed", "error_description": format!("Use {allow}") })).with_header("allow", allow)
-}
-
 /// Why a workspace's policy cannot be used for a decision.
 #[derive(Debug)]
 pub(crate) enum PolicyLoadError {
-    Missing(String),
-    Invalid(PolicyError),
+    Unusable(PolicyUnusable),
     Store(StoreError),
 }
 
 impl PolicyLoadError {
-    pub(crate) fn describe(&self) -> String {
+    /// For browser steps: the page that says what is wrong with the policy.
+    pub(crate) fn into_page(self) -> AppError {
         match self {
-            PolicyLoadError::Missing(ws) => format!("workspace `{ws}` has no policy"),
-            PolicyLoadError::Invalid(e) => e.to_string(),
-            PolicyLoadError::Store(e) => format!("the policy store is unavailable ({})", e.0),
+            PolicyLoadError::Unusable(u) => PageError::PolicyUnusable(u).into(),
+            PolicyLoadError::Store(e) => Store::Policies.failed()(e),
+        }
+    }
+
+    /// For issued grants (`/token`, `/mcp`): an unusable policy is `Token validation failed`.
+    pub(crate) fn into_token_invalid(self) -> Result<TokenInvalid, AppError> {
+        match self {
+            PolicyLoadError::Unusable(u) => Ok(TokenInvalid::Policy(u)),
+            PolicyLoadError::Store(e) => Err(Store::Policies.failed()(e)),
         }
     }
 }
 
 /// Reads and validates a workspace policy; fails closed.
 pub(crate) async fn load_policy<S: Services>(svc: &S, workspace: &str) -> Result<WorkspacePolicy, PolicyLoadError> {
+    let missing = || PolicyLoadError::Unusable(PolicyUnusable::Missing { workspace: workspace.to_string() });
     if !valid_workspace_id(workspace) {
-        return Err(PolicyLoadError::Missing(workspace.to_string()));
+        return Err(missing());
     }
     match svc.policy_document(workspace).await {
         Err(e) => Err(PolicyLoadError::Store(e)),
-        Ok(None) => Err(PolicyLoadError::Missing(workspace.to_string())),
+        Ok(None) => Err(missing()),
         Ok(Some(doc)) => WorkspacePolicy::parse(workspace, &doc, &svc.config().catalog).map_err(|e| {
             svc.log(&format!("policy rejected: {e}"));
-            PolicyLoadError::Invalid(e)
+            PolicyLoadError::Unusable(PolicyUnusable::Invalid(e))
         }),
     }
 }

@@ -1,4 +1,6 @@
 //! `POST /revoke` (RFC 7009): revoking either token of a connection ends the connection.
+use super::error::{AppError, Store};
+use super::extract::Form;
 use super::Services;
 use crate::core::http::{Request, Response};
 use crate::core::oauth::access_token;
@@ -6,30 +8,31 @@ use crate::core::oauth::error::{ErrorCode, OAuthError};
 use crate::core::oauth::refresh::RefreshToken;
 use crate::core::oauth::resource::mcp_resource;
 use crate::core::oauth::types::ClientId;
-use crate::core::store::{RevokeOutcome, StoreError};
+use crate::core::store::RevokeOutcome;
 
-pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response {
-    if !req.content_type_is("application/x-www-form-urlencoded") {
-        return OAuthError::invalid_request("Send the revocation request as Content-Type: application/x-www-form-urlencoded").to_response();
-    }
-    let form = req.form_pairs();
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty());
-    let Some(token) = field("token") else {
-        return OAuthError::invalid_request("token is required").to_response();
-    };
+fn another_client() -> AppError {
+    OAuthError::new(ErrorCode::UnauthorizedClient, "The token was issued to another client").into()
+}
+
+fn done() -> Response {
+    Response::new(200).with_header("cache-control", "no-store")
+}
+
+pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Response, AppError> {
+    let form = Form::from_body(req)
+        .map_err(|_| OAuthError::invalid_request("Send the revocation request as Content-Type: application/x-www-form-urlencoded"))?;
+    let token = form.non_empty("token").ok_or_else(|| OAuthError::invalid_request("token is required"))?;
     // RFC 7009 §2.1: the client authenticates as at the token endpoint; a public client
     // (RFC 6749 §2.3) by its client_id, which must be registered here.
-    let Some(client_id) = field("client_id") else {
-        return OAuthError::invalid_request("client_id is required: a client may revoke only its own tokens").to_response();
-    };
+    let client_id = form
+        .non_empty("client_id")
+        .ok_or_else(|| OAuthError::invalid_request("client_id is required: a client may revoke only its own tokens"))?;
     let registered = match ClientId::parse(client_id) {
-        Some(id) => svc.client(&id).await,
-        None => Ok(None),
+        Some(id) => svc.client(&id).await.map_err(Store::Clients.failed())?,
+        None => None,
     };
-    match registered {
-        Ok(Some(_)) => {}
-        Ok(None) => return unknown_client(client_id),
-        Err(e) => return unavailable(e),
+    if registered.is_none() {
+        return Err(OAuthError::new(ErrorCode::InvalidClient, format!("Unknown OAuth client `{client_id}`")).into());
     }
     // Which connection the token names. Tokens we did not issue are answered 200 with nothing
     // done (RFC 7009 §2.2): the client's goal, an unusable token, holds. An expired access token
@@ -41,28 +44,17 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response
             .map(|t| (t.claims.ws, t.claims.sub, t.claims.cid, Some(t.claims.client_id))),
     };
     let Some((ws, user, cid, token_client)) = target else {
-        return Response::new(200).with_header("cache-control", "no-store");
+        return Ok(done());
     };
     // RFC 7009 §2.1: a client may revoke only its own tokens.
     if token_client.is_some_and(|owner| owner != client_id) {
-        return OAuthError::new(ErrorCode::UnauthorizedClient, "The token was issued to another client").to_response();
+        return Err(another_client());
     }
-    match svc.revoke(&ws, &user, &cid, Some(client_id), svc.now()).await {
-        Ok(RevokeOutcome::Revoked) => {
+    match svc.revoke(&ws, &user, &cid, Some(client_id), svc.now()).await.map_err(Store::Connections.failed())? {
+        RevokeOutcome::Revoked => {
             svc.log(&format!("revoke: connection {cid} of {user} in {ws} revoked"));
-            Response::new(200).with_header("cache-control", "no-store")
+            Ok(done())
         }
-        Ok(RevokeOutcome::WrongClient) => {
-            OAuthError::new(ErrorCode::UnauthorizedClient, "The token was issued to another client").to_response()
-        }
-        Err(e) => unavailable(e),
+        RevokeOutcome::WrongClient => Err(another_client()),
     }
-}
-
-fn unknown_client(client_id: &str) -> Response {
-    OAuthError::new(ErrorCode::InvalidClient, format!("Unknown OAuth client `{client_id}`")).to_response()
-}
-
-fn unavailable(e: StoreError) -> Response {
-    OAuthError::new(ErrorCode::TemporarilyUnavailable, "Revocation is unavailable; try again").with_detail(e.0).to_response()
 }

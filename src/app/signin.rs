@@ -1,24 +1,12 @@
 //! Local-development sign-in: a workspace member signs in with their e-mail, when and only when
 //! `DEV_SIGN_IN=on`. Production sign-in replaces this module (see README).
-use super::{load_policy, pages, Services};
-use crate::core::cookies::{self, Session, CSRF_COOKIE, SESSION_COOKIE, SESSION_TTL};
+use super::error::{AppError, PageError};
+use super::extract::{secure_cookies, CsrfNonce, Form};
+use super::{load_policy, PolicyLoadError, Services};
+use crate::core::cookies::{self, Session, SESSION_COOKIE, SESSION_TTL};
 use crate::core::http::{Request, Response};
 use crate::core::oauth::authorize::AuthorizeParams;
 use crate::core::pages::signin;
-
-pub fn current_session<S: Services>(svc: &S, req: &Request) -> Option<Session> {
-    let value = req.cookie(SESSION_COOKIE)?;
-    cookies::decode_session(svc.keys(), &value, svc.now())
-}
-
-fn disabled() -> Response {
-    pages::simple(
-        503,
-        "Sign-in is not configured",
-        "This deployment has no sign-in configured",
-        "For local development set DEV_SIGN_IN=on (make dev does this in .dev.vars). Production sign-in is not available yet.",
-    )
-}
 
 /// `/signin?next=<this authorization request>`.
 pub fn signin_url(params: &AuthorizeParams) -> String {
@@ -26,63 +14,62 @@ pub fn signin_url(params: &AuthorizeParams) -> String {
     format!("/signin?{next}")
 }
 
-pub fn redirect_to_signin<S: Services>(svc: &S, params: &AuthorizeParams) -> Response {
+pub fn redirect_to_signin<S: Services>(svc: &S, params: &AuthorizeParams) -> Result<Response, AppError> {
     if !svc.config().dev_sign_in {
-        return disabled();
+        return Err(PageError::SignInDisabled.into());
     }
-    Response::redirect(303, &signin_url(params))
+    Ok(Response::redirect(303, &signin_url(params)))
 }
 
-/// Only return to our own authorize endpoint.
+/// Only return to our own authorize endpoint (or the admin page).
 fn safe_next(next: Option<&str>) -> String {
     next.filter(|n| (n.starts_with("/authorize?") || *n == "/admin") && !n.contains('\\')).unwrap_or("/authorize").to_string()
 }
 
-fn page<S: Services>(svc: &S, req: &Request, status: u16, next: &str, ws: &str, email: &str, error: Option<&str>) -> Response {
-    let (nonce, cookie) = match req.cookie(CSRF_COOKIE).filter(|n| n.len() >= 16) {
-        Some(n) => (n, None),
-        None => {
-            let n = svc.random_token();
-            (n.clone(), Some(cookies::set_cookie(CSRF_COOKIE, &n, SESSION_TTL, req.url.scheme() == "https")))
-        }
-    };
-    let html = signin(next, &cookies::csrf_token(svc.keys(), &nonce), ws, email, error);
-    let response = Response::html(status, html);
-    match cookie {
-        Some(c) => response.with_header("set-cookie", &c),
-        None => response,
-    }
+/// What the sign-in form shows: where to go next, what was typed, and why it was refused.
+struct Shown<'a> {
+    next: &'a str,
+    workspace: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
 }
 
-pub fn get<S: Services>(svc: &S, req: &Request) -> Response {
-    if !svc.config().dev_sign_in {
-        return disabled();
-    }
-    let query = req.query_pairs();
-    let next = safe_next(query.iter().find(|(k, _)| k == "next").map(|(_, v)| v.as_str()));
-    page(svc, req, 200, &next, "", "", None)
+fn page<S: Services>(svc: &S, req: &Request, origin: &str, status: u16, shown: &Shown) -> Response {
+    let csrf = CsrfNonce::get_or_mint(svc, req, origin);
+    let html = signin(shown.next, &csrf.token(svc.keys()), shown.workspace, shown.email, shown.error);
+    csrf.attach(Response::html(status, html))
 }
 
-pub async fn post<S: Services>(svc: &S, req: &Request) -> Response {
+pub fn get<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Response, AppError> {
     if !svc.config().dev_sign_in {
-        return disabled();
+        return Err(PageError::SignInDisabled.into());
     }
-    let form = req.form_pairs();
-    let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).unwrap_or("");
+    let next = safe_next(Form::from_query(req).get("next"));
+    Ok(page(svc, req, origin, 200, &Shown { next: &next, workspace: "", email: "", error: None }))
+}
+
+pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Response, AppError> {
+    if !svc.config().dev_sign_in {
+        return Err(PageError::SignInDisabled.into());
+    }
+    // A body that is not a form has no CSRF token either: it is refused as an expired form.
+    let form = Form::from_body(req).unwrap_or_default();
+    let field = |name: &str| form.get(name).map(str::trim).unwrap_or("");
     let next = safe_next(Some(field("next")));
     let (ws, email) = (field("workspace"), field("email"));
-    if !cookies::csrf_valid(svc.keys(), req.cookie(CSRF_COOKIE).as_deref(), Some(field("csrf"))) {
-        return page(svc, req, 403, &next, ws, email, Some("The sign-in form expired; please sign in again"));
+    let refuse = |error: &str| Ok(page(svc, req, origin, 403, &Shown { next: &next, workspace: ws, email, error: Some(error) }));
+    if CsrfNonce::verify(svc.keys(), req, Some(field("csrf"))).is_err() {
+        return refuse("The sign-in form expired; please sign in again");
     }
     let policy = match load_policy(svc, ws).await {
         Ok(p) => p,
-        Err(e) => return page(svc, req, 403, &next, ws, email, Some(&format!("Cannot sign in: {}", e.describe()))),
+        Err(PolicyLoadError::Unusable(why)) => return refuse(&format!("Cannot sign in: {why}")),
+        Err(e) => return Err(e.into_page()),
     };
     let Some(member) = policy.member(email) else {
-        return page(svc, req, 403, &next, ws, email, Some(&format!("{email} is not a member of workspace `{ws}`")));
+        return refuse(&format!("{email} is not a member of workspace `{ws}`"));
     };
     let session = Session { workspace: policy.id.clone(), email: member.email.clone(), expires_at: svc.now() + SESSION_TTL };
-    let cookie =
-        cookies::set_cookie(SESSION_COOKIE, &cookies::encode_session(svc.keys(), &session), SESSION_TTL, req.url.scheme() == "https");
-    Response::redirect(303, &next).with_header("set-cookie", &cookie)
+    let cookie = cookies::set_cookie(SESSION_COOKIE, &cookies::encode_session(svc.keys(), &session), SESSION_TTL, secure_cookies(origin));
+    Ok(Response::redirect(303, &next).with_header("set-cookie", &cookie))
 }

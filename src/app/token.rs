@@ -1,5 +1,7 @@
 //! `POST /token` (and its aliases): the authorization_code grant (RFC 6749 §4.1.3) and the
 //! refresh_token grant with rotation (OAuth 2.1 §4.3). Both re-check the live policy.
+use super::error::{AppError, Store};
+use super::extract::Form;
 use super::{load_policy, Services};
 use crate::core::connection::{ConnectionRecord, Rotation};
 use crate::core::http::{Request, Response};
@@ -11,53 +13,49 @@ use crate::core::oauth::register::ClientRegistration;
 use crate::core::oauth::resource::mcp_resource;
 use crate::core::oauth::token::{self, TokenRequest};
 use crate::core::oauth::types::{ClientId, RedirectUri};
-use crate::core::policy::evaluate;
+use crate::core::policy::evaluate::{self, GrantFacts, TokenInvalid};
 use crate::core::policy::model::WorkspacePolicy;
 use crate::core::scopes::ScopeSet;
-use crate::core::store::{CreateOutcome, StoreError};
+use crate::core::store::CreateOutcome;
 
-pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Response {
+pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Response, AppError> {
     match exchange(svc, req, origin).await {
-        Ok(body) => Response::json(200, &body).with_header("cache-control", "no-store").with_header("pragma", "no-cache"),
-        Err(e) => {
+        Ok(body) => Ok(Response::json(200, &body).with_header("cache-control", "no-store").with_header("pragma", "no-cache")),
+        Err(AppError::OAuth(e)) => {
             svc.log(&format!("token: {} {}", e.code.as_str(), e.description));
-            e.to_response()
+            Err(AppError::OAuth(e))
         }
+        Err(other) => Err(other),
     }
 }
 
-fn unavailable(what: &str, e: StoreError) -> OAuthError {
-    OAuthError::new(ErrorCode::TemporarilyUnavailable, format!("{what} is unavailable; try again")).with_detail(e.0)
-}
-
-fn validation_failed(reason: &str) -> OAuthError {
-    OAuthError::invalid_grant(evaluate::token_validation_failed(reason))
+fn validation_failed(why: TokenInvalid) -> AppError {
+    OAuthError::invalid_grant(why.to_string()).into()
 }
 
 const REPLAYED: &str = "The authorization code was already used; the tokens issued for it have been revoked";
 
-async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<serde_json::Value, OAuthError> {
-    if !req.content_type_is("application/x-www-form-urlencoded") {
-        return Err(OAuthError::invalid_request("Send the token request as Content-Type: application/x-www-form-urlencoded"));
-    }
-    match token::parse(&req.form_pairs(), origin)? {
+async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<serde_json::Value, AppError> {
+    let form = Form::from_body(req)
+        .map_err(|_| OAuthError::invalid_request("Send the token request as Content-Type: application/x-www-form-urlencoded"))?;
+    match token::parse(form.pairs(), origin)? {
         TokenRequest::AuthorizationCode { code, client_id, redirect_uri, verifier, resource } => {
             let client = known_client(svc, &client_id).await?;
-            let grant = match svc.redeem(&code, svc.now()).await.map_err(|e| unavailable("The code store", e))? {
+            let grant = match svc.redeem(&code, svc.now()).await.map_err(Store::Codes.failed())? {
                 Redemption::Redeemed { grant } => grant,
                 Redemption::Replayed { grant } => {
                     // RFC 6749 §4.1.2 / OAuth 2.1 §4.1.3: revoke what the first redemption issued.
                     svc.revoke(&grant.workspace, &grant.user, &grant.connection_id, None, svc.now())
                         .await
-                        .map_err(|e| unavailable("The connection store", e))?;
+                        .map_err(Store::Connections.failed())?;
                     svc.log(&format!("token: code replayed; connection {} revoked", grant.connection_id));
-                    return Err(OAuthError::invalid_grant(REPLAYED));
+                    return Err(OAuthError::invalid_grant(REPLAYED).into());
                 }
-                Redemption::Expired => return Err(OAuthError::invalid_grant("The authorization code expired; authorize again")),
-                Redemption::Unknown => return Err(OAuthError::invalid_grant("The authorization code is invalid")),
+                Redemption::Expired => return Err(OAuthError::invalid_grant("The authorization code expired; authorize again").into()),
+                Redemption::Unknown => return Err(OAuthError::invalid_grant("The authorization code is invalid").into()),
             };
             token::check_redemption(&grant, &client_id, redirect_uri.as_deref(), &verifier, &resource)?;
-            let tokens = redeem_code(svc, &grant, origin).await?;
+            let tokens = redeem_code(svc, &grant, &client, origin).await?;
             // A client in use is kept: its registration lives `client_ttl` from its last code.
             // Best effort: the tokens are issued either way.
             if let Err(e) = svc.register(&client, svc.now() + svc.config().client_ttl()).await {
@@ -73,64 +71,47 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
 }
 
 /// Unknown client → 401 invalid_client (Claude Code then registers again).
-async fn known_client<S: Services>(svc: &S, client_id: &ClientId) -> Result<ClientRegistration, OAuthError> {
-    match svc.client(client_id).await.map_err(|e| unavailable("The client registry", e))? {
+async fn known_client<S: Services>(svc: &S, client_id: &ClientId) -> Result<ClientRegistration, AppError> {
+    match svc.client(client_id).await.map_err(Store::Clients.failed())? {
         Some(c) => Ok(c),
-        None => Err(OAuthError::new(ErrorCode::InvalidClient, format!("Unknown OAuth client `{}`; register again", client_id.as_str()))),
-    }
-}
-
-async fn policy_for<S: Services>(svc: &S, workspace: &str) -> Result<WorkspacePolicy, OAuthError> {
-    load_policy(svc, workspace).await.map_err(|e| match e {
-        super::PolicyLoadError::Store(s) => unavailable("The policy store", s),
-        other => validation_failed(&format!("policy ({})", other.describe())),
-    })
-}
-
-/// The scopes a grant may still use: granted ∩ the workspace's current ceiling, provided MCP is
-/// on, the user is a member, and the client (and, for new approvals, the redirect URI) is allowed.
-fn effective_scopes(
-    svc: &impl Services,
-    policy: &WorkspacePolicy,
-    user: &str,
-    client_id: &str,
-    redirect_uri: Option<&RedirectUri>,
-    granted: &[String],
-) -> Result<ScopeSet, OAuthError> {
-    let catalog = &svc.config().catalog;
-    let granted = ScopeSet::from_trusted(granted.iter().cloned());
-    let scopes = evaluate::still_allowed(policy, catalog, user, &granted).map_err(|d| validation_failed(d.token_reason()))?;
-    if !policy.allowed_client_ids.is_empty() && !policy.allowed_client_ids.iter().any(|c| c == client_id) {
-        return Err(validation_failed("policy: the OAuth client is no longer allowed"));
-    }
-    if let Some(uri) = redirect_uri {
-        if !policy.allowed_redirect_uris.contains(uri) {
-            return Err(validation_failed("policy: the redirect URI is no longer allowed"));
+        None => {
+            Err(OAuthError::new(ErrorCode::InvalidClient, format!("Unknown OAuth client `{}`; register again", client_id.as_str())).into())
         }
     }
-    Ok(scopes)
+}
+
+async fn policy_for<S: Services>(svc: &S, workspace: &str) -> Result<WorkspacePolicy, AppError> {
+    match load_policy(svc, workspace).await {
+        Ok(policy) => Ok(policy),
+        Err(e) => Err(validation_failed(e.into_token_invalid()?)),
+    }
+}
+
+/// `evaluate::recheck` for this grant: the scopes it may still use, or `Token validation failed`.
+fn effective_scopes(svc: &impl Services, policy: &WorkspacePolicy, grant: &GrantFacts, granted: &[String]) -> Result<ScopeSet, AppError> {
+    let granted = ScopeSet::from_trusted(granted.iter().cloned());
+    evaluate::recheck(policy, &svc.config().catalog, grant, &granted).map_err(validation_failed)
 }
 
 /// A code's first redemption: re-check the policy, create the connection, mint the tokens.
-async fn redeem_code<S: Services>(svc: &S, grant: &CodeGrant, origin: &str) -> Result<serde_json::Value, OAuthError> {
+async fn redeem_code<S: Services>(
+    svc: &S,
+    grant: &CodeGrant,
+    client: &ClientRegistration,
+    origin: &str,
+) -> Result<serde_json::Value, AppError> {
     let policy = policy_for(svc, &grant.workspace).await?;
-    let redirect_uri =
-        RedirectUri::parse(&grant.redirect_uri).map_err(|_| OAuthError::invalid_grant("The authorization code is invalid"))?;
-    let scopes = effective_scopes(svc, &policy, &grant.user, &grant.client_id, Some(&redirect_uri), &grant.scopes)?;
-    let client_name = match ClientId::parse(&grant.client_id) {
-        Some(id) => match svc.client(&id).await {
-            Ok(Some(c)) => c.display_name().to_string(),
-            _ => grant.client_id.clone(),
-        },
-        None => grant.client_id.clone(),
-    };
+    let invalid = || OAuthError::invalid_grant("The authorization code is invalid");
+    let redirect_uri = RedirectUri::parse(&grant.redirect_uri).map_err(|_| invalid())?;
+    let facts = GrantFacts { user: &grant.user, client_id: &client.client_id, redirect_uri: Some(&redirect_uri) };
+    let scopes = effective_scopes(svc, &policy, &facts, &grant.scopes)?;
     let now = svc.now();
     let connection = ConnectionRecord {
         id: grant.connection_id.clone(),
         workspace: grant.workspace.clone(),
         user: grant.user.clone(),
         client_id: grant.client_id.clone(),
-        client_name,
+        client_name: client.display_name().to_string(),
         scopes: scopes.to_vec(),
         created_at: now,
         last_used_at: None,
@@ -148,7 +129,7 @@ async fn redeem_code<S: Services>(svc: &S, grant: &CodeGrant, origin: &str) -> R
     }
     // If a replay of this code already revoked the connection, it is created revoked: this
     // redemption was the first, so it gets its answer, and the tokens in it are already dead.
-    if svc.create(&connection).await.map_err(|e| unavailable("The connection store", e))? == CreateOutcome::AlreadyRevoked {
+    if svc.create(&connection).await.map_err(Store::Connections.failed())? == CreateOutcome::AlreadyRevoked {
         svc.log(&format!("token: code replayed during its redemption; connection {} is created revoked", connection.id));
     }
     Ok(mint(svc, &connection, &scopes, &grant.resource, origin))
@@ -156,30 +137,35 @@ async fn redeem_code<S: Services>(svc: &S, grant: &CodeGrant, origin: &str) -> R
 
 /// OAuth 2.1 §4.3.1: every refresh returns a new refresh token; reuse of an older one revokes
 /// the connection.
-async fn refresh<S: Services>(svc: &S, raw: &str, client_id: &ClientId, origin: &str) -> Result<serde_json::Value, OAuthError> {
+async fn refresh<S: Services>(svc: &S, raw: &str, client_id: &ClientId, origin: &str) -> Result<serde_json::Value, AppError> {
     let token = RefreshToken::parse(svc.keys(), raw).ok_or_else(|| OAuthError::invalid_grant("The refresh token is invalid"))?;
     // The live policy first: a refusal (MCP disabled, member removed, client unpinned) or a
     // store outage must not move the family on — the client would never receive the successor,
     // and its retry after the grace would count as reuse and revoke a connection that did
     // nothing wrong.
     let policy = policy_for(svc, &token.workspace).await?;
-    effective_scopes(svc, &policy, &token.user, client_id.as_str(), None, &policy.scope_ceiling.to_vec())?;
+    let facts = GrantFacts { user: &token.user, client_id, redirect_uri: None };
+    effective_scopes(svc, &policy, &facts, &policy.scope_ceiling.to_vec())?;
     let now = svc.now();
     let rotation = svc
         .rotate(&token.workspace, &token.user, &token.connection_id, token.generation, client_id.as_str(), now)
         .await
-        .map_err(|e| unavailable("The connection store", e))?;
+        .map_err(Store::Connections.failed())?;
     let connection = match rotation {
         Rotation::Rotated { connection, .. } => connection,
         Rotation::Reused => {
             svc.log(&format!("token: refresh token reuse; connection {} revoked", token.connection_id));
-            return Err(OAuthError::invalid_grant("The refresh token was already used; the connection has been revoked. Authorize again"));
+            return Err(
+                OAuthError::invalid_grant("The refresh token was already used; the connection has been revoked. Authorize again").into()
+            );
         }
-        Rotation::Revoked | Rotation::Missing => return Err(validation_failed("connection: the connection was revoked")),
-        Rotation::Expired => return Err(OAuthError::invalid_grant("The refresh token expired; authorize again")),
-        Rotation::WrongClient => return Err(OAuthError::invalid_grant("The refresh token was issued to another client")),
+        Rotation::Revoked | Rotation::Missing => return Err(validation_failed(TokenInvalid::ConnectionRevoked)),
+        Rotation::Expired => return Err(OAuthError::invalid_grant("The refresh token expired; authorize again").into()),
+        Rotation::WrongClient => return Err(OAuthError::invalid_grant("The refresh token was issued to another client").into()),
     };
-    let scopes = effective_scopes(svc, &policy, &connection.user, &connection.client_id, None, &connection.scopes)?;
+    // The connection's own grant, narrowed to the current ceiling (its client is `client_id`:
+    // `rotate` refused any other).
+    let scopes = effective_scopes(svc, &policy, &facts, &connection.scopes)?;
     Ok(mint(svc, &connection, &scopes, &mcp_resource(origin), origin))
 }
 

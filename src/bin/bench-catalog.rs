@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use mcp_edge::core::config::BUNDLED_SCOPE_CATALOG;
-use mcp_edge::core::mcp::server::{self, ApiView};
+use mcp_edge::core::mcp::server::{self, Answer, ApiView, ClientRequest};
 use mcp_edge::core::mcp::tools::{ApiToolsStatus, Caller};
 use mcp_edge::core::openapi::catalog::ApiCatalog;
 use mcp_edge::core::scopes::ScopeCatalog;
@@ -45,7 +45,7 @@ fn main() {
         visible = catalog.tools.iter().filter(|t| ApiCatalog::allows(t, &held, &scopes)).count();
     }
     let filter = start.elapsed() / 1000;
-    // The whole tools/list answer as the worker makes it (`server::handle` over the listings
+    // The whole tools/list answer as the worker makes it (`server::answer` over the listings
     // serialized at build time), for a reader and for a token with ALL (every tool).
     let caller = |held: &[String]| Caller {
         user_email: "ada@example.com".into(),
@@ -65,7 +65,10 @@ fn main() {
                 catalog.tools.iter().filter(|t| ApiCatalog::allows(t, held, &scopes)).map(|t| t.listing.as_str()).collect();
             count = listings.len();
             let view = ApiView { listings, status: ApiToolsStatus::default() };
-            bytes = server::handle(&json!(1), "tools/list", None, &caller(held), 0, &view).len();
+            bytes = match server::answer(&json!(1), ClientRequest::ToolsList, &caller(held), 0, &view) {
+                Answer::Response(text) => text.len(),
+                Answer::CallApiTool { .. } => 0,
+            };
         }
         (count, bytes, start.elapsed() / 1000)
     };

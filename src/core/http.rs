@@ -45,24 +45,6 @@ impl Request {
         self.url.origin().ascii_serialization()
     }
 
-    /// The query string as ordered pairs (percent-decoded).
-    pub fn query_pairs(&self) -> Vec<(String, String)> {
-        self.url.query_pairs().into_owned().collect()
-    }
-
-    /// An `application/x-www-form-urlencoded` body as ordered pairs.
-    pub fn form_pairs(&self) -> Vec<(String, String)> {
-        url::form_urlencoded::parse(&self.body).into_owned().collect()
-    }
-
-    pub fn cookie(&self, name: &str) -> Option<String> {
-        let header = self.header("cookie")?;
-        header.split(';').find_map(|part| {
-            let (k, v) = part.trim().split_once('=')?;
-            (k == name).then(|| v.to_string())
-        })
-    }
-
     pub fn content_type_is(&self, mime: &str) -> bool {
         self.header("content-type").and_then(|v| v.split(';').next()).is_some_and(|v| v.trim().eq_ignore_ascii_case(mime))
     }

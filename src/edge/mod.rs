@@ -15,6 +15,7 @@ use std::rc::Rc;
 
 use worker::{Env, Headers, Request, Response, Result};
 
+use crate::app::error::{render, AppError, Surface};
 use crate::core::config::Config;
 use crate::core::http;
 use crate::core::oauth::keys::Keys;
@@ -49,34 +50,29 @@ fn setup(env: &Env) -> std::result::Result<Rc<(Config, Keys)>, String> {
 }
 
 pub async fn serve(mut req: Request, env: Env) -> Result<Response> {
+    let log = |line: &str| worker::console_error!("{line}");
     let setup = match setup(&env) {
         Ok(s) => s,
-        Err(message) => {
-            worker::console_error!("configuration error: {message}");
-            return to_worker(http::Response::json(
-                503,
-                &serde_json::json!({ "error": "temporarily_unavailable", "error_description": format!("Server misconfigured: {message}") }),
-            ));
-        }
+        Err(message) => return to_worker(render(AppError::Misconfigured(message), Surface::Json, &log)),
     };
     let request = match from_worker(&mut req).await {
         Ok(r) => r,
-        Err(resp) => return to_worker(resp),
+        Err(e) => return to_worker(render(e, Surface::Json, &log)),
     };
     let services = EdgeServices::new(env, setup);
     to_worker(crate::app::handle(&services, &request).await)
 }
 
-async fn from_worker(req: &mut Request) -> std::result::Result<http::Request, http::Response> {
-    let url = req.url().map_err(|_| http::Response::text(400, "Bad request URL"))?;
+async fn from_worker(req: &mut Request) -> std::result::Result<http::Request, AppError> {
+    let url = req.url().map_err(|_| AppError::BadUrl)?;
     let headers = req.headers().entries().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect::<Vec<_>>();
     let declared = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY) {
-        return Err(http::Response::text(413, "Request body larger than 1 MiB"));
+        return Err(AppError::BodyTooLarge);
     }
     let body = req.bytes().await.unwrap_or_default();
     if body.len() > MAX_BODY {
-        return Err(http::Response::text(413, "Request body larger than 1 MiB"));
+        return Err(AppError::BodyTooLarge);
     }
     Ok(http::Request { method: http::Method::parse(req.method().as_ref()), url, headers, body })
 }

@@ -477,6 +477,7 @@ pub(super) fn connect(svc: &Memory, scope: Option<&str>) -> (String, String, Val
 }
 
 mod admin;
+mod errors;
 mod oauth;
 mod tokens;
 mod tools;

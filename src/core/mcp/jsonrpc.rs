@@ -1,10 +1,48 @@
 //! JSON-RPC 2.0 framing as MCP uses it: one message per POST (batches were removed in 2025-06-18).
-use serde_json::{json, Map, Value};
+//! Every message this server sends is built by `envelope`.
+use serde_json::{Map, Value};
 
-pub const PARSE_ERROR: i64 = -32700;
-pub const INVALID_REQUEST: i64 = -32600;
-pub const METHOD_NOT_FOUND: i64 = -32601;
-pub const INVALID_PARAMS: i64 = -32602;
+/// The JSON-RPC 2.0 error codes this server sends (JSON-RPC 2.0 §5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RpcCode {
+    ParseError,
+    InvalidRequest,
+    MethodNotFound,
+    InvalidParams,
+}
+
+impl RpcCode {
+    pub fn code(self) -> i64 {
+        match self {
+            RpcCode::ParseError => -32700,
+            RpcCode::InvalidRequest => -32600,
+            RpcCode::MethodNotFound => -32601,
+            RpcCode::InvalidParams => -32602,
+        }
+    }
+}
+
+/// A JSON-RPC error object: for requests that cannot be routed or whose params are wrong. A tool
+/// that fails answers an `isError` result instead (MCP, "Tools": error handling).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RpcError {
+    pub code: RpcCode,
+    pub message: String,
+}
+
+impl RpcError {
+    pub fn new(code: RpcCode, message: impl Into<String>) -> RpcError {
+        RpcError { code, message: message.into() }
+    }
+}
+
+/// A message that could not be taken as a request: the error, and the request's ID when it had
+/// a usable one (else null).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub id: Value,
+    pub error: RpcError,
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Incoming {
@@ -20,60 +58,60 @@ pub enum Incoming {
     ClientResponse,
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct RpcError {
-    pub id: Value,
-    pub code: i64,
-    pub message: String,
+/// What one response carries.
+pub enum Outgoing<'a> {
+    Result(&'a Value),
+    /// A result that is already serialized JSON (`tools/list` copies the catalog's listings).
+    SerializedResult(&'a str),
+    Error(&'a RpcError),
 }
 
-impl RpcError {
-    pub fn new(id: Value, code: i64, message: impl Into<String>) -> RpcError {
-        RpcError { id, code, message: message.into() }
-    }
-
-    pub fn to_json(&self) -> Value {
-        json!({ "jsonrpc": "2.0", "id": self.id, "error": { "code": self.code, "message": self.message } })
-    }
+/// The one builder of JSON-RPC responses: `{"jsonrpc":"2.0","id":…,"result"|"error":…}`.
+pub fn envelope(id: &Value, body: Outgoing) -> String {
+    let result = match body {
+        Outgoing::Result(value) => format!(r#""result":{value}"#),
+        Outgoing::SerializedResult(json) => format!(r#""result":{json}"#),
+        Outgoing::Error(e) => {
+            let error = serde_json::json!({ "code": e.code.code(), "message": e.message });
+            format!(r#""error":{error}"#)
+        }
+    };
+    format!(r#"{{"jsonrpc":"2.0","id":{id},{result}}}"#)
 }
 
-pub fn success(id: &Value, result: Value) -> Value {
-    json!({ "jsonrpc": "2.0", "id": id, "result": result })
+fn rejected(id: Option<Value>, code: RpcCode, message: impl Into<String>) -> Rejected {
+    Rejected { id: id.unwrap_or(Value::Null), error: RpcError::new(code, message) }
 }
 
-pub fn parse(body: &[u8]) -> Result<Incoming, RpcError> {
+pub fn parse(body: &[u8]) -> Result<Incoming, Rejected> {
     let value: Value = serde_json::from_slice(body)
-        .map_err(|e| RpcError::new(Value::Null, PARSE_ERROR, format!("Parse error: the body is not JSON ({e})")))?;
+        .map_err(|e| rejected(None, RpcCode::ParseError, format!("Parse error: the body is not JSON ({e})")))?;
     let obj = match value {
         Value::Object(obj) => obj,
         Value::Array(_) => {
-            return Err(RpcError::new(
-                Value::Null,
-                INVALID_REQUEST,
+            return Err(rejected(
+                None,
+                RpcCode::InvalidRequest,
                 "Invalid Request: batches are not supported; send one JSON-RPC message per POST",
             ))
         }
-        _ => return Err(RpcError::new(Value::Null, INVALID_REQUEST, "Invalid Request: expected a JSON-RPC object")),
+        _ => return Err(rejected(None, RpcCode::InvalidRequest, "Invalid Request: expected a JSON-RPC object")),
     };
     let id = valid_id(&obj);
     if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
-        return Err(RpcError::new(id.unwrap_or(Value::Null), INVALID_REQUEST, "Invalid Request: `jsonrpc` must be \"2.0\""));
+        return Err(rejected(id, RpcCode::InvalidRequest, "Invalid Request: `jsonrpc` must be \"2.0\""));
     }
     match (obj.get("method"), id) {
         (Some(Value::String(method)), Some(id)) => {
             let params = obj.get("params").cloned();
             if params.as_ref().is_some_and(|p| !p.is_object()) {
-                return Err(RpcError::new(id, INVALID_REQUEST, "Invalid Request: `params` must be an object"));
+                return Err(rejected(Some(id), RpcCode::InvalidRequest, "Invalid Request: `params` must be an object"));
             }
             Ok(Incoming::Request { id, method: method.clone(), params })
         }
         (Some(Value::String(method)), None) if !obj.contains_key("id") => Ok(Incoming::Notification { method: method.clone() }),
         (None, Some(_)) if obj.contains_key("result") || obj.contains_key("error") => Ok(Incoming::ClientResponse),
-        (_, id) => Err(RpcError::new(
-            id.unwrap_or(Value::Null),
-            INVALID_REQUEST,
-            "Invalid Request: expected a request, a notification or a response",
-        )),
+        (_, id) => Err(rejected(id, RpcCode::InvalidRequest, "Invalid Request: expected a request, a notification or a response")),
     }
 }
 
@@ -89,6 +127,7 @@ fn valid_id(obj: &Map<String, Value>) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn classifies_messages() {
@@ -105,12 +144,24 @@ mod tests {
 
     #[test]
     fn rejects_malformed_messages_with_the_right_code() {
-        assert_eq!(parse(b"{").unwrap_err().code, PARSE_ERROR);
-        assert_eq!(parse(b"[]").unwrap_err().code, INVALID_REQUEST);
-        assert!(parse(b"[]").unwrap_err().message.contains("batches"));
-        assert_eq!(parse(br#"{"id":1,"method":"ping"}"#).unwrap_err().code, INVALID_REQUEST);
-        assert_eq!(parse(br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#).unwrap_err().code, INVALID_REQUEST);
+        let code = |body: &[u8]| parse(body).unwrap_err().error.code;
+        assert_eq!(code(b"{"), RpcCode::ParseError);
+        assert_eq!(code(b"[]"), RpcCode::InvalidRequest);
+        assert!(parse(b"[]").unwrap_err().error.message.contains("batches"));
+        assert_eq!(code(br#"{"id":1,"method":"ping"}"#), RpcCode::InvalidRequest);
+        assert_eq!(code(br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#), RpcCode::InvalidRequest);
         let e = parse(br#"{"jsonrpc":"2.0","id":3,"method":"x","params":[1]}"#).unwrap_err();
-        assert_eq!((e.code, e.id), (INVALID_REQUEST, json!(3)));
+        assert_eq!((e.error.code, e.id), (RpcCode::InvalidRequest, json!(3)));
+    }
+
+    #[test]
+    fn every_envelope_is_json_rpc() {
+        let parsed = |s: String| serde_json::from_str::<Value>(&s).unwrap();
+        let ok = parsed(envelope(&json!("a\"b"), Outgoing::Result(&json!({"x": 1}))));
+        assert_eq!(ok, json!({"jsonrpc": "2.0", "id": "a\"b", "result": {"x": 1}}));
+        let raw = parsed(envelope(&json!(2), Outgoing::SerializedResult(r#"{"tools":[]}"#)));
+        assert_eq!(raw["result"], json!({"tools": []}));
+        let err = parsed(envelope(&Value::Null, Outgoing::Error(&RpcError::new(RpcCode::MethodNotFound, "Method not found: x"))));
+        assert_eq!(err, json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32601, "message": "Method not found: x"}}));
     }
 }

@@ -1,8 +1,8 @@
 //! Method dispatch for one JSON-RPC request (stateless: every POST stands alone).
 use serde_json::{json, Value};
 
-use crate::core::mcp::jsonrpc::{self, RpcError, INVALID_PARAMS, METHOD_NOT_FOUND};
-use crate::core::mcp::tools::{self, ApiToolsStatus, Caller};
+use crate::core::mcp::jsonrpc::{envelope, Outgoing, RpcCode, RpcError};
+use crate::core::mcp::tools::{self, ApiToolsStatus, Caller, NativeTool};
 
 /// Newest first. 2025-11-25 is what the TypeScript SDK and Claude Code speak.
 pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
@@ -24,58 +24,118 @@ pub struct ApiView<'a> {
     pub status: ApiToolsStatus,
 }
 
-/// Is this `tools/call` for a native tool? Those are answered here, before any API tool is
-/// looked up (the catalog reserves their names too).
-pub fn calls_native_tool(params: Option<&Value>) -> bool {
-    params.and_then(|p| p.get("name")).and_then(Value::as_str).is_some_and(|name| tools::NATIVE_TOOLS.contains(&name))
+/// The client requests this server serves, parsed once from the method and its params.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientRequest {
+    Initialize {
+        protocol_version: Option<String>,
+    },
+    Ping,
+    ToolsList,
+    /// `tools/call` of a tool this server answers itself.
+    CallNative(NativeTool),
+    /// `tools/call` of any other name: an OpenAPI tool, if the catalog has it.
+    CallApiTool {
+        name: String,
+        arguments: Value,
+    },
+    /// Stateless: there is no session to send log messages on, so the level is accepted and
+    /// nothing more (the spec lets a server send fewer messages than the level allows).
+    SetLogLevel,
 }
 
-/// Answers one request with the serialized JSON-RPC response. An error is a JSON-RPC error
-/// (unroutable request or bad params); tool failures are `isError` results instead. Calls of
-/// API tools are answered by the app layer, which must intercept them (after
-/// `calls_native_tool`).
-pub fn handle(id: &Value, method: &str, params: Option<&Value>, caller: &Caller, now: i64, api: &ApiView) -> String {
-    if method == "tools/list" {
-        return tools_list(id, api);
+const LOG_LEVELS: [&str; 8] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
+impl ClientRequest {
+    /// The one place a method name is matched.
+    pub fn parse(method: &str, params: Option<&Value>) -> Result<ClientRequest, RpcError> {
+        let param = |name: &str| params.and_then(|p| p.get(name));
+        match method {
+            "initialize" => {
+                Ok(ClientRequest::Initialize { protocol_version: param("protocolVersion").and_then(Value::as_str).map(str::to_string) })
+            }
+            "ping" => Ok(ClientRequest::Ping),
+            "tools/list" => Ok(ClientRequest::ToolsList),
+            "tools/call" => {
+                let name = param("name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| RpcError::new(RpcCode::InvalidParams, "tools/call needs params.name"))?;
+                Ok(match NativeTool::from_name(name) {
+                    Some(tool) => ClientRequest::CallNative(tool),
+                    None => ClientRequest::CallApiTool {
+                        name: name.to_string(),
+                        arguments: param("arguments").cloned().unwrap_or_else(|| json!({})),
+                    },
+                })
+            }
+            "logging/setLevel" => match param("level").and_then(Value::as_str) {
+                Some(level) if LOG_LEVELS.contains(&level) => Ok(ClientRequest::SetLogLevel),
+                _ => Err(RpcError::new(RpcCode::InvalidParams, "logging/setLevel needs params.level (debug … emergency)")),
+            },
+            other => Err(RpcError::new(RpcCode::MethodNotFound, format!("Method not found: {other}"))),
+        }
     }
-    match dispatch(method, params, caller, now, api) {
-        Ok(result) => jsonrpc::success(id, result),
-        Err((code, message)) => RpcError::new(id.clone(), code, message).to_json(),
+
+    /// Whether the answer shows the OpenAPI tools (`tools/list`) or their state (`mcp_whoami`).
+    pub fn needs_api_view(&self) -> bool {
+        match self {
+            ClientRequest::ToolsList | ClientRequest::CallNative(_) => true,
+            ClientRequest::CallApiTool { .. } | ClientRequest::Initialize { .. } | ClientRequest::Ping | ClientRequest::SetLogLevel => {
+                false
+            }
+        }
     }
-    .to_string()
+
+    /// Whether the answer may show the client's registered name (a tool result does).
+    pub fn shows_client(&self) -> bool {
+        match self {
+            ClientRequest::CallNative(_) | ClientRequest::CallApiTool { .. } => true,
+            ClientRequest::ToolsList | ClientRequest::Initialize { .. } | ClientRequest::Ping | ClientRequest::SetLogLevel => false,
+        }
+    }
+}
+
+/// What core makes of one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answer {
+    /// The serialized JSON-RPC response.
+    Response(String),
+    /// A call of an OpenAPI tool: the app layer looks it up and calls the upstream API.
+    CallApiTool { name: String, arguments: Value },
+}
+
+/// Answers one request, or says which API tool to call. Tool failures are `isError` results.
+pub fn answer(id: &Value, request: ClientRequest, caller: &Caller, now: i64, api: &ApiView) -> Answer {
+    let result = match request {
+        ClientRequest::ToolsList => return Answer::Response(tools_list(id, api)),
+        ClientRequest::CallApiTool { name, arguments } => return Answer::CallApiTool { name, arguments },
+        ClientRequest::CallNative(NativeTool::Whoami) => tools::whoami(caller, now, &api.status),
+        ClientRequest::Initialize { protocol_version } => initialize(protocol_version.as_deref()),
+        ClientRequest::Ping | ClientRequest::SetLogLevel => json!({}),
+    };
+    Answer::Response(envelope(id, Outgoing::Result(&result)))
+}
+
+/// The answer to a `tools/call` whose tool nobody serves.
+pub fn unknown_tool(id: &Value, name: &str) -> String {
+    envelope(id, Outgoing::Error(&RpcError::new(RpcCode::InvalidParams, format!("Unknown tool: {name}"))))
 }
 
 /// `tools/list`: the native tools, then the API tools' definitions as serialized when the
 /// catalog was built. For a token that sees all 324 tools of the benchmark document (220 KB)
 /// this is a copy of bytes, not a rebuild and reserialization of every schema (`make bench`).
 fn tools_list(id: &Value, api: &ApiView) -> String {
-    let mut out = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{{"tools":[{}"#, tools::whoami_definition());
+    let mut tools = format!(r#"{{"tools":[{}"#, tools::whoami_definition());
     for listing in &api.listings {
-        out.push(',');
-        out.push_str(listing);
+        tools.push(',');
+        tools.push_str(listing);
     }
-    out.push_str("]}}");
-    out
-}
-
-fn dispatch(method: &str, params: Option<&Value>, caller: &Caller, now: i64, api: &ApiView) -> Result<Value, (i64, String)> {
-    match method {
-        "initialize" => Ok(initialize(params)),
-        "ping" => Ok(json!({})),
-        // Stateless: there is no session to send log messages on, so the level is accepted and
-        // nothing more (the spec lets a server send fewer messages than the level allows).
-        "logging/setLevel" => match params.and_then(|p| p.get("level")).and_then(Value::as_str) {
-            Some("debug" | "info" | "notice" | "warning" | "error" | "critical" | "alert" | "emergency") => Ok(json!({})),
-            _ => Err((INVALID_PARAMS, "logging/setLevel needs params.level (debug … emergency)".to_string())),
-        },
-        "tools/call" => call_tool(params, caller, now, &api.status),
-        other => Err((METHOD_NOT_FOUND, format!("Method not found: {other}"))),
-    }
+    tools.push_str("]}");
+    envelope(id, Outgoing::SerializedResult(&tools))
 }
 
 /// Version negotiation: echo the client's version when we speak it, else offer our latest.
-fn initialize(params: Option<&Value>) -> Value {
-    let requested = params.and_then(|p| p.get("protocolVersion")).and_then(Value::as_str);
+fn initialize(requested: Option<&str>) -> Value {
     let version = requested.filter(|v| version_supported(v)).unwrap_or(LATEST_VERSION);
     json!({
         "protocolVersion": version,
@@ -85,22 +145,21 @@ fn initialize(params: Option<&Value>) -> Value {
     })
 }
 
-fn call_tool(params: Option<&Value>, caller: &Caller, now: i64, api: &ApiToolsStatus) -> Result<Value, (i64, String)> {
-    let name =
-        params.and_then(|p| p.get("name")).and_then(Value::as_str).ok_or((INVALID_PARAMS, "tools/call needs params.name".to_string()))?;
-    match name {
-        tools::WHOAMI => Ok(tools::whoami(caller, now, api)),
-        other => Err((INVALID_PARAMS, format!("Unknown tool: {other}"))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// `handle`, parsed back (which also checks that every answer is valid JSON).
+    /// Parse and answer as the app layer does, parsed back (which also checks that every answer
+    /// is valid JSON). An API tool call is answered as a tool nobody serves.
     fn answer(id: &Value, method: &str, params: Option<&Value>, caller: &Caller, now: i64, api: &ApiView) -> Value {
-        serde_json::from_str(&handle(id, method, params, caller, now, api)).expect("handle answers JSON")
+        let text = match ClientRequest::parse(method, params) {
+            Err(e) => envelope(id, Outgoing::Error(&e)),
+            Ok(request) => match super::answer(id, request, caller, now, api) {
+                Answer::Response(text) => text,
+                Answer::CallApiTool { name, .. } => unknown_tool(id, &name),
+            },
+        };
+        serde_json::from_str(&text).expect("every answer is JSON")
     }
 
     #[test]
@@ -174,19 +233,36 @@ mod tests {
     }
 
     #[test]
-    fn native_tools_are_recognised_by_name() {
-        assert!(calls_native_tool(Some(&json!({"name": "mcp_whoami"}))));
-        assert!(!calls_native_tool(Some(&json!({"name": "list_contacts"}))));
-        assert!(!calls_native_tool(None));
+    fn methods_are_parsed_once_into_requests() {
+        assert_eq!(
+            ClientRequest::parse("tools/call", Some(&json!({"name": "mcp_whoami"}))),
+            Ok(ClientRequest::CallNative(NativeTool::Whoami))
+        );
+        assert_eq!(
+            ClientRequest::parse("tools/call", Some(&json!({"name": "list_contacts"}))),
+            Ok(ClientRequest::CallApiTool { name: "list_contacts".into(), arguments: json!({}) })
+        );
+        assert_eq!(ClientRequest::parse("ping", None), Ok(ClientRequest::Ping));
+        assert_eq!(ClientRequest::parse("logging/setLevel", Some(&json!({"level": "loud"}))).unwrap_err().code, RpcCode::InvalidParams);
+        assert!(ClientRequest::CallNative(NativeTool::Whoami).needs_api_view());
+        assert!(!ClientRequest::CallApiTool { name: "x".into(), arguments: json!({}) }.needs_api_view());
+        let api_call = super::answer(
+            &json!(1),
+            ClientRequest::parse("tools/call", Some(&json!({"name": "x", "arguments": {"a": 1}}))).unwrap(),
+            &caller(),
+            0,
+            &ApiView::default(),
+        );
+        assert_eq!(api_call, Answer::CallApiTool { name: "x".into(), arguments: json!({"a": 1}) });
     }
 
     #[test]
     fn unknown_methods_and_tools_are_errors() {
-        assert_eq!(answer(&json!(1), "nope", None, &caller(), 0, &ApiView::default())["error"]["code"], METHOD_NOT_FOUND);
+        assert_eq!(answer(&json!(1), "nope", None, &caller(), 0, &ApiView::default())["error"]["code"], -32601);
         assert_eq!(
             answer(&json!(1), "tools/call", Some(&json!({"name": "x"})), &caller(), 0, &ApiView::default())["error"]["code"],
-            INVALID_PARAMS
+            -32602
         );
-        assert_eq!(answer(&json!(1), "tools/call", None, &caller(), 0, &ApiView::default())["error"]["code"], INVALID_PARAMS);
+        assert_eq!(answer(&json!(1), "tools/call", None, &caller(), 0, &ApiView::default())["error"]["code"], -32602);
     }
 }

@@ -20,6 +20,18 @@ pub struct Caller {
 pub const WHOAMI: &str = "mcp_whoami";
 /// Names no generated tool may take.
 pub const NATIVE_TOOLS: [&str; 1] = [WHOAMI];
+
+/// The tools this server answers itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeTool {
+    Whoami,
+}
+
+impl NativeTool {
+    pub fn from_name(name: &str) -> Option<NativeTool> {
+        (name == WHOAMI).then_some(NativeTool::Whoami)
+    }
+}
 /// How many of the API catalog's problems `mcp_whoami` shows.
 const PROBLEMS_SHOWN: usize = 5;
 

@@ -1,8 +1,5 @@
-//! One error vocabulary (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 8707 §2), mapped to HTTP once.
-use serde_json::json;
-
-use crate::core::http::Response;
-
+//! One error vocabulary (RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 8707 §2), rendered as HTTP once
+//! (`crate::app::error`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidRequest,
@@ -59,7 +56,8 @@ impl ErrorCode {
     }
 }
 
-/// An OAuth error: the registry code, a description safe to show the client, and detail for logs.
+/// An OAuth error: the registry code, a description safe to show the client, and detail that
+/// only the log sees.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
     pub code: ErrorCode,
@@ -83,17 +81,5 @@ impl OAuthError {
 
     pub fn invalid_grant(description: impl Into<String>) -> OAuthError {
         OAuthError::new(ErrorCode::InvalidGrant, description)
-    }
-
-    /// The JSON error response of the token, registration and revocation endpoints.
-    pub fn to_response(&self) -> Response {
-        let mut response =
-            Response::json(self.code.status(), &json!({ "error": self.code.as_str(), "error_description": self.description }))
-                .with_header("cache-control", "no-store");
-        if self.code == ErrorCode::InvalidClient {
-            // RFC 6749 §5.2: a 401 for client authentication carries a challenge.
-            response = response.with_header("www-authenticate", "Basic realm=\"mcp-edge\"");
-        }
-        response
     }
 }

@@ -1,7 +1,7 @@
 //! Policy decisions: a request and a policy in, Allow or the exact rule that failed out.
 //! The messages are the ones users search for (DESIGN §6); each comes with what to check.
 use crate::core::oauth::types::{ClientId, RedirectUri};
-use crate::core::policy::model::WorkspacePolicy;
+use crate::core::policy::model::{PolicyUnusable, WorkspacePolicy};
 use crate::core::scopes::{ScopeCatalog, ScopeSet};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,31 +46,60 @@ impl Denial {
             Denial::NothingToGrant => format!("The MCP scope ceiling of workspace “{workspace}” is empty; ask an admin to allow at least one scope."),
         }
     }
+}
 
-    /// For logs and `Token validation failed: …` (which of connection, user, policy).
-    pub fn token_reason(&self) -> &'static str {
+/// Why an issued grant no longer works: the live re-check of `/token` (both grants) and of every
+/// `/mcp` call. Rendered as `Token validation failed: <reason>. <what to check>` (DESIGN §6):
+/// the message people search for, which of connection, user or policy failed, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenInvalid {
+    /// The connection was revoked (by the user, an admin, a code replay or refresh reuse).
+    ConnectionRevoked,
+    NotMember,
+    McpDisabled,
+    RedirectUriNoLongerAllowed,
+    ClientNoLongerAllowed,
+    /// The ceiling no longer holds any granted scope.
+    NoScopeAllowed,
+    /// The workspace has no usable policy (fails closed).
+    Policy(PolicyUnusable),
+}
+
+impl TokenInvalid {
+    /// Which of connection, user or policy failed, and how.
+    fn reason(&self) -> String {
         match self {
-            Denial::NotMember => "user is no longer a member of the workspace",
-            Denial::McpDisabled => "policy: MCP is disabled for the workspace",
-            Denial::RedirectUriNotAllowed { .. } => "policy: the redirect URI is no longer allowed",
-            Denial::ClientNotAllowed { .. } => "policy: the OAuth client is no longer allowed",
-            Denial::ScopesNotAllowed { .. } | Denial::NothingToGrant => "policy: no granted scope is allowed any more",
+            TokenInvalid::ConnectionRevoked => "connection: the connection was revoked".into(),
+            TokenInvalid::NotMember => "user is no longer a member of the workspace".into(),
+            TokenInvalid::McpDisabled => "policy: MCP is disabled for the workspace".into(),
+            TokenInvalid::RedirectUriNoLongerAllowed => "policy: the redirect URI is no longer allowed".into(),
+            TokenInvalid::ClientNoLongerAllowed => "policy: the OAuth client is no longer allowed".into(),
+            TokenInvalid::NoScopeAllowed => "policy: no granted scope is allowed any more".into(),
+            TokenInvalid::Policy(why) => format!("policy: {why}"),
+        }
+    }
+
+    fn what_to_check(&self) -> &'static str {
+        match self {
+            TokenInvalid::ConnectionRevoked => {
+                "Reconnect: authenticate this server again in your MCP client (Claude Code: /mcp, then Authenticate)."
+            }
+            TokenInvalid::NotMember => "Ask an admin of the workspace to add you as a member, then reconnect.",
+            TokenInvalid::McpDisabled
+            | TokenInvalid::RedirectUriNoLongerAllowed
+            | TokenInvalid::ClientNoLongerAllowed
+            | TokenInvalid::NoScopeAllowed
+            | TokenInvalid::Policy(_) => {
+                "Ask an admin of the workspace to check its MCP policy (MCP enabled, allowed OAuth client IDs, scope ceiling), then reconnect."
+            }
         }
     }
 }
 
-/// `Token validation failed: <reason>. <what to check>` (DESIGN §6): the message people search
-/// for, which of connection, user or policy failed, and what to do about it. `reason` starts
-/// with `connection`, `user` or `policy` (`Denial::token_reason` and the connection checks).
-pub fn token_validation_failed(reason: &str) -> String {
-    let check = if reason.starts_with("connection") {
-        "Reconnect: authenticate this server again in your MCP client (Claude Code: /mcp, then Authenticate)."
-    } else if reason.starts_with("user") {
-        "Ask an admin of the workspace to add you as a member, then reconnect."
-    } else {
-        "Ask an admin of the workspace to check its MCP policy (MCP enabled, allowed OAuth client IDs, scope ceiling), then reconnect."
-    };
-    format!("Token validation failed: {reason}. {check}")
+impl std::fmt::Display for TokenInvalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Token validation failed: {}. {}", self.reason(), self.what_to_check())
+    }
 }
 
 /// The request an approval is about, as far as the workspace policy is concerned.
@@ -94,7 +123,7 @@ pub fn authorize(policy: &WorkspacePolicy, catalog: &ScopeCatalog, facts: &Autho
     if !policy.allowed_redirect_uris.iter().any(|u| u == facts.redirect_uri) {
         return Err(Denial::RedirectUriNotAllowed { redirect_uri: facts.redirect_uri.as_str().to_string() });
     }
-    if !policy.allowed_client_ids.is_empty() && !policy.allowed_client_ids.iter().any(|c| c == facts.client_id.as_str()) {
+    if !policy.allows_client(facts.client_id) {
         return Err(Denial::ClientNotAllowed { client_id: facts.client_id.as_str().to_string() });
     }
     if facts.requested.is_empty() {
@@ -110,19 +139,35 @@ pub fn authorize(policy: &WorkspacePolicy, catalog: &ScopeCatalog, facts: &Autho
     Ok(facts.requested.clone())
 }
 
-/// The checks made whenever a grant is used (token exchange, every /mcp call): the approval
-/// still stands if MCP is on, the user is a member, and some granted scope is still allowed.
+/// What an issued grant is bound to, as far as the live policy is concerned.
+pub struct GrantFacts<'a> {
+    pub user: &'a str,
+    pub client_id: &'a ClientId,
+    /// Checked at the code exchange only: an approval for a redirect URI the admin has removed
+    /// since is not redeemed. Issued tokens are not tied to it.
+    pub redirect_uri: Option<&'a RedirectUri>,
+}
+
+/// The one live re-check of an issued grant (token exchange, refresh, every /mcp call): the
+/// approval still stands if MCP is on, the user is a member, some granted scope is still under
+/// the ceiling, the client is still allowed (and, at the code exchange, the redirect URI).
 /// Returns the effective scopes: granted ∩ the current ceiling.
-pub fn still_allowed(policy: &WorkspacePolicy, catalog: &ScopeCatalog, user: &str, granted: &ScopeSet) -> Result<ScopeSet, Denial> {
+pub fn recheck(policy: &WorkspacePolicy, catalog: &ScopeCatalog, grant: &GrantFacts, granted: &ScopeSet) -> Result<ScopeSet, TokenInvalid> {
     if !policy.mcp_enabled {
-        return Err(Denial::McpDisabled);
+        return Err(TokenInvalid::McpDisabled);
     }
-    if policy.member(user).is_none() {
-        return Err(Denial::NotMember);
+    if policy.member(grant.user).is_none() {
+        return Err(TokenInvalid::NotMember);
     }
     let effective = catalog.meet(granted, &policy.scope_ceiling);
     if effective.is_empty() {
-        return Err(Denial::NothingToGrant);
+        return Err(TokenInvalid::NoScopeAllowed);
+    }
+    if !policy.allows_client(grant.client_id) {
+        return Err(TokenInvalid::ClientNoLongerAllowed);
+    }
+    if grant.redirect_uri.is_some_and(|uri| !policy.allowed_redirect_uris.contains(uri)) {
+        return Err(TokenInvalid::RedirectUriNoLongerAllowed);
     }
     Ok(effective)
 }
@@ -176,21 +221,47 @@ mod tests {
         assert_eq!(decide(&p, &c, CB, "x", &[]).unwrap_err(), Denial::McpDisabled);
     }
 
-    #[test]
-    fn still_allowed_narrows_to_the_current_ceiling() {
-        let (p, c) = setup(|d| d["scope_ceiling"] = serde_json::json!(["CONTACTS_READ"]));
-        let granted = ScopeSet::from_trusted(["CONTACTS_READ", "WORKSPACE_READ"]);
-        assert_eq!(still_allowed(&p, &c, "ada@example.com", &granted).unwrap().to_param(), "CONTACTS_READ");
-        assert_eq!(still_allowed(&p, &c, "bob@example.com", &granted).unwrap_err(), Denial::NotMember);
-        let only_ws = ScopeSet::from_trusted(["WORKSPACE_READ"]);
-        assert_eq!(still_allowed(&p, &c, "ada@example.com", &only_ws).unwrap_err(), Denial::NothingToGrant);
+    fn recheck_as(p: &WorkspacePolicy, c: &ScopeCatalog, user: &str, client: &str, granted: &ScopeSet) -> Result<ScopeSet, TokenInvalid> {
+        recheck(p, c, &GrantFacts { user, client_id: &ClientId::parse(client).unwrap(), redirect_uri: None }, granted)
     }
 
     #[test]
-    fn token_validation_failed_says_what_to_check() {
-        let m = token_validation_failed("connection: the connection was revoked");
-        assert_eq!(m, "Token validation failed: connection: the connection was revoked. Reconnect: authenticate this server again in your MCP client (Claude Code: /mcp, then Authenticate).");
-        assert!(token_validation_failed(Denial::NotMember.token_reason()).ends_with("add you as a member, then reconnect."));
-        assert!(token_validation_failed(Denial::McpDisabled.token_reason()).contains("check its MCP policy"));
+    fn recheck_narrows_to_the_current_ceiling() {
+        let (p, c) = setup(|d| d["scope_ceiling"] = serde_json::json!(["CONTACTS_READ"]));
+        let granted = ScopeSet::from_trusted(["CONTACTS_READ", "WORKSPACE_READ"]);
+        assert_eq!(recheck_as(&p, &c, "ada@example.com", "x", &granted).unwrap().to_param(), "CONTACTS_READ");
+        assert_eq!(recheck_as(&p, &c, "bob@example.com", "x", &granted).unwrap_err(), TokenInvalid::NotMember);
+        let only_ws = ScopeSet::from_trusted(["WORKSPACE_READ"]);
+        assert_eq!(recheck_as(&p, &c, "ada@example.com", "x", &only_ws).unwrap_err(), TokenInvalid::NoScopeAllowed);
+    }
+
+    #[test]
+    fn recheck_applies_the_pin_and_at_exchange_the_redirect_uri() {
+        let (p, c) = setup(|d| d["allowed_client_ids"] = serde_json::json!(["pinned"]));
+        let granted = ScopeSet::from_trusted(["CONTACTS_READ"]);
+        assert_eq!(recheck_as(&p, &c, "ada@example.com", "other", &granted).unwrap_err(), TokenInvalid::ClientNoLongerAllowed);
+        assert!(recheck_as(&p, &c, "ada@example.com", "pinned", &granted).is_ok());
+        let moved = RedirectUri::parse("http://localhost:9999/callback").unwrap();
+        let pinned = ClientId::parse("pinned").unwrap();
+        let at_exchange = GrantFacts { user: "ada@example.com", client_id: &pinned, redirect_uri: Some(&moved) };
+        assert_eq!(recheck(&p, &c, &at_exchange, &granted).unwrap_err(), TokenInvalid::RedirectUriNoLongerAllowed);
+        let (off, c) = setup(|d| d["mcp_enabled"] = serde_json::json!(false));
+        assert_eq!(recheck_as(&off, &c, "ada@example.com", "x", &granted).unwrap_err(), TokenInvalid::McpDisabled);
+    }
+
+    #[test]
+    fn token_invalid_says_what_failed_and_what_to_check() {
+        assert_eq!(
+            TokenInvalid::ConnectionRevoked.to_string(),
+            "Token validation failed: connection: the connection was revoked. Reconnect: authenticate this server again in your MCP client (Claude Code: /mcp, then Authenticate)."
+        );
+        assert!(TokenInvalid::NotMember.to_string().ends_with("add you as a member, then reconnect."));
+        assert!(TokenInvalid::McpDisabled.to_string().starts_with("Token validation failed: policy: MCP is disabled for the workspace. "));
+        assert!(TokenInvalid::McpDisabled.to_string().contains("check its MCP policy"));
+        let missing = TokenInvalid::Policy(PolicyUnusable::Missing { workspace: "gone".into() });
+        assert!(
+            missing.to_string().starts_with("Token validation failed: policy: workspace `gone` has no policy. Ask an admin"),
+            "{missing}"
+        );
     }
 }

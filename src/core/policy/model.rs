@@ -38,8 +38,8 @@ pub struct WorkspacePolicy {
     pub name: String,
     pub mcp_enabled: bool,
     pub allowed_redirect_uris: Vec<RedirectUri>,
-    /// Each a valid `ClientId`.
-    pub allowed_client_ids: Vec<String>,
+    /// Empty: any client may connect.
+    pub allowed_client_ids: Vec<ClientId>,
     pub scope_ceiling: ScopeSet,
     pub members: Vec<Member>,
 }
@@ -49,6 +49,25 @@ pub struct WorkspacePolicy {
 pub struct PolicyError {
     pub workspace: String,
     pub message: String,
+}
+
+/// Why a workspace has no policy that can decide anything (fails closed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyUnusable {
+    /// Nothing is stored under `policy:<workspace>` (or the ID is not one we store).
+    Missing {
+        workspace: String,
+    },
+    Invalid(PolicyError),
+}
+
+impl std::fmt::Display for PolicyUnusable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PolicyUnusable::Missing { workspace } => write!(f, "workspace `{workspace}` has no policy"),
+            PolicyUnusable::Invalid(e) => e.fmt(f),
+        }
+    }
 }
 
 impl std::fmt::Display for PolicyError {
@@ -91,6 +110,11 @@ impl WorkspacePolicy {
         let email = email.trim().to_ascii_lowercase();
         self.members.iter().find(|m| m.email == email)
     }
+
+    /// The client-pin rule: an empty list pins nothing; otherwise only the listed IDs (exact).
+    pub fn allows_client(&self, client_id: &ClientId) -> bool {
+        self.allowed_client_ids.is_empty() || self.allowed_client_ids.contains(client_id)
+    }
 }
 
 const FIELDS: [&str; 7] = ["schema", "name", "mcp_enabled", "allowed_redirect_uris", "allowed_client_ids", "scope_ceiling", "members"];
@@ -128,10 +152,11 @@ fn parse_document(workspace: &str, json: &str, catalog: &ScopeCatalog) -> Result
     no_duplicates(uris.iter().map(|(p, u)| (p, u.to_string())))?;
 
     let client_ids = if top.has("allowed_client_ids") { top.strings("allowed_client_ids")? } else { Vec::new() };
+    let mut allowed_client_ids = Vec::with_capacity(client_ids.len());
     for (path, raw) in &client_ids {
-        if ClientId::parse(raw).is_none() {
-            return Err(format!("`{path}`: `{}` is not a client ID (1–256 printable ASCII characters, no spaces)", shown(raw)));
-        }
+        let id = ClientId::parse(raw)
+            .ok_or_else(|| format!("`{path}`: `{}` is not a client ID (1–256 printable ASCII characters, no spaces)", shown(raw)))?;
+        allowed_client_ids.push(id);
     }
     no_duplicates(client_ids.iter().map(|(p, c)| (p, c.to_string())))?;
 
@@ -149,7 +174,7 @@ fn parse_document(workspace: &str, json: &str, catalog: &ScopeCatalog) -> Result
         name: name.to_string(),
         mcp_enabled,
         allowed_redirect_uris,
-        allowed_client_ids: client_ids.iter().map(|(_, c)| c.to_string()).collect(),
+        allowed_client_ids,
         scope_ceiling: ScopeSet::from_trusted(scopes.iter().map(|(_, s)| s.to_string())),
         members: members.into_iter().map(|(_, m)| m).collect(),
     })
@@ -324,7 +349,9 @@ pub mod tests {
         let p = parse(&doc.to_string()).unwrap();
         assert_eq!(p.members[0].name, "bob@example.com", "no name: the e-mail");
         assert_eq!(p.members[1].name, "x@localhost", "a blank name: the e-mail");
-        assert_eq!(p.allowed_client_ids, ["pinned-client_1.x"]);
+        assert_eq!(p.allowed_client_ids, [ClientId::parse("pinned-client_1.x").unwrap()]);
+        assert!(p.allows_client(&ClientId::parse("pinned-client_1.x").unwrap()));
+        assert!(!p.allows_client(&ClientId::parse("pinned-client_1").unwrap()));
     }
 
     #[test]

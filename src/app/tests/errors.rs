@@ -1,0 +1,120 @@
+//! Issue #8: one error type, rendered in one place. A store that is down reaches every surface as
+//! a fixed "temporarily unavailable" answer with `Retry-After`, never with what the store said;
+//! and the layering rules that keep it so hold in the source.
+use serde_json::json;
+
+use super::*;
+
+const STORE_TEXT: &str = "memory store is down";
+
+fn assert_unavailable(r: &Response, surface: &str) {
+    assert_eq!(r.status, 503, "{surface}: {}", body_text(r));
+    assert_eq!(r.header("retry-after"), Some("5"), "{surface}");
+    assert!(!body_text(r).contains(STORE_TEXT), "{surface} shows the store's own words: {}", body_text(r));
+}
+
+#[test]
+fn a_store_outage_is_a_fixed_503_with_retry_after_on_every_surface() {
+    let svc = Memory::new();
+    let (client_id, _, tokens) = connect(&svc, Some("offline_access"));
+    let access = tokens["access_token"].as_str().unwrap().to_string();
+    let mut b = Browser::new(&svc);
+    svc.store_down.set(true);
+
+    let r = b.post_form("/token", &[("grant_type", "refresh_token"), ("refresh_token", "x"), ("client_id", &client_id)]);
+    assert_unavailable(&r, "/token");
+    assert_eq!(body_json(&r)["error"], "temporarily_unavailable");
+    assert_eq!(body_json(&r)["error_description"], "The client registry is temporarily unavailable; try again in a few seconds");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+
+    let r = mcp(&mut b, &access, json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+    assert_unavailable(&r, "/mcp");
+    assert_eq!(body_json(&r)["error_description"], "The workspace policy store is temporarily unavailable; try again in a few seconds");
+
+    let r = b.get(&authorize_path(&client_id, None));
+    assert_unavailable(&r, "/authorize");
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert!(body_text(&r).contains("The client registry is temporarily unavailable"), "{}", body_text(&r));
+
+    let r = b.send(Method::Get, "/admin/api/workspaces/acme/policy", &[("authorization", &format!("Bearer {OPERATOR}"))], b"");
+    assert_unavailable(&r, "admin API");
+    assert_eq!(body_json(&r)["error_description"], "The workspace store is temporarily unavailable; try again in a few seconds");
+
+    let r = b.send(
+        Method::Post,
+        "/register",
+        &[("content-type", "application/json")],
+        br#"{"redirect_uris":["http://localhost:3118/callback"]}"#,
+    );
+    assert_unavailable(&r, "/register");
+}
+
+#[test]
+fn a_store_outage_at_sign_in_is_a_page_not_the_store_text() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let page = body_text(&b.get("/signin?next=%2Fadmin"));
+    svc.store_down.set(true);
+    let r = b.post_form(
+        "/signin",
+        &[("next", "/admin"), ("csrf", &input_value(&page, "csrf")), ("workspace", "acme"), ("email", "ada@example.com")],
+    );
+    assert_unavailable(&r, "/signin");
+    assert!(body_text(&r).contains("The workspace policy store is temporarily unavailable"));
+}
+
+#[test]
+fn a_refresh_during_an_outage_does_not_move_the_family_on() {
+    let svc = Memory::new();
+    let (client_id, _, tokens) = connect(&svc, Some("offline_access"));
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    let mut b = Browser::new(&svc);
+    let form = [("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", client_id.as_str())];
+    svc.store_down.set(true);
+    assert_eq!(b.post_form("/token", &form).status, 503);
+    svc.store_down.set(false);
+    let r = b.post_form("/token", &form);
+    assert_eq!(r.status, 200, "the retry after the outage is the first use: {}", body_text(&r));
+}
+
+/// The source files of `src/app` (not the tests), with their names.
+fn app_sources() -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/app");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .map(|p| (p.file_name().unwrap().to_string_lossy().to_string(), std::fs::read_to_string(&p).unwrap()))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "found {files:?}");
+    files
+}
+
+#[test]
+fn error_bodies_are_built_only_in_the_error_module() {
+    for (name, text) in app_sources().iter().filter(|(n, _)| n != "error.rs") {
+        for forbidden in [
+            "\"error\":",
+            "\"error\" :",
+            "Response::json(4",
+            "Response::json(5",
+            "Response::json_text(4",
+            "Response::json_text(5",
+            "pages::error(",
+        ] {
+            assert!(!text.contains(forbidden), "src/app/{name} builds an error response itself (`{forbidden}`); return an AppError");
+        }
+    }
+}
+
+#[test]
+fn forms_bearer_tokens_and_cookies_are_read_only_by_the_extractors() {
+    for (name, text) in app_sources().iter().filter(|(n, _)| n != "extract.rs") {
+        for forbidden in
+            ["form_urlencoded::parse", "query_pairs()", "header(\"authorization\")", "header(\"cookie\")", "CSRF_COOKIE", "SESSION_COOKIE)"]
+        {
+            assert!(!text.contains(forbidden), "src/app/{name} reads request input by hand (`{forbidden}`); use an extractor");
+        }
+    }
+}
