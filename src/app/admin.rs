@@ -12,7 +12,8 @@ use super::extract::{self, Bearer, BearerHeader, CsrfNonce, Json};
 use super::Services;
 use crate::core::admin::{self, etag, AdminCaller, AdminDenied, OutcomeKind};
 use crate::core::http::{Method, Request, Response};
-use crate::core::policy::model::{check_email, valid_workspace_id, WorkspacePolicy};
+use crate::core::ids::{Email, WorkspaceId};
+use crate::core::policy::model::WorkspacePolicy;
 use crate::core::secrets;
 use crate::core::store::ReplaceOutcome;
 
@@ -39,10 +40,10 @@ fn caller<S: Services>(svc: &S, req: &Request) -> Result<Option<AdminCaller>, Ap
 /// Authorization reads the policy text from the `Workspaces` object (`policy_text`), not from
 /// KV: it is strongly consistent and the same text this API reads and writes, so an admin who
 /// is demoted (or removed) loses access with the write, not up to 60 s later.
-async fn guard<S: Services>(svc: &S, req: &Request, ws: &str) -> Result<(AdminCaller, Option<WorkspacePolicy>), AppError> {
+async fn guard<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId) -> Result<(AdminCaller, Option<WorkspacePolicy>), AppError> {
     let who = caller(svc, req)?.ok_or(AdminError::Unauthenticated)?;
     // A session grants only its own workspace: refuse others without touching their storage.
-    if matches!(&who, AdminCaller::Session(s) if s.workspace != ws) {
+    if matches!(&who, AdminCaller::Session(s) if &s.workspace != ws) {
         return Err(AdminError::Forbidden.into());
     }
     let text = svc.policy_text(ws).await.map_err(Store::Workspaces.failed())?;
@@ -55,7 +56,7 @@ async fn guard<S: Services>(svc: &S, req: &Request, ws: &str) -> Result<(AdminCa
     if let Err(denied) = admin::may_administer(Some(&who), ws, policy.as_ref()) {
         return Err(match (invalid, &who, denied) {
             // Fail closed, but say why to the workspace's own signed-in people.
-            (Some(e), AdminCaller::Session(s), AdminDenied::Forbidden) if s.workspace == ws => AdminError::PolicyNeedsOperator(e),
+            (Some(e), AdminCaller::Session(s), AdminDenied::Forbidden) if &s.workspace == ws => AdminError::PolicyNeedsOperator(e),
             (_, _, AdminDenied::Forbidden) => AdminError::Forbidden,
             (_, _, AdminDenied::Unauthenticated) => AdminError::Unauthenticated,
         }
@@ -70,13 +71,16 @@ pub async fn api<S: Services>(svc: &S, req: &Request) -> Result<Response, AppErr
     match (req.method, parts.as_slice()) {
         (Method::Get, ["catalog"]) => Ok(catalog(svc)),
         (Method::Get, ["session"]) => session(svc, req),
-        (_, ["workspaces", ws, rest @ ..]) if valid_workspace_id(ws) => workspace(svc, req, ws, rest).await,
-        (_, ["workspaces", ..]) => Err(AdminError::NoSuchWorkspace.into()),
+        (_, ["workspaces", ws, rest @ ..]) => match WorkspaceId::parse(ws) {
+            Some(ws) => workspace(svc, req, &ws, rest).await,
+            None => Err(AdminError::NoSuchWorkspace.into()),
+        },
+        (_, ["workspaces"]) => Err(AdminError::NoSuchWorkspace.into()),
         _ => Err(AdminError::NothingAt(req.url.path().to_string()).into()),
     }
 }
 
-async fn workspace<S: Services>(svc: &S, req: &Request, ws: &str, rest: &[&str]) -> Result<Response, AppError> {
+async fn workspace<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId, rest: &[&str]) -> Result<Response, AppError> {
     let (_, policy) = guard(svc, req, ws).await?;
     match (req.method, rest) {
         (Method::Get, ["policy"]) => get_policy(svc, ws).await,
@@ -107,7 +111,7 @@ fn session<S: Services>(svc: &S, req: &Request) -> Result<Response, AppError> {
     Ok(no_store(Response::json(200, &json!({ "workspace": s.workspace, "email": s.email, "csrf": csrf }))))
 }
 
-async fn get_policy<S: Services>(svc: &S, ws: &str) -> Result<Response, AppError> {
+async fn get_policy<S: Services>(svc: &S, ws: &WorkspaceId) -> Result<Response, AppError> {
     let text = svc.policy_text(ws).await.map_err(Store::Workspaces.failed())?.ok_or_else(|| AdminError::NoPolicy(ws.to_string()))?;
     let tag = etag(&text);
     if let Err(error) = WorkspacePolicy::parse(ws, &text, &svc.config().catalog) {
@@ -118,7 +122,7 @@ async fn get_policy<S: Services>(svc: &S, ws: &str) -> Result<Response, AppError
     Ok(no_store(Response::json(200, &body).with_header("etag", &tag)))
 }
 
-async fn put_policy<S: Services>(svc: &S, req: &Request, ws: &str) -> Result<Response, AppError> {
+async fn put_policy<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId) -> Result<Response, AppError> {
     let if_match = req.header("if-match");
     let creating = req.header("if-none-match") == Some("*");
     if if_match.is_none() && !creating {
@@ -138,10 +142,10 @@ async fn put_policy<S: Services>(svc: &S, req: &Request, ws: &str) -> Result<Res
 /// Every connection of the workspace: of its current members and of every user who had
 /// connections before (`connection_users`), so a removed member's connections stay visible and
 /// revocable (`"member": false`), also while the policy is invalid.
-async fn connections<S: Services>(svc: &S, ws: &str, policy: Option<&WorkspacePolicy>) -> Result<Response, AppError> {
-    let noted: BTreeSet<String> = svc.connection_users(ws).await.map_err(Store::Workspaces.failed())?.into_iter().collect();
+async fn connections<S: Services>(svc: &S, ws: &WorkspaceId, policy: Option<&WorkspacePolicy>) -> Result<Response, AppError> {
+    let noted: BTreeSet<Email> = svc.connection_users(ws).await.map_err(Store::Workspaces.failed())?.into_iter().collect();
     let members = policy.map(|p| p.members.as_slice()).unwrap_or_default();
-    let users: BTreeSet<&str> = members.iter().map(|m| m.email.as_str()).chain(noted.iter().map(String::as_str)).collect();
+    let users: BTreeSet<&Email> = members.iter().map(|m| &m.email).chain(noted.iter()).collect();
     let mut all = Vec::new();
     for user in users {
         let list = svc.list(ws, user).await.map_err(Store::Connections.failed())?;
@@ -178,21 +182,21 @@ struct RevokeBody {
 /// `{"user", "id"}` revokes one connection (404 if the user has no such connection); without
 /// `id`, every active connection of the user. `user` is normalised as members are (trimmed,
 /// lowercased), so it names the same Connections object the grant did.
-async fn revoke<S: Services>(svc: &S, req: &Request, ws: &str) -> Result<Response, AppError> {
+async fn revoke<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId) -> Result<Response, AppError> {
     let body: RevokeBody = Json::from_body(req).map_err(|_| {
         AdminError::InvalidRequest("Send JSON {\"user\": \"…\", \"id\": \"…\"} (omit id to revoke all of the user's connections)".into())
     })?;
-    let user = body.user.as_ref().and_then(Value::as_str).map(|u| u.trim().to_ascii_lowercase()).unwrap_or_default();
-    check_email(&user).map_err(|why| AdminError::InvalidRequest(format!("`user` {why}")))?;
+    let user = body.user.as_ref().and_then(Value::as_str).unwrap_or_default();
+    let user = Email::parse(user).map_err(|why| AdminError::InvalidRequest(format!("`user` {why}")))?;
     let now = svc.now();
     let revoked = match body.id {
         None | Some(Value::Null) => svc.revoke_all(ws, &user, now).await.map_err(Store::Connections.failed())?,
         Some(Value::String(id)) => {
             let list = svc.list(ws, &user).await.map_err(Store::Connections.failed())?;
-            match list.iter().find(|c| c.id == id) {
-                None => return Err(AdminError::NoSuchConnection { workspace: ws.to_string(), user, id }.into()),
+            match list.iter().find(|c| c.id.as_str() == id) {
+                None => return Err(AdminError::NoSuchConnection { workspace: ws.to_string(), user: user.to_string(), id }.into()),
                 Some(c) if c.revoked_at.is_some() => 0,
-                Some(_) => svc.revoke(ws, &user, &id, None, now).await.map(|_| 1).map_err(Store::Connections.failed())?,
+                Some(c) => svc.revoke(&c.key(), None, now).await.map(|_| 1).map_err(Store::Connections.failed())?,
             }
         }
         Some(_) => return Err(AdminError::InvalidRequest("`id` must be a string".into()).into()),
@@ -207,7 +211,7 @@ struct UpstreamKeyBody {
 }
 
 /// The workspace's upstream API key: writable, never readable back.
-async fn upstream_key<S: Services>(svc: &S, req: &Request, ws: &str) -> Result<Response, AppError> {
+async fn upstream_key<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId) -> Result<Response, AppError> {
     let now = svc.now();
     match req.method {
         Method::Put => {
@@ -217,7 +221,7 @@ async fn upstream_key<S: Services>(svc: &S, req: &Request, ws: &str) -> Result<R
             };
             let mut nonce = [0u8; secrets::NONCE_BYTES];
             svc.fill_random(&mut nonce);
-            let sealed = secrets::seal(svc.keys(), key.as_bytes(), &nonce, ws);
+            let sealed = secrets::seal(svc.keys(), key.as_bytes(), &nonce, ws.as_str());
             svc.set_upstream_secret(ws, Some(&sealed), now).await.map_err(Store::Workspaces.failed())?;
         }
         Method::Delete => svc.set_upstream_secret(ws, None, now).await.map_err(Store::Workspaces.failed())?,
@@ -228,7 +232,7 @@ async fn upstream_key<S: Services>(svc: &S, req: &Request, ws: &str) -> Result<R
     Ok(no_store(Response::json(200, &body)))
 }
 
-async fn outcomes<S: Services>(svc: &S, ws: &str) -> Result<Response, AppError> {
+async fn outcomes<S: Services>(svc: &S, ws: &WorkspaceId) -> Result<Response, AppError> {
     let list = svc.outcomes(ws).await.map_err(Store::Workspaces.failed())?;
     let (rejected, approved): (Vec<_>, Vec<_>) = list.into_iter().partition(|o| o.kind == OutcomeKind::Rejected);
     Ok(no_store(Response::json(200, &json!({ "workspace": ws, "rejected": rejected, "approved": approved }))))

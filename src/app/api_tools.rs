@@ -4,6 +4,7 @@ use serde_json::Value;
 
 use super::{Services, UpstreamFailure};
 use crate::core::config::UpstreamAuth;
+use crate::core::ids::WorkspaceId;
 use crate::core::mcp::server::ApiView;
 use crate::core::mcp::tools::{ApiToolsStatus, Caller};
 use crate::core::openapi::assertion::{self, AssertionClaims};
@@ -41,9 +42,9 @@ pub async fn call<S: Services>(svc: &S, catalog: &ApiCatalog, tool: &ApiTool, ca
     let claims = AssertionClaims {
         iss: origin.to_string(),
         aud: assertion::audience(base),
-        sub: caller.user_email.clone(),
-        ws: caller.workspace_id.clone(),
-        client_id: caller.client_id.clone(),
+        sub: caller.user_email.to_string(),
+        ws: caller.workspace_id.to_string(),
+        client_id: caller.client_id.to_string(),
         // The alternative this call is made under: the scopes the upstream should check.
         scope: granting.join(" "),
         jti: svc.random_token(),
@@ -69,14 +70,14 @@ pub async fn call<S: Services>(svc: &S, catalog: &ApiCatalog, tool: &ApiTool, ca
 }
 
 /// The workspace's upstream API key, decrypted for this call only.
-async fn workspace_key<S: Services>(svc: &S, ws: &str) -> Result<String, String> {
+async fn workspace_key<S: Services>(svc: &S, ws: &WorkspaceId) -> Result<String, String> {
     let missing = || format!("Workspace {ws} has no upstream API key; an admin sets it with PUT /admin/api/workspaces/{ws}/upstream-key");
     let stored = svc.upstream_secret(ws).await.map_err(|e| {
         svc.log(&format!("api tools: the upstream API key of {ws} cannot be read: {}", e.0));
         "The upstream API key cannot be read right now; try again in a few seconds".to_string()
     })?;
     let (sealed, _) = stored.ok_or_else(missing)?;
-    let key = secrets::open(svc.keys(), &sealed, ws)
+    let key = secrets::open(svc.keys(), &sealed, ws.as_str())
         .ok_or("The stored upstream API key cannot be decrypted (was SIGNING_KEY rotated?); an admin must set it again")?;
     String::from_utf8(key).map_err(|_| "The stored upstream API key is not text".to_string())
 }

@@ -7,6 +7,7 @@ use super::{load_policy, signin, PolicyLoadError, Services};
 use crate::core::admin::{Outcome, OutcomeKind};
 use crate::core::cookies;
 use crate::core::http::{Request, Response};
+use crate::core::ids::{ConnectionId, Email, WorkspaceId};
 use crate::core::oauth::authorize::{self as rules, AuthorizationRequest, AuthorizeParams};
 use crate::core::oauth::code::{AuthCode, CodeGrant};
 use crate::core::oauth::error::{ErrorCode, OAuthError};
@@ -22,7 +23,7 @@ struct Checked {
     client: ClientRegistration,
     request: AuthorizationRequest,
     params: AuthorizeParams,
-    user: String,
+    user: Email,
     policy: WorkspacePolicy,
     granted: ScopeSet,
 }
@@ -84,7 +85,13 @@ fn shown_digest<S: Services>(svc: &S, checked: &Checked) -> String {
     let scopes = checked.granted.to_param();
     cookies::consent_digest(
         svc.keys(),
-        &[&checked.user, &checked.policy.id, checked.client.client_id.as_str(), checked.request.redirect_uri.as_str(), &scopes],
+        &[
+            checked.user.as_str(),
+            checked.policy.id.as_str(),
+            checked.client.client_id.as_str(),
+            checked.request.redirect_uri.as_str(),
+            &scopes,
+        ],
     )
 }
 
@@ -96,7 +103,7 @@ fn consent_page<S: Services>(svc: &S, req: &Request, checked: &Checked, origin: 
         client_id: checked.client.client_id.as_str(),
         redirect_host: &redirect_host,
         workspace_name: &checked.policy.name,
-        user_email: &checked.user,
+        user_email: checked.user.as_str(),
         scopes: &checked.granted,
         catalog: &svc.config().catalog,
         params: checked.params.pairs(),
@@ -134,9 +141,9 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<R
 #[allow(clippy::too_many_arguments)]
 async fn record<S: Services>(
     svc: &S,
-    ws: &str,
+    ws: &WorkspaceId,
     kind: OutcomeKind,
-    user: &str,
+    user: &Email,
     client: &ClientRegistration,
     request: &AuthorizationRequest,
     scopes: Vec<String>,
@@ -161,16 +168,18 @@ async fn approve<S: Services>(svc: &S, checked: Checked, origin: &str) -> Result
     let mut random = [0u8; 33];
     svc.fill_random(&mut random);
     let code = AuthCode::from_random(&random);
+    let mut connection = [0u8; 32];
+    svc.fill_random(&mut connection);
     let grant = CodeGrant {
-        client_id: checked.client.client_id.as_str().to_string(),
-        redirect_uri: checked.request.redirect_uri.as_str().to_string(),
+        client_id: checked.client.client_id.clone(),
+        redirect_uri: checked.request.redirect_uri.clone(),
         redirect_uri_sent: checked.request.redirect_uri_sent,
         code_challenge: checked.request.code_challenge.as_str().to_string(),
         resource: checked.request.resource.clone(),
         scopes: checked.granted.to_vec(),
         user: checked.user.clone(),
         workspace: checked.policy.id.clone(),
-        connection_id: svc.random_token(),
+        connection_id: ConnectionId::from_random(&connection),
     };
     let expires_at = svc.now() + svc.config().code_ttl;
     svc.insert(&code, &grant, expires_at).await.map_err(Store::Codes.failed())?;

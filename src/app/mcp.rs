@@ -8,9 +8,9 @@ use crate::core::http::{Request, Response};
 use crate::core::mcp::jsonrpc::{self, envelope, Incoming, Outgoing};
 use crate::core::mcp::server::{self, version_supported, Answer, ApiView, ClientRequest};
 use crate::core::mcp::tools::Caller;
-use crate::core::oauth::access_token::{self, BearerError, VerifiedToken};
+use crate::core::oauth::access_token::{self, VerifiedToken};
 use crate::core::oauth::resource::mcp_resource;
-use crate::core::oauth::types::{is_loopback_host, ClientId};
+use crate::core::oauth::types::is_loopback_host;
 use crate::core::policy::evaluate::{self, GrantFacts, TokenInvalid};
 use crate::core::scopes::ScopeSet;
 use crate::core::store::ConnectionStatus;
@@ -95,27 +95,26 @@ async fn authenticate<S: Services>(svc: &S, req: &Request, origin: &str) -> Resu
     let verified = access_token::verify(svc.keys(), bearer.as_str(), origin, &mcp_resource(origin), svc.now())
         .map_err(|e| reject(BearerRejection::Token(e)))?;
     let claims = &verified.claims;
-    let client_id = ClientId::parse(&claims.client_id).ok_or_else(|| reject(BearerRejection::Token(BearerError::Malformed)))?;
     let invalid = |why| reject(BearerRejection::Invalid(why));
     let policy = match load_policy(svc, &claims.ws).await {
         Ok(p) => p,
         Err(e) => return Err(invalid(e.into_token_invalid()?)),
     };
     let granted = ScopeSet::from_trusted(claims.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string));
-    let facts = GrantFacts { user: &claims.sub, client_id: &client_id, redirect_uri: None };
+    let facts = GrantFacts { user: &claims.sub, client_id: &claims.client_id, redirect_uri: None };
     let scopes = evaluate::recheck(&policy, &svc.config().catalog, &facts, &granted).map_err(invalid)?;
-    match svc.touch(&claims.ws, &claims.sub, &claims.cid, svc.now()).await.map_err(Store::Connections.failed())? {
+    match svc.touch(&claims.connection(), svc.now()).await.map_err(Store::Connections.failed())? {
         ConnectionStatus::Active => {}
         ConnectionStatus::Revoked | ConnectionStatus::Missing => return Err(invalid(TokenInvalid::ConnectionRevoked)),
     }
     let member = policy.member(&claims.sub);
     let caller = Caller {
         user_email: claims.sub.clone(),
-        user_name: member.map(|m| m.name.clone()).unwrap_or_else(|| claims.sub.clone()),
+        user_name: member.map(|m| m.name.clone()).unwrap_or_else(|| claims.sub.to_string()),
         workspace_id: policy.id.clone(),
         workspace_name: policy.name.clone(),
         client_id: claims.client_id.clone(),
-        client_name: claims.client_id.clone(),
+        client_name: claims.client_id.to_string(),
         scopes: scopes.to_vec(),
         expires_at: verified.expires_at,
     };
@@ -125,10 +124,8 @@ async fn authenticate<S: Services>(svc: &S, req: &Request, origin: &str) -> Resu
 /// The client's registered name, read only when a tool result shows it (best effort: the ID
 /// stands in for it).
 async fn with_client_name<S: Services>(svc: &S, mut caller: Caller) -> Caller {
-    if let Some(id) = ClientId::parse(&caller.client_id) {
-        if let Ok(Some(client)) = svc.client(&id).await {
-            caller.client_name = client.display_name().to_string();
-        }
+    if let Ok(Some(client)) = svc.client(&caller.client_id).await {
+        caller.client_name = client.display_name().to_string();
     }
     caller
 }

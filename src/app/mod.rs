@@ -20,9 +20,10 @@ use serde_json::json;
 
 use crate::core::config::Config;
 use crate::core::http::{Method, Request, Response};
+use crate::core::ids::WorkspaceId;
 use crate::core::oauth::keys::Keys;
 use crate::core::policy::evaluate::TokenInvalid;
-use crate::core::policy::model::{valid_workspace_id, PolicyUnusable, WorkspacePolicy};
+use crate::core::policy::model::{PolicyUnusable, WorkspacePolicy};
 use crate::core::store::{ClientStore, CodeStore, ConnectionStore, PolicySource, StoreError, WorkspaceStore};
 use error::{AppError, PageError, Store, Surface};
 
@@ -169,14 +170,10 @@ impl PolicyLoadError {
 }
 
 /// Reads and validates a workspace policy; fails closed.
-pub(crate) async fn load_policy<S: Services>(svc: &S, workspace: &str) -> Result<WorkspacePolicy, PolicyLoadError> {
-    let missing = || PolicyLoadError::Unusable(PolicyUnusable::Missing { workspace: workspace.to_string() });
-    if !valid_workspace_id(workspace) {
-        return Err(missing());
-    }
+pub(crate) async fn load_policy<S: Services>(svc: &S, workspace: &WorkspaceId) -> Result<WorkspacePolicy, PolicyLoadError> {
     match svc.policy_document(workspace).await {
         Err(e) => Err(PolicyLoadError::Store(e)),
-        Ok(None) => Err(missing()),
+        Ok(None) => Err(PolicyLoadError::Unusable(PolicyUnusable::Missing { workspace: workspace.to_string() })),
         Ok(Some(doc)) => WorkspacePolicy::parse(workspace, &doc, &svc.config().catalog).map_err(|e| {
             svc.log(&format!("policy rejected: {e}"));
             PolicyLoadError::Unusable(PolicyUnusable::Invalid(e))

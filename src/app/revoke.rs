@@ -2,6 +2,7 @@
 use super::error::{AppError, Store};
 use super::extract::Form;
 use super::Services;
+use crate::core::connection::ConnectionKey;
 use crate::core::http::{Request, Response};
 use crate::core::oauth::access_token;
 use crate::core::oauth::error::{ErrorCode, OAuthError};
@@ -27,32 +28,29 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<R
     let client_id = form
         .non_empty("client_id")
         .ok_or_else(|| OAuthError::invalid_request("client_id is required: a client may revoke only its own tokens"))?;
-    let registered = match ClientId::parse(client_id) {
-        Some(id) => svc.client(&id).await.map_err(Store::Clients.failed())?,
-        None => None,
-    };
-    if registered.is_none() {
-        return Err(OAuthError::new(ErrorCode::InvalidClient, format!("Unknown OAuth client `{client_id}`")).into());
-    }
+    let unknown = || OAuthError::new(ErrorCode::InvalidClient, format!("Unknown OAuth client `{client_id}`"));
+    let client_id = ClientId::parse(client_id).ok_or_else(unknown)?;
+    svc.client(&client_id).await.map_err(Store::Clients.failed())?.ok_or_else(unknown)?;
     // Which connection the token names. Tokens we did not issue are answered 200 with nothing
     // done (RFC 7009 §2.2): the client's goal, an unusable token, holds. An expired access token
     // of ours still names its connection, which is ended.
     let target = match RefreshToken::parse(svc.keys(), token) {
-        Some(r) => Some((r.workspace, r.user, r.connection_id, None)),
+        Some(r) => Some((r.connection, None)),
         None => access_token::verify_ignoring_expiry(svc.keys(), token, origin, &mcp_resource(origin))
             .ok()
-            .map(|t| (t.claims.ws, t.claims.sub, t.claims.cid, Some(t.claims.client_id))),
+            .map(|t| (t.claims.connection(), Some(t.claims.client_id))),
     };
-    let Some((ws, user, cid, token_client)) = target else {
+    let Some((connection, token_client)) = target else {
         return Ok(done());
     };
     // RFC 7009 §2.1: a client may revoke only its own tokens.
     if token_client.is_some_and(|owner| owner != client_id) {
         return Err(another_client());
     }
-    match svc.revoke(&ws, &user, &cid, Some(client_id), svc.now()).await.map_err(Store::Connections.failed())? {
+    match svc.revoke(&connection, Some(&client_id), svc.now()).await.map_err(Store::Connections.failed())? {
         RevokeOutcome::Revoked => {
-            svc.log(&format!("revoke: connection {cid} of {user} in {ws} revoked"));
+            let ConnectionKey { workspace, user, id } = &connection;
+            svc.log(&format!("revoke: connection {id} of {user} in {workspace} revoked"));
             Ok(done())
         }
         RevokeOutcome::WrongClient => Err(another_client()),

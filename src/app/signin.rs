@@ -5,8 +5,10 @@ use super::extract::{secure_cookies, CsrfNonce, Form};
 use super::{load_policy, PolicyLoadError, Services};
 use crate::core::cookies::{self, Session, SESSION_COOKIE, SESSION_TTL};
 use crate::core::http::{Request, Response};
+use crate::core::ids::{Email, WorkspaceId};
 use crate::core::oauth::authorize::AuthorizeParams;
 use crate::core::pages::signin;
+use crate::core::policy::model::PolicyUnusable;
 
 /// `/signin?next=<this authorization request>`.
 pub fn signin_url(params: &AuthorizeParams) -> String {
@@ -61,12 +63,15 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<R
     if CsrfNonce::verify(svc.keys(), req, Some(field("csrf"))).is_err() {
         return refuse("The sign-in form expired; please sign in again");
     }
-    let policy = match load_policy(svc, ws).await {
+    let Some(workspace) = WorkspaceId::parse(ws) else {
+        return refuse(&format!("Cannot sign in: {}", PolicyUnusable::Missing { workspace: ws.to_string() }));
+    };
+    let policy = match load_policy(svc, &workspace).await {
         Ok(p) => p,
         Err(PolicyLoadError::Unusable(why)) => return refuse(&format!("Cannot sign in: {why}")),
         Err(e) => return Err(e.into_page()),
     };
-    let Some(member) = policy.member(email) else {
+    let Some(member) = Email::parse(email).ok().and_then(|e| policy.member(&e)) else {
         return refuse(&format!("{email} is not a member of workspace `{ws}`"));
     };
     let session = Session { workspace: policy.id.clone(), email: member.email.clone(), expires_at: svc.now() + SESSION_TTL };

@@ -5,6 +5,7 @@ use super::extract::Form;
 use super::{load_policy, Services};
 use crate::core::connection::{ConnectionRecord, Rotation};
 use crate::core::http::{Request, Response};
+use crate::core::ids::WorkspaceId;
 use crate::core::oauth::access_token::{self, AccessClaims};
 use crate::core::oauth::code::{CodeGrant, Redemption};
 use crate::core::oauth::error::{ErrorCode, OAuthError};
@@ -12,7 +13,7 @@ use crate::core::oauth::refresh::RefreshToken;
 use crate::core::oauth::register::ClientRegistration;
 use crate::core::oauth::resource::mcp_resource;
 use crate::core::oauth::token::{self, TokenRequest};
-use crate::core::oauth::types::{ClientId, RedirectUri};
+use crate::core::oauth::types::ClientId;
 use crate::core::policy::evaluate::{self, GrantFacts, TokenInvalid};
 use crate::core::policy::model::WorkspacePolicy;
 use crate::core::scopes::ScopeSet;
@@ -45,9 +46,7 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
                 Redemption::Redeemed { grant } => grant,
                 Redemption::Replayed { grant } => {
                     // RFC 6749 §4.1.2 / OAuth 2.1 §4.1.3: revoke what the first redemption issued.
-                    svc.revoke(&grant.workspace, &grant.user, &grant.connection_id, None, svc.now())
-                        .await
-                        .map_err(Store::Connections.failed())?;
+                    svc.revoke(&grant.connection(), None, svc.now()).await.map_err(Store::Connections.failed())?;
                     svc.log(&format!("token: code replayed; connection {} revoked", grant.connection_id));
                     return Err(OAuthError::invalid_grant(REPLAYED).into());
                 }
@@ -80,7 +79,7 @@ async fn known_client<S: Services>(svc: &S, client_id: &ClientId) -> Result<Clie
     }
 }
 
-async fn policy_for<S: Services>(svc: &S, workspace: &str) -> Result<WorkspacePolicy, AppError> {
+async fn policy_for<S: Services>(svc: &S, workspace: &WorkspaceId) -> Result<WorkspacePolicy, AppError> {
     match load_policy(svc, workspace).await {
         Ok(policy) => Ok(policy),
         Err(e) => Err(validation_failed(e.into_token_invalid()?)),
@@ -101,16 +100,14 @@ async fn redeem_code<S: Services>(
     origin: &str,
 ) -> Result<serde_json::Value, AppError> {
     let policy = policy_for(svc, &grant.workspace).await?;
-    let invalid = || OAuthError::invalid_grant("The authorization code is invalid");
-    let redirect_uri = RedirectUri::parse(&grant.redirect_uri).map_err(|_| invalid())?;
-    let facts = GrantFacts { user: &grant.user, client_id: &client.client_id, redirect_uri: Some(&redirect_uri) };
+    let facts = GrantFacts { user: &grant.user, client_id: &client.client_id, redirect_uri: Some(&grant.redirect_uri) };
     let scopes = effective_scopes(svc, &policy, &facts, &grant.scopes)?;
     let now = svc.now();
     let connection = ConnectionRecord {
         id: grant.connection_id.clone(),
         workspace: grant.workspace.clone(),
         user: grant.user.clone(),
-        client_id: grant.client_id.clone(),
+        client_id: Some(client.client_id.clone()),
         client_name: client.display_name().to_string(),
         scopes: scopes.to_vec(),
         created_at: now,
@@ -132,7 +129,7 @@ async fn redeem_code<S: Services>(
     if svc.create(&connection).await.map_err(Store::Connections.failed())? == CreateOutcome::AlreadyRevoked {
         svc.log(&format!("token: code replayed during its redemption; connection {} is created revoked", connection.id));
     }
-    Ok(mint(svc, &connection, &scopes, &grant.resource, origin))
+    Ok(mint(svc, &connection, &client.client_id, &scopes, &grant.resource, origin))
 }
 
 /// OAuth 2.1 §4.3.1: every refresh returns a new refresh token; reuse of an older one revokes
@@ -143,18 +140,15 @@ async fn refresh<S: Services>(svc: &S, raw: &str, client_id: &ClientId, origin: 
     // store outage must not move the family on — the client would never receive the successor,
     // and its retry after the grace would count as reuse and revoke a connection that did
     // nothing wrong.
-    let policy = policy_for(svc, &token.workspace).await?;
-    let facts = GrantFacts { user: &token.user, client_id, redirect_uri: None };
+    let policy = policy_for(svc, &token.connection.workspace).await?;
+    let facts = GrantFacts { user: &token.connection.user, client_id, redirect_uri: None };
     effective_scopes(svc, &policy, &facts, &policy.scope_ceiling.to_vec())?;
     let now = svc.now();
-    let rotation = svc
-        .rotate(&token.workspace, &token.user, &token.connection_id, token.generation, client_id.as_str(), now)
-        .await
-        .map_err(Store::Connections.failed())?;
+    let rotation = svc.rotate(&token.connection, token.generation, client_id, now).await.map_err(Store::Connections.failed())?;
     let connection = match rotation {
         Rotation::Rotated { connection, .. } => connection,
         Rotation::Reused => {
-            svc.log(&format!("token: refresh token reuse; connection {} revoked", token.connection_id));
+            svc.log(&format!("token: refresh token reuse; connection {} revoked", token.connection.id));
             return Err(
                 OAuthError::invalid_grant("The refresh token was already used; the connection has been revoked. Authorize again").into()
             );
@@ -166,11 +160,18 @@ async fn refresh<S: Services>(svc: &S, raw: &str, client_id: &ClientId, origin: 
     // The connection's own grant, narrowed to the current ceiling (its client is `client_id`:
     // `rotate` refused any other).
     let scopes = effective_scopes(svc, &policy, &facts, &connection.scopes)?;
-    Ok(mint(svc, &connection, &scopes, &mcp_resource(origin), origin))
+    Ok(mint(svc, &connection, client_id, &scopes, &mcp_resource(origin), origin))
 }
 
-/// The token response for `connection` at its current refresh generation.
-fn mint<S: Services>(svc: &S, connection: &ConnectionRecord, scopes: &ScopeSet, resource: &str, origin: &str) -> serde_json::Value {
+/// The token response for `connection` (of `client_id`) at its current refresh generation.
+fn mint<S: Services>(
+    svc: &S,
+    connection: &ConnectionRecord,
+    client_id: &ClientId,
+    scopes: &ScopeSet,
+    resource: &str,
+    origin: &str,
+) -> serde_json::Value {
     let now = svc.now();
     let ttl = svc.config().access_token_ttl;
     let claims = AccessClaims {
@@ -178,12 +179,12 @@ fn mint<S: Services>(svc: &S, connection: &ConnectionRecord, scopes: &ScopeSet, 
         aud: resource.to_string(),
         sub: connection.user.clone(),
         ws: connection.workspace.clone(),
-        client_id: connection.client_id.clone(),
+        client_id: client_id.clone(),
         scope: scopes.to_param(),
         cid: connection.id.clone(),
         jti: svc.random_token(),
     };
     let access = access_token::sign(svc.keys(), &claims, now, now + ttl);
-    let refresh = RefreshToken::mint(svc.keys(), &connection.workspace, &connection.user, &connection.id, connection.generation);
+    let refresh = RefreshToken::mint(svc.keys(), &connection.key(), connection.generation);
     token::token_response(&access, ttl, Some(refresh.as_str()), &scopes.to_param())
 }

@@ -4,8 +4,10 @@
 use std::time::Instant;
 
 use mcp_edge::core::config::BUNDLED_SCOPE_CATALOG;
+use mcp_edge::core::ids::{Email, WorkspaceId};
 use mcp_edge::core::mcp::server::{self, Answer, ApiView, ClientRequest};
 use mcp_edge::core::mcp::tools::{ApiToolsStatus, Caller};
+use mcp_edge::core::oauth::types::ClientId;
 use mcp_edge::core::openapi::catalog::ApiCatalog;
 use mcp_edge::core::scopes::ScopeCatalog;
 use serde_json::{json, Value};
@@ -48,11 +50,11 @@ fn main() {
     // The whole tools/list answer as the worker makes it (`server::answer` over the listings
     // serialized at build time), for a reader and for a token with ALL (every tool).
     let caller = |held: &[String]| Caller {
-        user_email: "ada@example.com".into(),
+        user_email: Email::parse("ada@example.com").expect("a valid e-mail"),
         user_name: "Ada".into(),
-        workspace_id: "acme".into(),
+        workspace_id: WorkspaceId::parse("acme").expect("a valid workspace ID"),
         workspace_name: "Acme".into(),
-        client_id: "c1".into(),
+        client_id: ClientId::parse("c1").expect("a valid client ID"),
         client_name: "Claude Code".into(),
         scopes: held.to_vec(),
         expires_at: 0,

@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 
 use mcp_edge::core::config::BUNDLED_SCOPE_CATALOG;
-use mcp_edge::core::policy::model::{valid_workspace_id, WorkspacePolicy};
+use mcp_edge::core::ids::WorkspaceId;
+use mcp_edge::core::policy::model::WorkspacePolicy;
 use mcp_edge::core::scopes::ScopeCatalog;
 
 fn main() -> ExitCode {
@@ -17,10 +18,10 @@ fn main() -> ExitCode {
         .get(1)
         .cloned()
         .unwrap_or_else(|| std::path::Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("workspace").to_string());
-    if !valid_workspace_id(&workspace) {
+    let Some(workspace) = WorkspaceId::parse(&workspace) else {
         eprintln!("`{workspace}` is not a valid workspace ID (1-64 of A-Z a-z 0-9 - _); pass one as the second argument");
         return ExitCode::from(2);
-    }
+    };
     let catalog_json = std::env::var("SCOPE_CATALOG").unwrap_or_else(|_| BUNDLED_SCOPE_CATALOG.to_string());
     let catalog = match ScopeCatalog::parse(&catalog_json) {
         Ok(c) => c,

@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 
 use crate::core::b64;
 use crate::core::cookies::Session;
+use crate::core::ids::WorkspaceId;
 use crate::core::oauth::pkce::constant_time_eq;
 use crate::core::policy::model::{Role, WorkspacePolicy};
 use crate::core::store::ReplaceOutcome;
@@ -167,11 +168,11 @@ pub fn bound_outcomes<T>(newest_first: Vec<T>, kind_of: impl Fn(&T) -> OutcomeKi
 /// May `caller` administer `workspace`, whose policy is `policy` (None: missing or invalid)?
 /// A session grants only its own workspace, and only to a member with the admin role in the
 /// *current* policy. An invalid policy cannot name admins, so only the operator can repair it.
-pub fn may_administer(caller: Option<&AdminCaller>, workspace: &str, policy: Option<&WorkspacePolicy>) -> Result<(), AdminDenied> {
+pub fn may_administer(caller: Option<&AdminCaller>, workspace: &WorkspaceId, policy: Option<&WorkspacePolicy>) -> Result<(), AdminDenied> {
     match caller {
         None => Err(AdminDenied::Unauthenticated),
         Some(AdminCaller::Operator) => Ok(()),
-        Some(AdminCaller::Session(s)) if s.workspace == workspace => match policy.and_then(|p| p.member(&s.email)) {
+        Some(AdminCaller::Session(s)) if &s.workspace == workspace => match policy.and_then(|p| p.member(&s.email)) {
             Some(m) if m.role == Role::Admin => Ok(()),
             _ => Err(AdminDenied::Forbidden),
         },
@@ -190,7 +191,7 @@ mod tests {
             "schema": 1, "name": "Acme", "mcp_enabled": true, "allowed_redirect_uris": [], "scope_ceiling": [],
             "members": [{"email": "ada@example.com", "role": "admin"}, {"email": "bob@example.com", "role": "member"}]
         });
-        WorkspacePolicy::parse("acme", &doc.to_string(), &ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).unwrap()).unwrap()
+        WorkspacePolicy::parse(&"acme".into(), &doc.to_string(), &ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).unwrap()).unwrap()
     }
 
     fn session(ws: &str, email: &str) -> AdminCaller {
@@ -200,12 +201,12 @@ mod tests {
     #[test]
     fn only_admins_of_the_workspace_and_the_operator() {
         let p = policy();
-        assert_eq!(may_administer(None, "acme", Some(&p)), Err(AdminDenied::Unauthenticated));
-        assert_eq!(may_administer(Some(&AdminCaller::Operator), "acme", None), Ok(()));
-        assert_eq!(may_administer(Some(&session("acme", "ada@example.com")), "acme", Some(&p)), Ok(()));
-        assert_eq!(may_administer(Some(&session("acme", "bob@example.com")), "acme", Some(&p)), Err(AdminDenied::Forbidden));
-        assert_eq!(may_administer(Some(&session("other", "ada@example.com")), "acme", Some(&p)), Err(AdminDenied::Forbidden));
-        assert_eq!(may_administer(Some(&session("acme", "ada@example.com")), "acme", None), Err(AdminDenied::Forbidden));
+        assert_eq!(may_administer(None, &"acme".into(), Some(&p)), Err(AdminDenied::Unauthenticated));
+        assert_eq!(may_administer(Some(&AdminCaller::Operator), &"acme".into(), None), Ok(()));
+        assert_eq!(may_administer(Some(&session("acme", "ada@example.com")), &"acme".into(), Some(&p)), Ok(()));
+        assert_eq!(may_administer(Some(&session("acme", "bob@example.com")), &"acme".into(), Some(&p)), Err(AdminDenied::Forbidden));
+        assert_eq!(may_administer(Some(&session("other", "ada@example.com")), &"acme".into(), Some(&p)), Err(AdminDenied::Forbidden));
+        assert_eq!(may_administer(Some(&session("acme", "ada@example.com")), &"acme".into(), None), Err(AdminDenied::Forbidden));
     }
 
     #[test]

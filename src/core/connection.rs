@@ -3,9 +3,12 @@
 //! load the rows, call these, and write the result back in the same event — so each
 //! transition is atomic.
 //!
-//! A *tombstone* is a row with an empty `client_id`: a revocation that arrived before its
-//! connection was created (see `revoke` and `create`).
+//! A *tombstone* is a row without a client: a revocation that arrived before its connection was
+//! created (see `revoke` and `create`).
 use serde::{Deserialize, Serialize};
+
+use crate::core::ids::{ConnectionId, Email, WorkspaceId};
+use crate::core::oauth::types::ClientId;
 
 use crate::core::store::{ConnectionStatus, CreateOutcome, RevokeOutcome};
 
@@ -18,10 +21,11 @@ pub const FORGET_AFTER: i64 = 30 * 86_400;
 /// What is kept for one connection (one approval).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectionRecord {
-    pub id: String,
-    pub workspace: String,
-    pub user: String,
-    pub client_id: String,
+    pub id: ConnectionId,
+    pub workspace: WorkspaceId,
+    pub user: Email,
+    /// `None` only for a tombstone.
+    pub client_id: Option<ClientId>,
     pub client_name: String,
     /// As granted at approval; the effective set is this ∩ the workspace's current ceiling.
     pub scopes: Vec<String>,
@@ -39,12 +43,12 @@ pub struct ConnectionRecord {
 
 impl ConnectionRecord {
     /// A revocation recorded before the connection exists: no client, no details yet.
-    pub fn tombstone(workspace: &str, user: &str, id: &str, now: i64) -> ConnectionRecord {
+    pub fn tombstone(key: &ConnectionKey, now: i64) -> ConnectionRecord {
         ConnectionRecord {
-            id: id.to_string(),
-            workspace: workspace.to_string(),
-            user: user.to_string(),
-            client_id: String::new(),
+            id: key.id.clone(),
+            workspace: key.workspace.clone(),
+            user: key.user.clone(),
+            client_id: None,
             client_name: String::new(),
             scopes: Vec::new(),
             created_at: now,
@@ -58,8 +62,21 @@ impl ConnectionRecord {
 
     /// Whether this row is a tombstone (it has no client).
     pub fn is_tombstone(&self) -> bool {
-        self.client_id.is_empty()
+        self.client_id.is_none()
     }
+
+    pub fn key(&self) -> ConnectionKey {
+        ConnectionKey { workspace: self.workspace.clone(), user: self.user.clone(), id: self.id.clone() }
+    }
+}
+
+/// Which connection: the (workspace, user) whose object holds it, and its ID. Tokens carry it
+/// (access-token claims, the sealed contents of a refresh token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionKey {
+    pub workspace: WorkspaceId,
+    pub user: Email,
+    pub id: ConnectionId,
 }
 
 /// The outcome of presenting refresh token generation `presented`.
@@ -87,11 +104,11 @@ pub enum Rotation {
 pub const REFRESH_GRACE_SECONDS: i64 = 60;
 
 /// OAuth 2.1 §4.3.1 rotation with replay detection, for one connection.
-pub fn rotate(record: &mut ConnectionRecord, presented: u32, client_id: &str, now: i64) -> Rotation {
+pub fn rotate(record: &mut ConnectionRecord, presented: u32, client_id: &ClientId, now: i64) -> Rotation {
     if record.revoked_at.is_some() {
         return Rotation::Revoked;
     }
-    if record.client_id != client_id {
+    if record.client_id.as_ref() != Some(client_id) {
         return Rotation::WrongClient;
     }
     if now >= record.refresh_expires_at {
@@ -116,7 +133,7 @@ pub fn rotate(record: &mut ConnectionRecord, presented: u32, client_id: &str, no
 
 /// `rotate` on the stored row (`None`: there is none): the row to write back (`None`: nothing
 /// changed) and the outcome. A missing connection is `Rotation::Missing`.
-pub fn rotate_row(row: Option<ConnectionRecord>, presented: u32, client_id: &str, now: i64) -> (Option<ConnectionRecord>, Rotation) {
+pub fn rotate_row(row: Option<ConnectionRecord>, presented: u32, client_id: &ClientId, now: i64) -> (Option<ConnectionRecord>, Rotation) {
     let Some(before) = row else {
         return (None, Rotation::Missing);
     };
@@ -165,7 +182,7 @@ pub fn touch(row: Option<ConnectionRecord>, now: i64) -> (Option<ConnectionRecor
 /// The contract of `ConnectionStore::revoke` of connection `id` of (`workspace`, `user`), given
 /// its stored row: the row to write back (`None`: nothing changes) and the outcome.
 ///
-/// - a `client_id` that differs from the row's (non-empty) client: `WrongClient` (RFC 7009
+/// - a `client_id` that differs from the row's client (a tombstone has none): `WrongClient` (RFC 7009
 ///   §2.1), nothing changes;
 /// - no row: a tombstone revoked at `now` is written, so a later `create` of the ID yields a
 ///   revoked connection;
@@ -173,15 +190,13 @@ pub fn touch(row: Option<ConnectionRecord>, now: i64) -> (Option<ConnectionRecor
 /// - otherwise the row is written revoked at `now`.
 pub fn revoke(
     row: Option<ConnectionRecord>,
-    workspace: &str,
-    user: &str,
-    id: &str,
-    client_id: Option<&str>,
+    key: &ConnectionKey,
+    client_id: Option<&ClientId>,
     now: i64,
 ) -> (Option<ConnectionRecord>, RevokeOutcome) {
     match row {
-        None => (Some(ConnectionRecord::tombstone(workspace, user, id, now)), RevokeOutcome::Revoked),
-        Some(r) if client_id.is_some_and(|c| !r.is_tombstone() && c != r.client_id) => (None, RevokeOutcome::WrongClient),
+        None => (Some(ConnectionRecord::tombstone(key, now)), RevokeOutcome::Revoked),
+        Some(r) if client_id.is_some_and(|c| r.client_id.as_ref().is_some_and(|owner| owner != c)) => (None, RevokeOutcome::WrongClient),
         Some(r) if r.revoked_at.is_some() => (None, RevokeOutcome::Revoked),
         Some(r) => (Some(ConnectionRecord { revoked_at: Some(now), ..r }), RevokeOutcome::Revoked),
     }
@@ -209,12 +224,16 @@ pub fn revoke_all(rows: impl IntoIterator<Item = ConnectionRecord>, now: i64) ->
 mod tests {
     use super::*;
 
+    fn key(user: &str, id: &str) -> ConnectionKey {
+        ConnectionKey { workspace: "acme".into(), user: user.into(), id: id.into() }
+    }
+
     fn record() -> ConnectionRecord {
         ConnectionRecord {
             id: "c".into(),
             workspace: "acme".into(),
             user: "ada@example.com".into(),
-            client_id: "cl".into(),
+            client_id: Some("cl".into()),
             client_name: "Claude".into(),
             scopes: vec!["CONTACTS_READ".into()],
             created_at: 0,
@@ -236,29 +255,29 @@ mod tests {
     #[test]
     fn each_use_moves_the_family_on_and_a_retry_gets_the_same_successor() {
         let mut r = record();
-        assert_eq!(generation(rotate(&mut r, 1, "cl", 10)), 2);
+        assert_eq!(generation(rotate(&mut r, 1, &"cl".into(), 10)), 2);
         // The response was lost: the client retries with token 1 and gets token 2 again.
-        assert_eq!(generation(rotate(&mut r, 1, "cl", 11)), 2);
+        assert_eq!(generation(rotate(&mut r, 1, &"cl".into(), 11)), 2);
         // Token 2 is used: now token 1 is an old token.
-        assert_eq!(generation(rotate(&mut r, 2, "cl", 12)), 3);
-        assert_eq!(rotate(&mut r, 1, "cl", 13), Rotation::Reused);
+        assert_eq!(generation(rotate(&mut r, 2, &"cl".into(), 12)), 3);
+        assert_eq!(rotate(&mut r, 1, &"cl".into(), 13), Rotation::Reused);
         assert!(r.revoked_at.is_some());
-        assert_eq!(rotate(&mut r, 3, "cl", 14), Rotation::Revoked);
+        assert_eq!(rotate(&mut r, 3, &"cl".into(), 14), Rotation::Revoked);
     }
 
     #[test]
     fn the_previous_token_is_a_retry_only_within_the_grace() {
         let mut r = record();
-        assert_eq!(generation(rotate(&mut r, 1, "cl", 100)), 2);
-        assert_eq!(generation(rotate(&mut r, 1, "cl", 100 + REFRESH_GRACE_SECONDS)), 2, "a retry within the grace");
-        assert_eq!(rotate(&mut r, 1, "cl", 101 + REFRESH_GRACE_SECONDS), Rotation::Reused, "a copy used later is reuse");
+        assert_eq!(generation(rotate(&mut r, 1, &"cl".into(), 100)), 2);
+        assert_eq!(generation(rotate(&mut r, 1, &"cl".into(), 100 + REFRESH_GRACE_SECONDS)), 2, "a retry within the grace");
+        assert_eq!(rotate(&mut r, 1, &"cl".into(), 101 + REFRESH_GRACE_SECONDS), Rotation::Reused, "a copy used later is reuse");
         assert!(r.revoked_at.is_some());
     }
 
     #[test]
     fn concurrent_refreshes_with_one_token_do_not_fork() {
         let mut r = record();
-        let issued: Vec<u32> = (0..20).map(|i| generation(rotate(&mut r, 1, "cl", 10 + i))).collect();
+        let issued: Vec<u32> = (0..20).map(|i| generation(rotate(&mut r, 1, &"cl".into(), 10 + i))).collect();
         assert!(issued.iter().all(|g| *g == 2), "{issued:?}");
         assert_eq!(r.generation, 2);
         assert!(r.revoked_at.is_none());
@@ -267,17 +286,17 @@ mod tests {
     #[test]
     fn other_clients_future_tokens_and_expiry_are_refused() {
         let mut r = record();
-        assert_eq!(rotate(&mut r, 1, "other", 10), Rotation::WrongClient);
-        assert_eq!(rotate(&mut r, 1, "cl", 1000), Rotation::Expired);
-        assert_eq!(rotate(&mut r, 5, "cl", 10), Rotation::Reused, "a generation never issued is not a valid token");
+        assert_eq!(rotate(&mut r, 1, &"other".into(), 10), Rotation::WrongClient);
+        assert_eq!(rotate(&mut r, 1, &"cl".into(), 1000), Rotation::Expired);
+        assert_eq!(rotate(&mut r, 5, &"cl".into(), 10), Rotation::Reused, "a generation never issued is not a valid token");
         assert_eq!(r, ConnectionRecord { revoked_at: Some(10), ..record() });
     }
 
     #[test]
     fn rotating_a_missing_row_writes_nothing_and_a_refusal_writes_nothing() {
-        assert_eq!(rotate_row(None, 1, "cl", 10), (None, Rotation::Missing));
-        assert_eq!(rotate_row(Some(record()), 1, "other", 10), (None, Rotation::WrongClient));
-        let (written, outcome) = rotate_row(Some(record()), 1, "cl", 10);
+        assert_eq!(rotate_row(None, 1, &"cl".into(), 10), (None, Rotation::Missing));
+        assert_eq!(rotate_row(Some(record()), 1, &"other".into(), 10), (None, Rotation::WrongClient));
+        let (written, outcome) = rotate_row(Some(record()), 1, &"cl".into(), 10);
         assert_eq!(generation(outcome), 2);
         assert_eq!(written.map(|r| (r.generation, r.rotated_at, r.last_used_at)), Some((2, Some(10), Some(10))));
     }
@@ -286,7 +305,7 @@ mod tests {
     fn create_keeps_a_tombstones_revocation() {
         let new = ConnectionRecord { revoked_at: None, ..record() };
         assert_eq!(create(None, &new), (new.clone(), CreateOutcome::Created));
-        let tombstone = ConnectionRecord::tombstone("acme", "ada@example.com", "c", 5);
+        let tombstone = ConnectionRecord::tombstone(&key("ada@example.com", "c"), 5);
         let (row, outcome) = create(Some(tombstone), &new);
         assert_eq!(outcome, CreateOutcome::AlreadyRevoked);
         assert_eq!(row, ConnectionRecord { revoked_at: Some(5), ..new.clone() });
@@ -308,28 +327,29 @@ mod tests {
 
     #[test]
     fn revoke_leaves_a_tombstone_refuses_other_clients_and_keeps_the_first_time() {
-        let (tomb, outcome) = revoke(None, "acme", "ada@example.com", "x", Some("cl"), 7);
+        let (tomb, outcome) = revoke(None, &key("ada@example.com", "x"), Some(&"cl".into()), 7);
         assert_eq!(outcome, RevokeOutcome::Revoked);
         let tomb = tomb.unwrap();
         assert!(tomb.is_tombstone());
         assert_eq!((tomb.id.as_str(), tomb.revoked_at, tomb.created_at), ("x", Some(7), 7));
-        assert_eq!(revoke(Some(tomb), "acme", "ada@example.com", "x", Some("any"), 9), (None, RevokeOutcome::Revoked));
-        assert_eq!(revoke(Some(record()), "acme", "ada@example.com", "c", Some("other"), 9), (None, RevokeOutcome::WrongClient));
-        let (revoked, _) = revoke(Some(record()), "acme", "ada@example.com", "c", Some("cl"), 9);
+        assert_eq!(revoke(Some(tomb), &key("ada@example.com", "x"), Some(&"any".into()), 9), (None, RevokeOutcome::Revoked));
+        assert_eq!(revoke(Some(record()), &key("ada@example.com", "c"), Some(&"other".into()), 9), (None, RevokeOutcome::WrongClient));
+        let (revoked, _) = revoke(Some(record()), &key("ada@example.com", "c"), Some(&"cl".into()), 9);
         let revoked = revoked.unwrap();
         assert_eq!(revoked.revoked_at, Some(9));
-        assert_eq!(revoke(Some(revoked), "acme", "ada@example.com", "c", None, 12), (None, RevokeOutcome::Revoked));
+        assert_eq!(revoke(Some(revoked), &key("ada@example.com", "c"), None, 12), (None, RevokeOutcome::Revoked));
     }
 
     #[test]
     fn list_hides_tombstones_newest_first_and_revoke_all_counts_active_ones() {
         let at = |id: &str, created_at, revoked_at| ConnectionRecord { id: id.into(), created_at, revoked_at, ..record() };
-        let rows = vec![at("a", 1, None), at("b", 3, Some(4)), at("c", 2, None), ConnectionRecord::tombstone("acme", "u", "t", 9)];
-        let ids: Vec<String> = list(rows.clone()).into_iter().map(|r| r.id).collect();
+        let rows =
+            vec![at("a", 1, None), at("b", 3, Some(4)), at("c", 2, None), ConnectionRecord::tombstone(&key("u@example.com", "t"), 9)];
+        let ids: Vec<String> = list(rows.clone()).into_iter().map(|r| r.id.to_string()).collect();
         assert_eq!(ids, ["b", "c", "a"]);
         let (written, n) = revoke_all(rows, 20);
         assert_eq!(n, 2);
-        assert!(written.iter().all(|r| r.revoked_at == Some(20) && (r.id == "a" || r.id == "c")));
+        assert!(written.iter().all(|r| r.revoked_at == Some(20) && (r.id.as_str() == "a" || r.id.as_str() == "c")));
     }
 
     #[test]
@@ -340,7 +360,7 @@ mod tests {
         assert!(!forget_on_create(&old(Some(1000), 5000), &created), "revoked exactly 30 days before");
         assert!(forget_on_create(&old(None, 999), &created), "family expired more than 30 days before");
         assert!(!forget_on_create(&old(None, 1000), &created));
-        let tomb = |at| ConnectionRecord::tombstone("acme", "u", "t", at);
+        let tomb = |at| ConnectionRecord::tombstone(&key("u@example.com", "t"), at);
         assert!(!forget_on_create(&tomb(1000), &created), "a tombstone has no family: only its age counts");
         assert!(forget_on_create(&tomb(999), &created));
         assert!(!forget_on_create(&ConnectionRecord { revoked_at: Some(0), ..created.clone() }, &created), "never the new row");

@@ -2,6 +2,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::b64;
+use crate::core::ids::{Email, WorkspaceId};
 use crate::core::oauth::keys::Keys;
 use crate::core::oauth::pkce::constant_time_eq;
 
@@ -11,8 +12,8 @@ pub const SESSION_TTL: i64 = 8 * 3600;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
-    pub workspace: String,
-    pub email: String,
+    pub workspace: WorkspaceId,
+    pub email: Email,
     pub expires_at: i64,
 }
 

@@ -9,8 +9,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::admin::Outcome;
-use crate::core::connection::ConnectionRecord;
+use crate::core::connection::{ConnectionKey, ConnectionRecord};
+use crate::core::ids::{ConnectionId, Email, WorkspaceId};
 use crate::core::oauth::code::CodeGrant;
+use crate::core::oauth::types::ClientId;
 
 /// A message to a Durable Object.
 pub trait Call: Serialize {
@@ -35,11 +37,11 @@ pub enum ConnectionsCall {
     /// `core::connection::create`, then `forget_on_create`. Answers `CreateOutcome`.
     Create { connection: ConnectionRecord },
     /// `core::connection::rotate_row`. Answers `Rotation`.
-    Rotate { id: String, presented: u32, client_id: String, now: i64 },
+    Rotate { id: ConnectionId, presented: u32, client_id: ClientId, now: i64 },
     /// `core::connection::touch`. Answers `ConnectionStatus`.
-    Touch { id: String, now: i64 },
+    Touch { id: ConnectionId, now: i64 },
     /// `core::connection::revoke` (the workspace and user name a tombstone). Answers `RevokeOutcome`.
-    Revoke { id: String, workspace: String, user: String, client_id: Option<String>, now: i64 },
+    Revoke { connection: ConnectionKey, client_id: Option<ClientId>, now: i64 },
     /// `core::connection::list`. Answers `Vec<ConnectionRecord>`.
     List,
     /// `core::connection::revoke_all`. Answers `u32`.
@@ -51,9 +53,9 @@ pub enum ConnectionsCall {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum WorkspacesCall {
     /// `WorkspaceStore::policy_text` (`core::admin::resolve_policy_text`). Answers `Option<String>`.
-    Policy { workspace: String },
+    Policy { workspace: WorkspaceId },
     /// `WorkspaceStore::replace_policy` (`core::admin::replace_policy`). Answers `ReplaceOutcome`.
-    Replace { workspace: String, text: String, if_match: Option<String> },
+    Replace { workspace: WorkspaceId, text: String, if_match: Option<String> },
     /// `WorkspaceStore::record_outcome` (`core::admin::bound_outcomes`). Answers `()`.
     Record { outcome: Outcome },
     /// `WorkspaceStore::outcomes`. Answers `Vec<Outcome>`, newest first.
@@ -63,8 +65,8 @@ pub enum WorkspacesCall {
     /// `WorkspaceStore::set_upstream_secret`. Answers `()`.
     SetSecret { sealed: Option<String>, now: i64 },
     /// `WorkspaceStore::note_connection_user`. Answers `()`.
-    NoteUser { user: String },
-    /// `WorkspaceStore::connection_users`. Answers `Vec<String>`.
+    NoteUser { user: Email },
+    /// `WorkspaceStore::connection_users`. Answers `Vec<Email>`.
     Users,
 }
 
@@ -132,7 +134,7 @@ mod tests {
             id: "conn".into(),
             workspace: "acme".into(),
             user: "ada@example.com".into(),
-            client_id: "cl".into(),
+            client_id: Some("cl".into()),
             client_name: "Claude".into(),
             scopes: vec!["CONTACTS_READ".into()],
             created_at: 1,
@@ -187,7 +189,7 @@ mod tests {
             ConnectionsCall::Create { connection: connection() },
             ConnectionsCall::Rotate { id: "conn".into(), presented: 1, client_id: "cl".into(), now: 2 },
             ConnectionsCall::Touch { id: "conn".into(), now: 2 },
-            ConnectionsCall::Revoke { id: "conn".into(), workspace: "acme".into(), user: "u".into(), client_id: None, now: 2 },
+            ConnectionsCall::Revoke { connection: connection().key(), client_id: None, now: 2 },
             ConnectionsCall::List,
             ConnectionsCall::RevokeAll { now: 2 },
         ]);
@@ -204,7 +206,7 @@ mod tests {
             WorkspacesCall::Outcomes,
             WorkspacesCall::Secret,
             WorkspacesCall::SetSecret { sealed: None, now: 3 },
-            WorkspacesCall::NoteUser { user: "u".into() },
+            WorkspacesCall::NoteUser { user: "u@example.com".into() },
             WorkspacesCall::Users,
         ]);
         assert_eq!(ops, ["policy", "replace", "record", "outcomes", "secret", "set_secret", "note_user", "users"]);

@@ -8,6 +8,7 @@ pub mod config;
 pub mod connection;
 pub mod cookies;
 pub mod http;
+pub mod ids;
 pub mod mcp;
 pub mod messages;
 pub mod oauth;

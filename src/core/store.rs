@@ -11,7 +11,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::admin::Outcome;
-use crate::core::connection::{ConnectionRecord, Rotation};
+use crate::core::connection::{ConnectionKey, ConnectionRecord, Rotation};
+use crate::core::ids::{Email, WorkspaceId};
 use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
 use crate::core::oauth::register::ClientRegistration;
 use crate::core::oauth::types::ClientId;
@@ -23,7 +24,7 @@ pub struct StoreError(pub String);
 /// Workspace policies, as raw documents; parsing (and failing closed) is the core's job.
 pub trait PolicySource {
     /// The document under `policy:<workspace>`, or `None` when there is none.
-    async fn policy_document(&self, workspace: &str) -> Result<Option<String>, StoreError>;
+    async fn policy_document(&self, workspace: &WorkspaceId) -> Result<Option<String>, StoreError>;
 }
 
 pub trait ClientStore {
@@ -79,28 +80,20 @@ pub trait ConnectionStore {
     /// (`create`). Then forgets the user's rows long revoked or expired (`forget_on_create`).
     async fn create(&self, connection: &ConnectionRecord) -> Result<CreateOutcome, StoreError>;
     /// Applies `crate::core::connection::rotate` atomically (`rotate_row`).
-    async fn rotate(
-        &self,
-        workspace: &str,
-        user: &str,
-        id: &str,
-        presented: u32,
-        client_id: &str,
-        now: i64,
-    ) -> Result<Rotation, StoreError>;
+    async fn rotate(&self, key: &ConnectionKey, presented: u32, client_id: &ClientId, now: i64) -> Result<Rotation, StoreError>;
     /// Marks the connection as used at `now` (at most once a minute) and says whether it is
     /// active (`touch`).
-    async fn touch(&self, workspace: &str, user: &str, id: &str, now: i64) -> Result<ConnectionStatus, StoreError>;
+    async fn touch(&self, key: &ConnectionKey, now: i64) -> Result<ConnectionStatus, StoreError>;
     /// Revokes the connection (when `client_id` is given, only if it is the connection's
     /// client). If it does not exist yet, records the revocation so that a later `create` of the
     /// same ID yields a revoked connection. Idempotent: the first `revoked_at` is kept
     /// (`revoke`).
-    async fn revoke(&self, workspace: &str, user: &str, id: &str, client_id: Option<&str>, now: i64) -> Result<RevokeOutcome, StoreError>;
+    async fn revoke(&self, key: &ConnectionKey, client_id: Option<&ClientId>, now: i64) -> Result<RevokeOutcome, StoreError>;
     /// The user's connections in this workspace, newest first (revoked ones included,
     /// tombstones not: `list`).
-    async fn list(&self, workspace: &str, user: &str) -> Result<Vec<ConnectionRecord>, StoreError>;
+    async fn list(&self, workspace: &WorkspaceId, user: &Email) -> Result<Vec<ConnectionRecord>, StoreError>;
     /// Revokes every active connection of the user; returns how many (`revoke_all`).
-    async fn revoke_all(&self, workspace: &str, user: &str, now: i64) -> Result<u32, StoreError>;
+    async fn revoke_all(&self, workspace: &WorkspaceId, user: &Email, now: i64) -> Result<u32, StoreError>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,24 +112,24 @@ pub enum ReplaceOutcome {
 /// the bounded record of recent authorization outcomes.
 pub trait WorkspaceStore {
     /// The stored policy text, exactly as readers see it, or `None`.
-    async fn policy_text(&self, workspace: &str) -> Result<Option<String>, StoreError>;
+    async fn policy_text(&self, workspace: &WorkspaceId) -> Result<Option<String>, StoreError>;
     /// Replaces the policy only if its current ETag is `if_match` (`None`: only if there is no
     /// policy yet). Atomic per workspace: of two writers with the same ETag, one gets Conflict.
     /// The decision is `core::admin::replace_policy`.
-    async fn replace_policy(&self, workspace: &str, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError>;
+    async fn replace_policy(&self, workspace: &WorkspaceId, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError>;
     /// Records an authorization outcome, keeping the newest `OUTCOMES_KEPT` of each kind
     /// (`core::admin::bound_outcomes`).
-    async fn record_outcome(&self, workspace: &str, outcome: &Outcome) -> Result<(), StoreError>;
+    async fn record_outcome(&self, workspace: &WorkspaceId, outcome: &Outcome) -> Result<(), StoreError>;
     /// Newest first.
-    async fn outcomes(&self, workspace: &str) -> Result<Vec<Outcome>, StoreError>;
+    async fn outcomes(&self, workspace: &WorkspaceId) -> Result<Vec<Outcome>, StoreError>;
     /// The workspace's sealed upstream API key (`crate::core::secrets`) and when it was set.
-    async fn upstream_secret(&self, workspace: &str) -> Result<Option<(String, i64)>, StoreError>;
+    async fn upstream_secret(&self, workspace: &WorkspaceId) -> Result<Option<(String, i64)>, StoreError>;
     /// Stores (or with `None` removes) the sealed upstream API key.
-    async fn set_upstream_secret(&self, workspace: &str, sealed: Option<&str>, now: i64) -> Result<(), StoreError>;
-    /// Remembers that `user` (a normalised e-mail) has connections in the workspace, so that an
+    async fn set_upstream_secret(&self, workspace: &WorkspaceId, sealed: Option<&str>, now: i64) -> Result<(), StoreError>;
+    /// Remembers that `user` has connections in the workspace, so that an
     /// admin still sees and can revoke them after the user leaves the policy. Idempotent; called
     /// when a connection is created and when the admin API finds a member's connections.
-    async fn note_connection_user(&self, workspace: &str, user: &str) -> Result<(), StoreError>;
+    async fn note_connection_user(&self, workspace: &WorkspaceId, user: &Email) -> Result<(), StoreError>;
     /// Every user noted by `note_connection_user`, in no particular order.
-    async fn connection_users(&self, workspace: &str) -> Result<Vec<String>, StoreError>;
+    async fn connection_users(&self, workspace: &WorkspaceId) -> Result<Vec<Email>, StoreError>;
 }

@@ -7,7 +7,9 @@ use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
 use crate::core::connection::{self, ConnectionRecord};
+use crate::core::ids::{ConnectionId, Email, WorkspaceId};
 use crate::core::messages::ConnectionsCall;
+use crate::core::oauth::types::ClientId;
 use crate::core::store::CreateOutcome;
 
 /// A row as SQLite returns it (scopes space-separated).
@@ -28,22 +30,31 @@ struct Row {
     revoked_at: Option<i64>,
 }
 
-impl From<Row> for ConnectionRecord {
-    fn from(r: Row) -> ConnectionRecord {
-        ConnectionRecord {
-            id: r.id,
-            workspace: r.workspace,
-            user: r.user,
-            client_id: r.client_id,
+/// A stored row is read back through the same parses as everything else: a row that does not
+/// hold valid identities is an error, never a record.
+impl TryFrom<Row> for ConnectionRecord {
+    type Error = worker::Error;
+
+    fn try_from(r: Row) -> Result<ConnectionRecord> {
+        let invalid = |what: &str| worker::Error::RustError(format!("a stored connection has an invalid {what}"));
+        Ok(ConnectionRecord {
+            id: ConnectionId::parse(&r.id).ok_or_else(|| invalid("id"))?,
+            workspace: WorkspaceId::parse(&r.workspace).ok_or_else(|| invalid("workspace"))?,
+            user: Email::parse(&r.user).map_err(|_| invalid("user"))?,
+            // A tombstone is stored with an empty client.
+            client_id: match r.client_id.as_str() {
+                "" => None,
+                raw => Some(ClientId::parse(raw).ok_or_else(|| invalid("client_id"))?),
+            },
             client_name: r.client_name,
             scopes: r.scopes.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
             created_at: r.created_at,
             last_used_at: r.last_used_at,
-            generation: u32::try_from(r.generation).unwrap_or(0),
+            generation: u32::try_from(r.generation).map_err(|_| invalid("generation"))?,
             rotated_at: r.rotated_at,
             refresh_expires_at: r.refresh_expires_at,
             revoked_at: r.revoked_at,
-        }
+        })
     }
 }
 
@@ -87,8 +98,8 @@ impl DurableObject for Connections {
                 save_all(&sql, write)?;
                 Response::from_json(&status)
             }
-            ConnectionsCall::Revoke { id, workspace, user, client_id, now } => {
-                let (write, outcome) = connection::revoke(load(&sql, &id)?, &workspace, &user, &id, client_id.as_deref(), now);
+            ConnectionsCall::Revoke { connection, client_id, now } => {
+                let (write, outcome) = connection::revoke(load(&sql, &connection.id)?, &connection, client_id.as_ref(), now);
                 save_all(&sql, write)?;
                 Response::from_json(&outcome)
             }
@@ -110,15 +121,15 @@ fn opt_int(v: Option<i64>) -> SqlStorageValue {
     v.map_or(SqlStorageValue::Null, SqlStorageValue::Integer)
 }
 
-fn load(sql: &SqlStorage, id: &str) -> Result<Option<ConnectionRecord>> {
-    let rows: Vec<Row> = sql.exec("SELECT * FROM connections WHERE id = ?", vec![id.into()])?.to_array()?;
-    Ok(rows.into_iter().next().map(ConnectionRecord::from))
+fn load(sql: &SqlStorage, id: &ConnectionId) -> Result<Option<ConnectionRecord>> {
+    let rows: Vec<Row> = sql.exec("SELECT * FROM connections WHERE id = ?", vec![id.as_str().into()])?.to_array()?;
+    rows.into_iter().next().map(ConnectionRecord::try_from).transpose()
 }
 
 /// Every row of the object (one user's connections: a few, kept few by `forget_on_create`).
 fn load_all(sql: &SqlStorage) -> Result<Vec<ConnectionRecord>> {
     let rows: Vec<Row> = sql.exec("SELECT * FROM connections", None)?.to_array()?;
-    Ok(rows.into_iter().map(ConnectionRecord::from).collect())
+    rows.into_iter().map(ConnectionRecord::try_from).collect()
 }
 
 /// Writes each whole record (insert or replace).
@@ -134,7 +145,7 @@ fn save(sql: &SqlStorage, c: &ConnectionRecord) -> Result<()> {
             c.id.as_str().into(),
             c.workspace.as_str().into(),
             c.user.as_str().into(),
-            c.client_id.as_str().into(),
+            c.client_id.as_ref().map_or("", ClientId::as_str).into(),
             c.client_name.as_str().into(),
             c.scopes.join(" ").into(),
             int(c.created_at),
@@ -154,7 +165,7 @@ fn create(sql: &SqlStorage, c: &ConnectionRecord) -> Result<CreateOutcome> {
     let (row, outcome) = connection::create(load(sql, &c.id)?, c);
     save(sql, &row)?;
     for old in load_all(sql)?.into_iter().filter(|r| connection::forget_on_create(r, c)) {
-        sql.exec("DELETE FROM connections WHERE id = ?", vec![old.id.into()])?;
+        sql.exec("DELETE FROM connections WHERE id = ?", vec![old.id.as_str().into()])?;
     }
     Ok(outcome)
 }

@@ -28,6 +28,11 @@ pub(crate) const CODES_DO: &str = "AUTH_CODES";
 pub(crate) const CONNECTIONS_DO: &str = "CONNECTIONS";
 pub(crate) const WORKSPACES_DO: &str = "WORKSPACES";
 
+/// The `POLICIES` key of a workspace's policy (docs/storage.md).
+pub(crate) fn policy_key(workspace: &crate::core::ids::WorkspaceId) -> String {
+    format!("policy:{workspace}")
+}
+
 const MAX_BODY: usize = 1 << 20;
 
 thread_local! {

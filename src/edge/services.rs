@@ -4,11 +4,12 @@ use std::rc::Rc;
 use serde::de::DeserializeOwned;
 use worker::{Env, Method, Request, RequestInit, Stub};
 
-use super::{CLIENTS_KV, CODES_DO, CONNECTIONS_DO, POLICIES_KV, WORKSPACES_DO};
+use super::{policy_key, CLIENTS_KV, CODES_DO, CONNECTIONS_DO, POLICIES_KV, WORKSPACES_DO};
 use crate::app::Services;
 use crate::core::admin::Outcome;
 use crate::core::config::Config;
-use crate::core::connection::{ConnectionRecord, Rotation};
+use crate::core::connection::{ConnectionKey, ConnectionRecord, Rotation};
+use crate::core::ids::{Email, WorkspaceId};
 use crate::core::messages::{Call, CodesCall, ConnectionsCall, WorkspacesCall};
 use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
 use crate::core::oauth::keys::Keys;
@@ -94,9 +95,9 @@ impl Services for EdgeServices {
 }
 
 impl PolicySource for EdgeServices {
-    async fn policy_document(&self, workspace: &str) -> Result<Option<String>, StoreError> {
+    async fn policy_document(&self, workspace: &WorkspaceId) -> Result<Option<String>, StoreError> {
         let kv = self.env.kv(POLICIES_KV).map_err(err)?;
-        kv.get(&format!("policy:{workspace}")).text().await.map_err(err)
+        kv.get(&policy_key(workspace)).text().await.map_err(err)
     }
 }
 
@@ -132,14 +133,15 @@ impl CodeStore for EdgeServices {
     }
 }
 
-/// One Durable Object per (workspace, user): see docs/storage.md for why.
-fn connection_object(workspace: &str, user: &str) -> String {
-    format!("{workspace}\n{user}")
-}
-
 impl EdgeServices {
-    async fn connections<T: DeserializeOwned>(&self, workspace: &str, user: &str, call: ConnectionsCall) -> Result<T, StoreError> {
-        self.call(CONNECTIONS_DO, &connection_object(workspace, user), &call).await
+    /// One Durable Object per (workspace, user): see docs/storage.md for why.
+    async fn connections<T: DeserializeOwned>(
+        &self,
+        workspace: &WorkspaceId,
+        user: &Email,
+        call: ConnectionsCall,
+    ) -> Result<T, StoreError> {
+        self.call(CONNECTIONS_DO, &format!("{workspace}\n{user}"), &call).await
     }
 }
 
@@ -149,75 +151,60 @@ impl ConnectionStore for EdgeServices {
         self.connections(&connection.workspace, &connection.user, call).await
     }
 
-    async fn rotate(
-        &self,
-        workspace: &str,
-        user: &str,
-        id: &str,
-        presented: u32,
-        client_id: &str,
-        now: i64,
-    ) -> Result<Rotation, StoreError> {
-        let call = ConnectionsCall::Rotate { id: id.to_string(), presented, client_id: client_id.to_string(), now };
-        self.connections(workspace, user, call).await
+    async fn rotate(&self, key: &ConnectionKey, presented: u32, client_id: &ClientId, now: i64) -> Result<Rotation, StoreError> {
+        let call = ConnectionsCall::Rotate { id: key.id.clone(), presented, client_id: client_id.clone(), now };
+        self.connections(&key.workspace, &key.user, call).await
     }
 
-    async fn touch(&self, workspace: &str, user: &str, id: &str, now: i64) -> Result<ConnectionStatus, StoreError> {
-        self.connections(workspace, user, ConnectionsCall::Touch { id: id.to_string(), now }).await
+    async fn touch(&self, key: &ConnectionKey, now: i64) -> Result<ConnectionStatus, StoreError> {
+        self.connections(&key.workspace, &key.user, ConnectionsCall::Touch { id: key.id.clone(), now }).await
     }
 
-    async fn revoke(&self, workspace: &str, user: &str, id: &str, client_id: Option<&str>, now: i64) -> Result<RevokeOutcome, StoreError> {
-        let call = ConnectionsCall::Revoke {
-            id: id.to_string(),
-            workspace: workspace.to_string(),
-            user: user.to_string(),
-            client_id: client_id.map(str::to_string),
-            now,
-        };
-        self.connections(workspace, user, call).await
+    async fn revoke(&self, key: &ConnectionKey, client_id: Option<&ClientId>, now: i64) -> Result<RevokeOutcome, StoreError> {
+        let call = ConnectionsCall::Revoke { connection: key.clone(), client_id: client_id.cloned(), now };
+        self.connections(&key.workspace, &key.user, call).await
     }
 
-    async fn list(&self, workspace: &str, user: &str) -> Result<Vec<ConnectionRecord>, StoreError> {
+    async fn list(&self, workspace: &WorkspaceId, user: &Email) -> Result<Vec<ConnectionRecord>, StoreError> {
         self.connections(workspace, user, ConnectionsCall::List).await
     }
 
-    async fn revoke_all(&self, workspace: &str, user: &str, now: i64) -> Result<u32, StoreError> {
+    async fn revoke_all(&self, workspace: &WorkspaceId, user: &Email, now: i64) -> Result<u32, StoreError> {
         self.connections(workspace, user, ConnectionsCall::RevokeAll { now }).await
     }
 }
 
 impl WorkspaceStore for EdgeServices {
-    async fn policy_text(&self, workspace: &str) -> Result<Option<String>, StoreError> {
-        self.call(WORKSPACES_DO, workspace, &WorkspacesCall::Policy { workspace: workspace.to_string() }).await
+    async fn policy_text(&self, workspace: &WorkspaceId) -> Result<Option<String>, StoreError> {
+        self.call(WORKSPACES_DO, workspace.as_str(), &WorkspacesCall::Policy { workspace: workspace.clone() }).await
     }
 
-    async fn replace_policy(&self, workspace: &str, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError> {
-        let call =
-            WorkspacesCall::Replace { workspace: workspace.to_string(), text: text.to_string(), if_match: if_match.map(str::to_string) };
-        self.call(WORKSPACES_DO, workspace, &call).await
+    async fn replace_policy(&self, workspace: &WorkspaceId, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError> {
+        let call = WorkspacesCall::Replace { workspace: workspace.clone(), text: text.to_string(), if_match: if_match.map(str::to_string) };
+        self.call(WORKSPACES_DO, workspace.as_str(), &call).await
     }
 
-    async fn record_outcome(&self, workspace: &str, outcome: &Outcome) -> Result<(), StoreError> {
-        self.call(WORKSPACES_DO, workspace, &WorkspacesCall::Record { outcome: outcome.clone() }).await
+    async fn record_outcome(&self, workspace: &WorkspaceId, outcome: &Outcome) -> Result<(), StoreError> {
+        self.call(WORKSPACES_DO, workspace.as_str(), &WorkspacesCall::Record { outcome: outcome.clone() }).await
     }
 
-    async fn outcomes(&self, workspace: &str) -> Result<Vec<Outcome>, StoreError> {
-        self.call(WORKSPACES_DO, workspace, &WorkspacesCall::Outcomes).await
+    async fn outcomes(&self, workspace: &WorkspaceId) -> Result<Vec<Outcome>, StoreError> {
+        self.call(WORKSPACES_DO, workspace.as_str(), &WorkspacesCall::Outcomes).await
     }
 
-    async fn upstream_secret(&self, workspace: &str) -> Result<Option<(String, i64)>, StoreError> {
-        self.call(WORKSPACES_DO, workspace, &WorkspacesCall::Secret).await
+    async fn upstream_secret(&self, workspace: &WorkspaceId) -> Result<Option<(String, i64)>, StoreError> {
+        self.call(WORKSPACES_DO, workspace.as_str(), &WorkspacesCall::Secret).await
     }
 
-    async fn set_upstream_secret(&self, workspace: &str, sealed: Option<&str>, now: i64) -> Result<(), StoreError> {
-        self.call(WORKSPACES_DO, workspace, &WorkspacesCall::SetSecret { sealed: sealed.map(str::to_string), now }).await
+    async fn set_upstream_secret(&self, workspace: &WorkspaceId, sealed: Option<&str>, now: i64) -> Result<(), StoreError> {
+        self.call(WORKSPACES_DO, workspace.as_str(), &WorkspacesCall::SetSecret { sealed: sealed.map(str::to_string), now }).await
     }
 
-    async fn note_connection_user(&self, workspace: &str, user: &str) -> Result<(), StoreError> {
-        self.call(WORKSPACES_DO, workspace, &WorkspacesCall::NoteUser { user: user.to_string() }).await
+    async fn note_connection_user(&self, workspace: &WorkspaceId, user: &Email) -> Result<(), StoreError> {
+        self.call(WORKSPACES_DO, workspace.as_str(), &WorkspacesCall::NoteUser { user: user.clone() }).await
     }
 
-    async fn connection_users(&self, workspace: &str) -> Result<Vec<String>, StoreError> {
-        self.call(WORKSPACES_DO, workspace, &WorkspacesCall::Users).await
+    async fn connection_users(&self, workspace: &WorkspaceId) -> Result<Vec<Email>, StoreError> {
+        self.call(WORKSPACES_DO, workspace.as_str(), &WorkspacesCall::Users).await
     }
 }

@@ -16,10 +16,11 @@
 use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, KvStore, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
-use super::POLICIES_KV;
+use super::{policy_key, POLICIES_KV};
 use crate::core::admin::{
     bound_outcomes, replace_policy, resolve_policy_text, Outcome, OutcomeKind, PolicyText, StoredPolicy, KV_ETAG_METADATA,
 };
+use crate::core::ids::{Email, WorkspaceId};
 use crate::core::messages::WorkspacesCall;
 use crate::core::store::ReplaceOutcome;
 
@@ -80,7 +81,7 @@ impl DurableObject for Workspaces {
             WorkspacesCall::Outcomes => Response::from_json(&outcomes(&sql)?),
             WorkspacesCall::Secret => Response::from_json(&secret(&sql)?),
             WorkspacesCall::SetSecret { sealed, now } => Response::from_json(&set_secret(&sql, sealed, now)?),
-            WorkspacesCall::NoteUser { user } => Response::from_json(&note_user(&sql, user)?),
+            WorkspacesCall::NoteUser { user } => Response::from_json(&note_user(&sql, &user)?),
             WorkspacesCall::Users => Response::from_json(&users(&sql)?),
         }
     }
@@ -88,10 +89,6 @@ impl DurableObject for Workspaces {
 
 fn now() -> i64 {
     (worker::Date::now().as_millis() / 1000) as i64
-}
-
-fn kv_key(workspace: &str) -> String {
-    format!("policy:{workspace}")
 }
 
 fn store(sql: &SqlStorage, text: &str, replaced_etag: Option<String>) -> Result<()> {
@@ -104,8 +101,8 @@ fn store(sql: &SqlStorage, text: &str, replaced_etag: Option<String>) -> Result<
 }
 
 /// The policy text as of now (`resolve_policy_text`); a hand edit found in KV is stored.
-async fn current(sql: &SqlStorage, kv: &KvStore, workspace: &str) -> Result<Option<String>> {
-    let (kv_text, metadata) = kv.get(&kv_key(workspace)).text_with_metadata::<serde_json::Value>().await?;
+async fn current(sql: &SqlStorage, kv: &KvStore, workspace: &WorkspaceId) -> Result<Option<String>> {
+    let (kv_text, metadata) = kv.get(&policy_key(workspace)).text_with_metadata::<serde_json::Value>().await?;
     let kv_etag = metadata.as_ref().and_then(|m| m.get(KV_ETAG_METADATA)).and_then(|e| e.as_str());
     let stored: Vec<Stored> = sql.exec("SELECT text, written_at, replaced_etag FROM policy WHERE id = 1", None)?.to_array()?;
     let stored =
@@ -124,11 +121,11 @@ async fn current(sql: &SqlStorage, kv: &KvStore, workspace: &str) -> Result<Opti
 /// failed KV write changes nothing, and a KV value carrying our metadata is always one this
 /// object wrote. The KV write is awaited between read and write, hence the caller's
 /// `block_concurrency_while`.
-async fn replace(sql: &SqlStorage, kv: &KvStore, workspace: &str, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome> {
+async fn replace(sql: &SqlStorage, kv: &KvStore, workspace: &WorkspaceId, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome> {
     let existing = current(sql, kv, workspace).await?;
     let (write, outcome) = replace_policy(existing.as_deref(), text, if_match);
     if let Some(w) = write {
-        kv.put(&kv_key(workspace), w.text)?.metadata(serde_json::json!({ KV_ETAG_METADATA: w.etag }))?.execute().await?;
+        kv.put(&policy_key(workspace), w.text)?.metadata(serde_json::json!({ KV_ETAG_METADATA: w.etag }))?.execute().await?;
         store(sql, w.text, w.replaced_etag)?;
     }
     Ok(outcome)
@@ -189,16 +186,17 @@ fn set_secret(sql: &SqlStorage, sealed: Option<String>, now: i64) -> Result<()> 
     Ok(())
 }
 
-fn note_user(sql: &SqlStorage, user: String) -> Result<()> {
-    sql.exec("INSERT OR IGNORE INTO users (email, noted_at) VALUES (?, ?)", vec![user.into(), SqlStorageValue::Integer(now())])?;
+fn note_user(sql: &SqlStorage, user: &Email) -> Result<()> {
+    sql.exec("INSERT OR IGNORE INTO users (email, noted_at) VALUES (?, ?)", vec![user.as_str().into(), SqlStorageValue::Integer(now())])?;
     Ok(())
 }
 
-fn users(sql: &SqlStorage) -> Result<Vec<String>> {
+/// The noted users; a stored address that no longer parses is left out (it names no one).
+fn users(sql: &SqlStorage) -> Result<Vec<Email>> {
     #[derive(Deserialize)]
     struct Row {
         email: String,
     }
     let rows: Vec<Row> = sql.exec("SELECT email FROM users", None)?.to_array()?;
-    Ok(rows.into_iter().map(|r| r.email).collect())
+    Ok(rows.iter().filter_map(|r| Email::parse(&r.email).ok()).collect())
 }

@@ -258,7 +258,7 @@ fn connections_noted_at_creation_are_listed_after_removal_and_while_the_policy_i
     with_bob(&svc);
     connect_bob(&svc);
     // What the token endpoint does after creating a connection.
-    block_on(svc.note_connection_user("acme", "bob@example.com")).unwrap();
+    block_on(svc.note_connection_user(&"acme".into(), &"bob@example.com".into())).unwrap();
     svc.set_policy("acme", |_| {});
     let mut b = Browser::new(&svc);
     assert_eq!(connections_of(&mut b, "bob@example.com")[0]["member"], false);

@@ -23,6 +23,10 @@ fn grant() -> CodeGrant {
     }
 }
 
+fn key(user: &str, id: &str) -> ConnectionKey {
+    ConnectionKey { workspace: WS.into(), user: user.into(), id: id.into() }
+}
+
 fn code(n: u8) -> AuthCode {
     AuthCode::from_random(&[n; 33])
 }
@@ -32,7 +36,7 @@ fn connection(id: &str, created_at: i64) -> ConnectionRecord {
         id: id.into(),
         workspace: WS.into(),
         user: ADA.into(),
-        client_id: "cl".into(),
+        client_id: Some("cl".into()),
         client_name: "Claude".into(),
         scopes: vec!["CONTACTS_READ".into()],
         created_at,
@@ -93,11 +97,11 @@ fn a_stored_code_is_never_inserted_over() {
 #[test]
 fn a_revocation_before_the_create_yields_a_revoked_connection() {
     let svc = Memory::new();
-    assert_eq!(block_on(svc.revoke(WS, ADA, "conn", None, NOW)).unwrap(), RevokeOutcome::Revoked);
-    assert_eq!(block_on(svc.list(WS, ADA)).unwrap(), vec![], "a tombstone is not listed");
+    assert_eq!(block_on(svc.revoke(&key(ADA, "conn"), None, NOW)).unwrap(), RevokeOutcome::Revoked);
+    assert_eq!(block_on(svc.list(&WS.into(), &ADA.into())).unwrap(), vec![], "a tombstone is not listed");
     assert_eq!(block_on(svc.create(&connection("conn", NOW + 1))).unwrap(), CreateOutcome::AlreadyRevoked);
     assert_eq!(stored(&svc, "conn"), Some(ConnectionRecord { revoked_at: Some(NOW), ..connection("conn", NOW + 1) }));
-    assert_eq!(block_on(svc.touch(WS, ADA, "conn", NOW + 2)).unwrap(), ConnectionStatus::Revoked);
+    assert_eq!(block_on(svc.touch(&key(ADA, "conn"), NOW + 2)).unwrap(), ConnectionStatus::Revoked);
     assert_eq!(block_on(svc.create(&connection("fresh", NOW + 1))).unwrap(), CreateOutcome::Created);
 }
 
@@ -105,45 +109,45 @@ fn a_revocation_before_the_create_yields_a_revoked_connection() {
 fn a_revocation_by_another_client_changes_nothing() {
     let svc = Memory::new();
     block_on(svc.create(&connection("conn", NOW))).unwrap();
-    assert_eq!(block_on(svc.revoke(WS, ADA, "conn", Some("other"), NOW + 1)).unwrap(), RevokeOutcome::WrongClient);
+    assert_eq!(block_on(svc.revoke(&key(ADA, "conn"), Some(&"other".into()), NOW + 1)).unwrap(), RevokeOutcome::WrongClient);
     assert_eq!(stored(&svc, "conn"), Some(connection("conn", NOW)));
-    assert_eq!(block_on(svc.revoke(WS, ADA, "conn", Some("cl"), NOW + 2)).unwrap(), RevokeOutcome::Revoked);
+    assert_eq!(block_on(svc.revoke(&key(ADA, "conn"), Some(&"cl".into()), NOW + 2)).unwrap(), RevokeOutcome::Revoked);
 }
 
 #[test]
 fn revocation_is_idempotent_and_keeps_the_first_time() {
     let svc = Memory::new();
     block_on(svc.create(&connection("conn", NOW))).unwrap();
-    assert_eq!(block_on(svc.revoke(WS, ADA, "conn", None, NOW + 1)).unwrap(), RevokeOutcome::Revoked);
-    assert_eq!(block_on(svc.revoke(WS, ADA, "conn", Some("cl"), NOW + 9)).unwrap(), RevokeOutcome::Revoked);
+    assert_eq!(block_on(svc.revoke(&key(ADA, "conn"), None, NOW + 1)).unwrap(), RevokeOutcome::Revoked);
+    assert_eq!(block_on(svc.revoke(&key(ADA, "conn"), Some(&"cl".into()), NOW + 9)).unwrap(), RevokeOutcome::Revoked);
     assert_eq!(stored(&svc, "conn").and_then(|c| c.revoked_at), Some(NOW + 1));
 }
 
 #[test]
 fn touch_reports_missing_revoked_and_active_and_writes_last_used_once_a_minute() {
     let svc = Memory::new();
-    assert_eq!(block_on(svc.touch(WS, ADA, "conn", NOW)).unwrap(), ConnectionStatus::Missing);
+    assert_eq!(block_on(svc.touch(&key(ADA, "conn"), NOW)).unwrap(), ConnectionStatus::Missing);
     assert!(stored(&svc, "conn").is_none(), "touch leaves no row behind");
     block_on(svc.create(&connection("conn", NOW))).unwrap();
-    assert_eq!(block_on(svc.touch(WS, ADA, "conn", NOW + 5)).unwrap(), ConnectionStatus::Active);
+    assert_eq!(block_on(svc.touch(&key(ADA, "conn"), NOW + 5)).unwrap(), ConnectionStatus::Active);
     assert_eq!(stored(&svc, "conn").and_then(|c| c.last_used_at), Some(NOW + 5));
-    block_on(svc.touch(WS, ADA, "conn", NOW + 5 + TOUCH_EVERY)).unwrap();
+    block_on(svc.touch(&key(ADA, "conn"), NOW + 5 + TOUCH_EVERY)).unwrap();
     assert_eq!(stored(&svc, "conn").and_then(|c| c.last_used_at), Some(NOW + 5), "not within the minute");
-    block_on(svc.touch(WS, ADA, "conn", NOW + 6 + TOUCH_EVERY)).unwrap();
+    block_on(svc.touch(&key(ADA, "conn"), NOW + 6 + TOUCH_EVERY)).unwrap();
     assert_eq!(stored(&svc, "conn").and_then(|c| c.last_used_at), Some(NOW + 6 + TOUCH_EVERY));
-    assert_eq!(block_on(svc.touch(WS, "bob@example.com", "conn", NOW)).unwrap(), ConnectionStatus::Missing, "another user's object");
-    block_on(svc.revoke(WS, ADA, "conn", None, NOW + 100)).unwrap();
-    assert_eq!(block_on(svc.touch(WS, ADA, "conn", NOW + 200)).unwrap(), ConnectionStatus::Revoked);
+    assert_eq!(block_on(svc.touch(&key("bob@example.com", "conn"), NOW)).unwrap(), ConnectionStatus::Missing, "another user's object");
+    block_on(svc.revoke(&key(ADA, "conn"), None, NOW + 100)).unwrap();
+    assert_eq!(block_on(svc.touch(&key(ADA, "conn"), NOW + 200)).unwrap(), ConnectionStatus::Revoked);
 }
 
 #[test]
 fn rotation_goes_through_the_store_and_a_missing_connection_is_missing() {
     let svc = Memory::new();
-    assert_eq!(block_on(svc.rotate(WS, ADA, "conn", 1, "cl", NOW)).unwrap(), Rotation::Missing);
+    assert_eq!(block_on(svc.rotate(&key(ADA, "conn"), 1, &"cl".into(), NOW)).unwrap(), Rotation::Missing);
     block_on(svc.create(&connection("conn", NOW))).unwrap();
-    assert!(matches!(block_on(svc.rotate(WS, ADA, "conn", 1, "cl", NOW + 1)).unwrap(), Rotation::Rotated { generation: 2, .. }));
+    assert!(matches!(block_on(svc.rotate(&key(ADA, "conn"), 1, &"cl".into(), NOW + 1)).unwrap(), Rotation::Rotated { generation: 2, .. }));
     assert_eq!(stored(&svc, "conn").map(|c| c.generation), Some(2));
-    assert_eq!(block_on(svc.rotate(WS, ADA, "conn", 1, "cl", NOW + 1000)).unwrap(), Rotation::Reused);
+    assert_eq!(block_on(svc.rotate(&key(ADA, "conn"), 1, &"cl".into(), NOW + 1000)).unwrap(), Rotation::Reused);
     assert_eq!(stored(&svc, "conn").and_then(|c| c.revoked_at), Some(NOW + 1000));
 }
 
@@ -153,10 +157,10 @@ fn list_is_newest_first_with_revoked_connections_and_without_tombstones() {
     for (id, at) in [("a", NOW), ("c", NOW + 2), ("b", NOW + 1)] {
         block_on(svc.create(&connection(id, at))).unwrap();
     }
-    block_on(svc.revoke(WS, ADA, "b", None, NOW + 3)).unwrap();
-    block_on(svc.revoke(WS, ADA, "tombstone", None, NOW + 3)).unwrap();
-    block_on(svc.create(&ConnectionRecord { user: "bob@example.com".into(), ..connection("bob's", NOW + 5) })).unwrap();
-    let ids: Vec<String> = block_on(svc.list(WS, ADA)).unwrap().into_iter().map(|c| c.id).collect();
+    block_on(svc.revoke(&key(ADA, "b"), None, NOW + 3)).unwrap();
+    block_on(svc.revoke(&key(ADA, "tombstone"), None, NOW + 3)).unwrap();
+    block_on(svc.create(&ConnectionRecord { user: "bob@example.com".into(), ..connection("bobs", NOW + 5) })).unwrap();
+    let ids: Vec<String> = block_on(svc.list(&WS.into(), &ADA.into())).unwrap().into_iter().map(|c| c.id.to_string()).collect();
     assert_eq!(ids, ["c", "b", "a"]);
 }
 
@@ -166,11 +170,11 @@ fn revoke_all_counts_only_active_connections() {
     for id in ["a", "b", "c"] {
         block_on(svc.create(&connection(id, NOW))).unwrap();
     }
-    block_on(svc.revoke(WS, ADA, "b", None, NOW + 1)).unwrap();
-    block_on(svc.revoke(WS, ADA, "tombstone", None, NOW + 1)).unwrap();
-    assert_eq!(block_on(svc.revoke_all(WS, ADA, NOW + 2)).unwrap(), 2);
+    block_on(svc.revoke(&key(ADA, "b"), None, NOW + 1)).unwrap();
+    block_on(svc.revoke(&key(ADA, "tombstone"), None, NOW + 1)).unwrap();
+    assert_eq!(block_on(svc.revoke_all(&WS.into(), &ADA.into(), NOW + 2)).unwrap(), 2);
     assert_eq!(stored(&svc, "b").and_then(|c| c.revoked_at), Some(NOW + 1), "the first revocation is kept");
-    assert_eq!(block_on(svc.revoke_all(WS, ADA, NOW + 3)).unwrap(), 0);
+    assert_eq!(block_on(svc.revoke_all(&WS.into(), &ADA.into(), NOW + 3)).unwrap(), 0);
 }
 
 #[test]
@@ -178,14 +182,14 @@ fn creating_a_connection_forgets_rows_revoked_or_expired_30_days_before() {
     let svc = Memory::new();
     let then = NOW - FORGET_AFTER;
     block_on(svc.create(&connection("revoked-long-ago", then - 10))).unwrap();
-    block_on(svc.revoke(WS, ADA, "revoked-long-ago", None, then - 1)).unwrap();
+    block_on(svc.revoke(&key(ADA, "revoked-long-ago"), None, then - 1)).unwrap();
     block_on(svc.create(&connection("revoked-recently", then - 10))).unwrap();
-    block_on(svc.revoke(WS, ADA, "revoked-recently", None, then)).unwrap();
+    block_on(svc.revoke(&key(ADA, "revoked-recently"), None, then)).unwrap();
     block_on(svc.create(&ConnectionRecord { refresh_expires_at: then - 1, ..connection("expired-long-ago", then - 10) })).unwrap();
-    block_on(svc.revoke(WS, ADA, "old-tombstone", None, then - 1)).unwrap();
-    block_on(svc.revoke(WS, ADA, "new-tombstone", None, then)).unwrap();
+    block_on(svc.revoke(&key(ADA, "old-tombstone"), None, then - 1)).unwrap();
+    block_on(svc.revoke(&key(ADA, "new-tombstone"), None, then)).unwrap();
     block_on(svc.create(&ConnectionRecord { user: "bob@example.com".into(), ..connection("bob-long-ago", then - 10) })).unwrap();
-    block_on(svc.revoke(WS, "bob@example.com", "bob-long-ago", None, then - 1)).unwrap();
+    block_on(svc.revoke(&key("bob@example.com", "bob-long-ago"), None, then - 1)).unwrap();
 
     block_on(svc.create(&connection("new", NOW))).unwrap();
     let mut left: Vec<String> = svc.connections.borrow().keys().cloned().collect();
@@ -198,34 +202,34 @@ fn a_policy_is_replaced_only_from_its_current_etag() {
     let svc = Memory::new();
     let current = svc.policies.borrow()[WS].clone();
     assert_eq!(
-        block_on(svc.replace_policy(WS, "{\"v\":2}", None)).unwrap(),
+        block_on(svc.replace_policy(&WS.into(), "{\"v\":2}", None)).unwrap(),
         ReplaceOutcome::Conflict { current_etag: Some(etag(&current)) },
         "a policy exists"
     );
     assert_eq!(
-        block_on(svc.replace_policy(WS, "{\"v\":2}", Some(&etag(&current)))).unwrap(),
+        block_on(svc.replace_policy(&WS.into(), "{\"v\":2}", Some(&etag(&current)))).unwrap(),
         ReplaceOutcome::Replaced { etag: etag("{\"v\":2}") }
     );
     assert_eq!(
-        block_on(svc.replace_policy(WS, "{\"v\":3}", Some(&etag(&current)))).unwrap(),
+        block_on(svc.replace_policy(&WS.into(), "{\"v\":3}", Some(&etag(&current)))).unwrap(),
         ReplaceOutcome::Conflict { current_etag: Some(etag("{\"v\":2}")) },
         "the second writer with the same ETag loses"
     );
-    assert_eq!(block_on(svc.policy_text(WS)).unwrap().as_deref(), Some("{\"v\":2}"));
-    assert_eq!(block_on(svc.replace_policy("new", "{}", Some("\"x\""))).unwrap(), ReplaceOutcome::Conflict { current_etag: None });
-    assert_eq!(block_on(svc.replace_policy("new", "{}", None)).unwrap(), ReplaceOutcome::Replaced { etag: etag("{}") });
+    assert_eq!(block_on(svc.policy_text(&WS.into())).unwrap().as_deref(), Some("{\"v\":2}"));
+    assert_eq!(block_on(svc.replace_policy(&"new".into(), "{}", Some("\"x\""))).unwrap(), ReplaceOutcome::Conflict { current_etag: None });
+    assert_eq!(block_on(svc.replace_policy(&"new".into(), "{}", None)).unwrap(), ReplaceOutcome::Replaced { etag: etag("{}") });
 }
 
 #[test]
 fn outcomes_keep_the_newest_50_of_each_kind() {
     let svc = Memory::new();
     for at in 0..120 {
-        block_on(svc.record_outcome(WS, &outcome(OutcomeKind::Rejected, at))).unwrap();
+        block_on(svc.record_outcome(&WS.into(), &outcome(OutcomeKind::Rejected, at))).unwrap();
     }
     for at in 200..210 {
-        block_on(svc.record_outcome(WS, &outcome(OutcomeKind::Approved, at))).unwrap();
+        block_on(svc.record_outcome(&WS.into(), &outcome(OutcomeKind::Approved, at))).unwrap();
     }
-    let kept = block_on(svc.outcomes(WS)).unwrap();
+    let kept = block_on(svc.outcomes(&WS.into())).unwrap();
     let of = |kind| kept.iter().filter(|o| o.kind == kind).map(|o| o.at).collect::<Vec<_>>();
     assert_eq!(of(OutcomeKind::Rejected), (70..120).rev().collect::<Vec<_>>());
     assert_eq!(of(OutcomeKind::Approved), (200..210).rev().collect::<Vec<_>>());
@@ -238,12 +242,12 @@ fn a_store_that_is_down_fails_every_operation() {
     let svc = Memory::new();
     svc.store_down.set(true);
     let down = Err(StoreError("memory store is down".into()));
-    assert_eq!(block_on(svc.policy_document(WS)), down.clone().map(|()| None));
+    assert_eq!(block_on(svc.policy_document(&WS.into())), down.clone().map(|()| None));
     assert_eq!(block_on(svc.redeem(&code(1), NOW)), down.clone().map(|()| Redemption::Unknown));
-    assert_eq!(block_on(svc.touch(WS, ADA, "conn", NOW)), down.clone().map(|()| ConnectionStatus::Missing));
-    assert_eq!(block_on(svc.revoke(WS, ADA, "conn", None, NOW)), down.clone().map(|()| RevokeOutcome::Revoked));
-    assert_eq!(block_on(svc.record_outcome(WS, &outcome(OutcomeKind::Approved, NOW))), down);
+    assert_eq!(block_on(svc.touch(&key(ADA, "conn"), NOW)), down.clone().map(|()| ConnectionStatus::Missing));
+    assert_eq!(block_on(svc.revoke(&key(ADA, "conn"), None, NOW)), down.clone().map(|()| RevokeOutcome::Revoked));
+    assert_eq!(block_on(svc.record_outcome(&WS.into(), &outcome(OutcomeKind::Approved, NOW))), down);
     assert!(svc.connections.borrow().is_empty(), "nothing was written");
     svc.store_down.set(false);
-    assert!(block_on(svc.policy_document(WS)).unwrap().is_some());
+    assert!(block_on(svc.policy_document(&WS.into())).unwrap().is_some());
 }

@@ -11,8 +11,9 @@ use serde_json::{json, Value};
 use super::{handle, Services, UpstreamFailure, UpstreamResponse};
 use crate::core::admin::Outcome;
 use crate::core::config::Config;
-use crate::core::connection::{self, ConnectionRecord, Rotation};
+use crate::core::connection::{self, ConnectionKey, ConnectionRecord, Rotation};
 use crate::core::http::{Method, Request, Response};
+use crate::core::ids::{Email, WorkspaceId};
 use crate::core::oauth::code::{self, AuthCode, CodeGrant, CodeRow, Redemption};
 use crate::core::oauth::keys::{test_keys, Keys};
 use crate::core::oauth::register::ClientRegistration;
@@ -128,23 +129,24 @@ impl Memory {
     }
 
     /// The rows of one `Connections` object: those of (`ws`, `user`).
-    fn connection_rows(&self, ws: &str, user: &str) -> Vec<ConnectionRecord> {
-        self.connections.borrow().values().filter(|c| c.workspace == ws && c.user == user).cloned().collect()
+    fn connection_rows(&self, ws: &WorkspaceId, user: &Email) -> Vec<ConnectionRecord> {
+        self.connections.borrow().values().filter(|c| &c.workspace == ws && &c.user == user).cloned().collect()
     }
 
-    fn connection_row(&self, ws: &str, user: &str, id: &str) -> Option<ConnectionRecord> {
-        self.connections.borrow().get(id).filter(|c| c.workspace == ws && c.user == user).cloned()
+    fn connection_row(&self, key: &ConnectionKey) -> Option<ConnectionRecord> {
+        self.connections.borrow().get(key.id.as_str()).filter(|c| c.workspace == key.workspace && c.user == key.user).cloned()
     }
 
     fn save_connections(&self, rows: impl IntoIterator<Item = ConnectionRecord>) {
-        self.connections.borrow_mut().extend(rows.into_iter().map(|r| (r.id.clone(), r)));
+        self.connections.borrow_mut().extend(rows.into_iter().map(|r| (r.id.to_string(), r)));
     }
 }
 
 impl PolicySource for Memory {
-    async fn policy_document(&self, workspace: &str) -> Result<Option<String>, StoreError> {
+    async fn policy_document(&self, workspace: &WorkspaceId) -> Result<Option<String>, StoreError> {
         self.up()?;
-        Ok(self.stale_kv.borrow().get(workspace).or(self.policies.borrow().get(workspace)).cloned())
+        let ws = workspace.as_str();
+        Ok(self.stale_kv.borrow().get(ws).or(self.policies.borrow().get(ws)).cloned())
     }
 }
 
@@ -183,36 +185,40 @@ impl CodeStore for Memory {
 impl ConnectionStore for Memory {
     async fn create(&self, c: &ConnectionRecord) -> Result<CreateOutcome, StoreError> {
         self.up()?;
-        let (row, outcome) = connection::create(self.connection_row(&c.workspace, &c.user, &c.id), c);
+        let (row, outcome) = connection::create(self.connection_row(&c.key()), c);
         self.save_connections([row]);
-        let forgotten: Vec<String> =
-            self.connection_rows(&c.workspace, &c.user).into_iter().filter(|r| connection::forget_on_create(r, c)).map(|r| r.id).collect();
+        let forgotten: Vec<String> = self
+            .connection_rows(&c.workspace, &c.user)
+            .into_iter()
+            .filter(|r| connection::forget_on_create(r, c))
+            .map(|r| r.id.to_string())
+            .collect();
         self.connections.borrow_mut().retain(|id, _| !forgotten.contains(id));
         Ok(outcome)
     }
-    async fn rotate(&self, ws: &str, user: &str, id: &str, presented: u32, client_id: &str, now: i64) -> Result<Rotation, StoreError> {
+    async fn rotate(&self, key: &ConnectionKey, presented: u32, client_id: &ClientId, now: i64) -> Result<Rotation, StoreError> {
         self.up()?;
-        let (write, outcome) = connection::rotate_row(self.connection_row(ws, user, id), presented, client_id, now);
+        let (write, outcome) = connection::rotate_row(self.connection_row(key), presented, client_id, now);
         self.save_connections(write);
         Ok(outcome)
     }
-    async fn touch(&self, ws: &str, user: &str, id: &str, now: i64) -> Result<ConnectionStatus, StoreError> {
+    async fn touch(&self, key: &ConnectionKey, now: i64) -> Result<ConnectionStatus, StoreError> {
         self.up()?;
-        let (write, status) = connection::touch(self.connection_row(ws, user, id), now);
+        let (write, status) = connection::touch(self.connection_row(key), now);
         self.save_connections(write);
         Ok(status)
     }
-    async fn revoke(&self, ws: &str, user: &str, id: &str, client_id: Option<&str>, now: i64) -> Result<RevokeOutcome, StoreError> {
+    async fn revoke(&self, key: &ConnectionKey, client_id: Option<&ClientId>, now: i64) -> Result<RevokeOutcome, StoreError> {
         self.up()?;
-        let (write, outcome) = connection::revoke(self.connection_row(ws, user, id), ws, user, id, client_id, now);
+        let (write, outcome) = connection::revoke(self.connection_row(key), key, client_id, now);
         self.save_connections(write);
         Ok(outcome)
     }
-    async fn list(&self, ws: &str, user: &str) -> Result<Vec<ConnectionRecord>, StoreError> {
+    async fn list(&self, ws: &WorkspaceId, user: &Email) -> Result<Vec<ConnectionRecord>, StoreError> {
         self.up()?;
         Ok(connection::list(self.connection_rows(ws, user)))
     }
-    async fn revoke_all(&self, ws: &str, user: &str, now: i64) -> Result<u32, StoreError> {
+    async fn revoke_all(&self, ws: &WorkspaceId, user: &Email, now: i64) -> Result<u32, StoreError> {
         self.up()?;
         let (write, count) = connection::revoke_all(self.connection_rows(ws, user), now);
         self.save_connections(write);
@@ -221,20 +227,20 @@ impl ConnectionStore for Memory {
 }
 
 impl WorkspaceStore for Memory {
-    async fn policy_text(&self, workspace: &str) -> Result<Option<String>, StoreError> {
+    async fn policy_text(&self, workspace: &WorkspaceId) -> Result<Option<String>, StoreError> {
         self.up()?;
-        Ok(self.policies.borrow().get(workspace).cloned())
+        Ok(self.policies.borrow().get(workspace.as_str()).cloned())
     }
-    async fn replace_policy(&self, workspace: &str, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError> {
+    async fn replace_policy(&self, workspace: &WorkspaceId, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError> {
         self.up()?;
-        let current = self.policies.borrow().get(workspace).cloned();
+        let current = self.policies.borrow().get(workspace.as_str()).cloned();
         let (write, outcome) = crate::core::admin::replace_policy(current.as_deref(), text, if_match);
         if let Some(w) = write {
             self.policies.borrow_mut().insert(workspace.to_string(), w.text.to_string());
         }
         Ok(outcome)
     }
-    async fn record_outcome(&self, workspace: &str, outcome: &Outcome) -> Result<(), StoreError> {
+    async fn record_outcome(&self, workspace: &WorkspaceId, outcome: &Outcome) -> Result<(), StoreError> {
         self.up()?;
         let mut all = self.outcomes.borrow_mut();
         let list = all.entry(workspace.to_string()).or_default();
@@ -242,30 +248,31 @@ impl WorkspaceStore for Memory {
         *list = crate::core::admin::bound_outcomes(std::mem::take(list), |o| o.kind).0;
         Ok(())
     }
-    async fn outcomes(&self, workspace: &str) -> Result<Vec<Outcome>, StoreError> {
+    async fn outcomes(&self, workspace: &WorkspaceId) -> Result<Vec<Outcome>, StoreError> {
         self.up()?;
-        Ok(self.outcomes.borrow().get(workspace).cloned().unwrap_or_default())
+        Ok(self.outcomes.borrow().get(workspace.as_str()).cloned().unwrap_or_default())
     }
-    async fn upstream_secret(&self, workspace: &str) -> Result<Option<(String, i64)>, StoreError> {
+    async fn upstream_secret(&self, workspace: &WorkspaceId) -> Result<Option<(String, i64)>, StoreError> {
         self.up()?;
-        Ok(self.secrets.borrow().get(workspace).cloned())
+        Ok(self.secrets.borrow().get(workspace.as_str()).cloned())
     }
-    async fn set_upstream_secret(&self, workspace: &str, sealed: Option<&str>, now: i64) -> Result<(), StoreError> {
+    async fn set_upstream_secret(&self, workspace: &WorkspaceId, sealed: Option<&str>, now: i64) -> Result<(), StoreError> {
         self.up()?;
         match sealed {
             Some(s) => self.secrets.borrow_mut().insert(workspace.to_string(), (s.to_string(), now)),
-            None => self.secrets.borrow_mut().remove(workspace),
+            None => self.secrets.borrow_mut().remove(workspace.as_str()),
         };
         Ok(())
     }
-    async fn note_connection_user(&self, workspace: &str, user: &str) -> Result<(), StoreError> {
+    async fn note_connection_user(&self, workspace: &WorkspaceId, user: &Email) -> Result<(), StoreError> {
         self.up()?;
         self.connection_users.borrow_mut().entry(workspace.to_string()).or_default().insert(user.to_string());
         Ok(())
     }
-    async fn connection_users(&self, workspace: &str) -> Result<Vec<String>, StoreError> {
+    async fn connection_users(&self, workspace: &WorkspaceId) -> Result<Vec<Email>, StoreError> {
         self.up()?;
-        Ok(self.connection_users.borrow().get(workspace).map(|s| s.iter().cloned().collect()).unwrap_or_default())
+        let noted = self.connection_users.borrow().get(workspace.as_str()).cloned().unwrap_or_default();
+        Ok(noted.iter().map(|u| u.as_str().into()).collect())
     }
 }
 

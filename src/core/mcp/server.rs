@@ -178,11 +178,11 @@ mod tests {
 
     fn caller() -> Caller {
         Caller {
-            user_email: "ada@example.com".into(),
+            user_email: crate::core::ids::Email::parse("ada@example.com").unwrap(),
             user_name: "Ada".into(),
-            workspace_id: "acme".into(),
+            workspace_id: crate::core::ids::WorkspaceId::parse("acme").unwrap(),
             workspace_name: "Acme".into(),
-            client_id: "c1".into(),
+            client_id: crate::core::oauth::types::ClientId::parse("c1").unwrap(),
             client_name: "Claude Code".into(),
             scopes: vec!["CONTACTS_READ".into()],
             expires_at: 1_700_003_600,

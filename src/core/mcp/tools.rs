@@ -3,14 +3,17 @@
 use chrono::{TimeZone, Utc};
 use serde_json::{json, Value};
 
+use crate::core::ids::{Email, WorkspaceId};
+use crate::core::oauth::types::ClientId;
+
 /// Who is calling, resolved from a verified token and the live policy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Caller {
-    pub user_email: String,
+    pub user_email: Email,
     pub user_name: String,
-    pub workspace_id: String,
+    pub workspace_id: WorkspaceId,
     pub workspace_name: String,
-    pub client_id: String,
+    pub client_id: ClientId,
     pub client_name: String,
     /// Effective scopes: granted ∩ the workspace's current ceiling.
     pub scopes: Vec<String>,

@@ -4,7 +4,10 @@ use chrono::{TimeZone, Utc};
 use jwt_compact::{AlgorithmExt, TimeOptions, UntrustedToken};
 use serde::{Deserialize, Serialize};
 
+use crate::core::connection::ConnectionKey;
+use crate::core::ids::{ConnectionId, Email, WorkspaceId};
 use crate::core::oauth::keys::Keys;
+use crate::core::oauth::types::ClientId;
 
 pub const TOKEN_TYPE: &str = "at+jwt";
 
@@ -13,15 +16,22 @@ pub struct AccessClaims {
     pub iss: String,
     pub aud: String,
     /// The user (workspace member e-mail).
-    pub sub: String,
+    pub sub: Email,
     /// The workspace.
-    pub ws: String,
-    pub client_id: String,
+    pub ws: WorkspaceId,
+    pub client_id: ClientId,
     /// Space-separated granted scopes.
     pub scope: String,
     /// The connection (one approval) this token belongs to.
-    pub cid: String,
+    pub cid: ConnectionId,
     pub jti: String,
+}
+
+impl AccessClaims {
+    /// The connection this token belongs to.
+    pub fn connection(&self) -> ConnectionKey {
+        ConnectionKey { workspace: self.ws.clone(), user: self.sub.clone(), id: self.cid.clone() }
+    }
 }
 
 /// A verified token: its claims and its expiry (unix seconds).

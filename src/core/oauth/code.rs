@@ -3,6 +3,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::core::b64;
+use crate::core::connection::ConnectionKey;
+use crate::core::ids::{ConnectionId, Email, WorkspaceId};
+use crate::core::oauth::types::{ClientId, RedirectUri};
 
 /// Codes are spread over this many Durable Objects; the shard is part of the code.
 pub const CODE_SHARDS: u8 = 16;
@@ -46,18 +49,25 @@ impl AuthCode {
 /// Everything a code was bound to at approval (stored with it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeGrant {
-    pub client_id: String,
-    pub redirect_uri: String,
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
     /// The authorization request named `redirect_uri`, so the token request must too.
     #[serde(default)]
     pub redirect_uri_sent: bool,
     pub code_challenge: String,
     pub resource: String,
     pub scopes: Vec<String>,
-    pub user: String,
-    pub workspace: String,
+    pub user: Email,
+    pub workspace: WorkspaceId,
     /// The connection the first redemption creates; a replay revokes it.
-    pub connection_id: String,
+    pub connection_id: ConnectionId,
+}
+
+impl CodeGrant {
+    /// The connection the first redemption creates.
+    pub fn connection(&self) -> ConnectionKey {
+        ConnectionKey { workspace: self.workspace.clone(), user: self.user.clone(), id: self.connection_id.clone() }
+    }
 }
 
 /// The outcome of `CodeStore::redeem`.

@@ -8,6 +8,8 @@
 //! (see `crate::core::connection`) — and a retry after a lost response, or N concurrent
 //! refreshes, all receive the *same* successor instead of forking the family.
 use crate::core::b64;
+use crate::core::connection::ConnectionKey;
+use crate::core::ids::{ConnectionId, Email, WorkspaceId};
 use crate::core::oauth::keys::Keys;
 use crate::core::secrets::{self, NONCE_BYTES};
 
@@ -18,25 +20,24 @@ const PREFIX: &str = "rt2.";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshToken {
-    pub workspace: String,
-    pub user: String,
-    pub connection_id: String,
+    /// The connection whose family this token belongs to.
+    pub connection: ConnectionKey,
     pub generation: u32,
     text: String,
 }
 
-fn contents(ws: &str, user: &str, cid: &str, generation: u32) -> String {
-    format!("{ws}\n{user}\n{cid}\n{generation}")
+fn contents(key: &ConnectionKey, generation: u32) -> String {
+    format!("{}\n{}\n{}\n{generation}", key.workspace, key.user, key.id)
 }
 
 impl RefreshToken {
-    pub fn mint(keys: &Keys, workspace: &str, user: &str, connection_id: &str, generation: u32) -> RefreshToken {
-        let plain = contents(workspace, user, connection_id, generation);
+    pub fn mint(keys: &Keys, connection: &ConnectionKey, generation: u32) -> RefreshToken {
+        let plain = contents(connection, generation);
         let mut nonce = [0u8; NONCE_BYTES];
         nonce.copy_from_slice(&keys.refresh_mac(plain.as_bytes())[..NONCE_BYTES]);
         let sealed = secrets::seal(keys, plain.as_bytes(), &nonce, AAD);
         let text = format!("{PREFIX}{}", sealed.trim_start_matches("v1."));
-        RefreshToken { workspace: workspace.into(), user: user.into(), connection_id: connection_id.into(), generation, text }
+        RefreshToken { connection: connection.clone(), generation, text }
     }
 
     /// Opens and authenticates a token we minted; anything else is `None`.
@@ -46,14 +47,9 @@ impl RefreshToken {
         let [workspace, user, cid, generation] = plain.split('\n').collect::<Vec<_>>()[..] else {
             return None;
         };
-        let generation: u32 = generation.parse().ok()?;
-        Some(RefreshToken {
-            workspace: workspace.to_string(),
-            user: user.to_string(),
-            connection_id: cid.to_string(),
-            generation,
-            text: raw.to_string(),
-        })
+        let connection =
+            ConnectionKey { workspace: WorkspaceId::parse(workspace)?, user: Email::parse(user).ok()?, id: ConnectionId::parse(cid)? };
+        Some(RefreshToken { connection, generation: generation.parse().ok()?, text: raw.to_string() })
     }
 
     pub fn as_str(&self) -> &str {
@@ -66,15 +62,19 @@ mod tests {
     use super::*;
     use crate::core::oauth::keys::test_keys;
 
+    fn key() -> ConnectionKey {
+        ConnectionKey { workspace: "acme".into(), user: "ada@example.com".into(), id: "cid_1".into() }
+    }
+
     #[test]
     fn round_trips_and_is_authenticated() {
         let k = test_keys();
-        let t = RefreshToken::mint(&k, "acme", "ada@example.com", "cid_1", 3);
+        let t = RefreshToken::mint(&k, &key(), 3);
         let back = RefreshToken::parse(&k, t.as_str()).unwrap();
         assert_eq!(back, t);
-        assert_eq!((back.user.as_str(), back.generation), ("ada@example.com", 3));
-        assert_eq!(RefreshToken::mint(&k, "acme", "ada@example.com", "cid_1", 3), t, "deterministic per generation");
-        assert_ne!(RefreshToken::mint(&k, "acme", "ada@example.com", "cid_1", 4), t);
+        assert_eq!((back.connection.user.as_str(), back.generation), ("ada@example.com", 3));
+        assert_eq!(RefreshToken::mint(&k, &key(), 3), t, "deterministic per generation");
+        assert_ne!(RefreshToken::mint(&k, &key(), 4), t);
         // Opaque: nothing of its contents shows.
         assert!(t.as_str().starts_with("rt2."));
         for part in ["acme", "ada@example.com", "cid_1", &b64::encode(b"ada@example.com")] {

@@ -66,7 +66,7 @@ pub fn check_redemption(
     verifier: &CodeVerifier,
     resource: &str,
 ) -> Result<(), OAuthError> {
-    if grant.client_id != client_id.as_str() {
+    if &grant.client_id != client_id {
         return Err(OAuthError::invalid_grant("The authorization code was issued to another client"));
     }
     // RFC 6749 §4.1.3: redirect_uri is REQUIRED if the authorization request included it, and
@@ -74,7 +74,7 @@ pub fn check_redemption(
     if grant.redirect_uri_sent && redirect_uri.is_none() {
         return Err(OAuthError::invalid_grant("redirect_uri is required: the authorization request included it"));
     }
-    if redirect_uri.is_some_and(|r| r != grant.redirect_uri) {
+    if redirect_uri.is_some_and(|r| r != grant.redirect_uri.as_str()) {
         return Err(OAuthError::invalid_grant("redirect_uri does not match the one used in the authorization request"));
     }
     if !CodeChallenge::from_stored(grant.code_challenge.clone()).verify(verifier) {

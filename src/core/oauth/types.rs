@@ -2,8 +2,8 @@
 use serde::{Deserialize, Serialize};
 
 /// A client identifier we issued (or an admin pre-registered): printable, bounded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct ClientId(String);
 
 impl ClientId {
@@ -20,7 +20,7 @@ impl ClientId {
 /// A redirect URI that is safe to register and, once matched, to redirect to.
 /// Kept as the exact string the client sent: matching is exact (RFC 6749 §3.1.2.3, OAuth 2.1 §4.1.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct RedirectUri(String);
 
 const FORBIDDEN_SCHEMES: [&str; 6] = ["javascript", "data", "vbscript", "file", "about", "blob"];
@@ -94,6 +94,40 @@ impl RedirectUri {
 }
 
 pub const MAX_REDIRECT_URI: usize = 2000;
+
+// Stored records (registrations, codes, connections) and token claims deserialize through the
+// same parse: a value of these types is always valid.
+impl TryFrom<String> for ClientId {
+    type Error = String;
+    fn try_from(raw: String) -> Result<ClientId, String> {
+        ClientId::parse(&raw).ok_or_else(|| format!("`{raw}` is not a client ID"))
+    }
+}
+
+impl From<ClientId> for String {
+    fn from(id: ClientId) -> String {
+        id.0
+    }
+}
+
+impl std::fmt::Display for ClientId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for RedirectUri {
+    type Error = String;
+    fn try_from(raw: String) -> Result<RedirectUri, String> {
+        RedirectUri::parse(&raw)
+    }
+}
+
+impl From<RedirectUri> for String {
+    fn from(uri: RedirectUri) -> String {
+        uri.0
+    }
+}
 
 /// RFC 8252 §7.3 loopback: `localhost`, an IPv4 address in 127.0.0.0/8 or `[::1]` — parsed,
 /// never a prefix match (`127.0.0.1.evil.example` is a domain name, not loopback).

@@ -1,5 +1,6 @@
 //! Policy decisions: a request and a policy in, Allow or the exact rule that failed out.
 //! The messages are the ones users search for (DESIGN §6); each comes with what to check.
+use crate::core::ids::Email;
 use crate::core::oauth::types::{ClientId, RedirectUri};
 use crate::core::policy::model::{PolicyUnusable, WorkspacePolicy};
 use crate::core::scopes::{ScopeCatalog, ScopeSet};
@@ -104,7 +105,7 @@ impl std::fmt::Display for TokenInvalid {
 
 /// The request an approval is about, as far as the workspace policy is concerned.
 pub struct AuthorizationFacts<'a> {
-    pub user: &'a str,
+    pub user: &'a Email,
     pub client_id: &'a ClientId,
     pub redirect_uri: &'a RedirectUri,
     /// Catalog scopes asked for (`offline_access` already set apart); empty → the ceiling.
@@ -141,7 +142,7 @@ pub fn authorize(policy: &WorkspacePolicy, catalog: &ScopeCatalog, facts: &Autho
 
 /// What an issued grant is bound to, as far as the live policy is concerned.
 pub struct GrantFacts<'a> {
-    pub user: &'a str,
+    pub user: &'a Email,
     pub client_id: &'a ClientId,
     /// Checked at the code exchange only: an approval for a redirect URI the admin has removed
     /// since is not redeemed. Issued tokens are not tied to it.
@@ -182,7 +183,7 @@ mod tests {
         let catalog = ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).unwrap();
         let mut doc: serde_json::Value = serde_json::from_str(&sample_json()).unwrap();
         edit(&mut doc);
-        (WorkspacePolicy::parse("acme", &doc.to_string(), &catalog).unwrap(), catalog)
+        (WorkspacePolicy::parse(&"acme".into(), &doc.to_string(), &catalog).unwrap(), catalog)
     }
 
     fn decide(policy: &WorkspacePolicy, catalog: &ScopeCatalog, redirect: &str, client: &str, scopes: &[&str]) -> Result<ScopeSet, Denial> {
@@ -192,7 +193,7 @@ mod tests {
         authorize(
             policy,
             catalog,
-            &AuthorizationFacts { user: "ada@example.com", client_id: &client, redirect_uri: &redirect, requested: &requested },
+            &AuthorizationFacts { user: &"ada@example.com".into(), client_id: &client, redirect_uri: &redirect, requested: &requested },
         )
     }
 
@@ -222,7 +223,7 @@ mod tests {
     }
 
     fn recheck_as(p: &WorkspacePolicy, c: &ScopeCatalog, user: &str, client: &str, granted: &ScopeSet) -> Result<ScopeSet, TokenInvalid> {
-        recheck(p, c, &GrantFacts { user, client_id: &ClientId::parse(client).unwrap(), redirect_uri: None }, granted)
+        recheck(p, c, &GrantFacts { user: &user.into(), client_id: &ClientId::parse(client).unwrap(), redirect_uri: None }, granted)
     }
 
     #[test]
@@ -243,7 +244,7 @@ mod tests {
         assert!(recheck_as(&p, &c, "ada@example.com", "pinned", &granted).is_ok());
         let moved = RedirectUri::parse("http://localhost:9999/callback").unwrap();
         let pinned = ClientId::parse("pinned").unwrap();
-        let at_exchange = GrantFacts { user: "ada@example.com", client_id: &pinned, redirect_uri: Some(&moved) };
+        let at_exchange = GrantFacts { user: &"ada@example.com".into(), client_id: &pinned, redirect_uri: Some(&moved) };
         assert_eq!(recheck(&p, &c, &at_exchange, &granted).unwrap_err(), TokenInvalid::RedirectUriNoLongerAllowed);
         let (off, c) = setup(|d| d["mcp_enabled"] = serde_json::json!(false));
         assert_eq!(recheck_as(&off, &c, "ada@example.com", "x", &granted).unwrap_err(), TokenInvalid::McpDisabled);

@@ -9,13 +9,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use crate::core::ids::{check_email, Email, WorkspaceId};
 use crate::core::oauth::types::{ClientId, RedirectUri};
 use crate::core::scopes::{ScopeCatalog, ScopeSet};
 
 pub const SCHEMA_VERSION: u64 = 1;
-
-/// RFC 5321 §4.5.3.1.3: a path is at most 256 octets including the angle brackets.
-pub const MAX_EMAIL_LEN: usize = 254;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -25,8 +23,8 @@ pub enum Role {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    /// Lowercased (ASCII); compared case-insensitively.
-    pub email: String,
+    /// Normalised (lowercased) at parse: compared ignoring case.
+    pub email: Email,
     pub name: String,
     pub role: Role,
 }
@@ -34,7 +32,7 @@ pub struct Member {
 /// A validated workspace policy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WorkspacePolicy {
-    pub id: String,
+    pub id: WorkspaceId,
     pub name: String,
     pub mcp_enabled: bool,
     pub allowed_redirect_uris: Vec<RedirectUri>,
@@ -47,7 +45,7 @@ pub struct WorkspacePolicy {
 /// Why a stored policy cannot be used. Shown to people (authorize page, logs) as-is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyError {
-    pub workspace: String,
+    pub workspace: WorkspaceId,
     pub message: String,
 }
 
@@ -76,39 +74,13 @@ impl std::fmt::Display for PolicyError {
     }
 }
 
-/// A workspace ID: what follows `policy:` in the KV key.
-pub fn valid_workspace_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// A plausible e-mail address, as a member identity: `local@domain`, both parts non-empty,
-/// exactly one `@`, no whitespace or control characters, at most `MAX_EMAIL_LEN` characters.
-/// (Deliberately not RFC 5322: quoted local parts and comments are not identities we sign in.)
-pub fn check_email(email: &str) -> Result<(), &'static str> {
-    if email.is_empty() {
-        return Err("is empty");
-    }
-    // Characters, as JSON Schema's `maxLength` counts them (the same as bytes for ASCII).
-    if email.chars().count() > MAX_EMAIL_LEN {
-        return Err("is longer than 254 characters");
-    }
-    if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err("contains whitespace or control characters");
-    }
-    match email.split_once('@') {
-        Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => Ok(()),
-        _ => Err("is not an e-mail address (expected exactly one `@` between a local part and a domain)"),
-    }
-}
-
 impl WorkspacePolicy {
-    pub fn parse(workspace: &str, json: &str, catalog: &ScopeCatalog) -> Result<WorkspacePolicy, PolicyError> {
-        parse_document(workspace, json, catalog).map_err(|message| PolicyError { workspace: workspace.to_string(), message })
+    pub fn parse(workspace: &WorkspaceId, json: &str, catalog: &ScopeCatalog) -> Result<WorkspacePolicy, PolicyError> {
+        parse_document(workspace, json, catalog).map_err(|message| PolicyError { workspace: workspace.clone(), message })
     }
 
-    pub fn member(&self, email: &str) -> Option<&Member> {
-        let email = email.trim().to_ascii_lowercase();
-        self.members.iter().find(|m| m.email == email)
+    pub fn member(&self, email: &Email) -> Option<&Member> {
+        self.members.iter().find(|m| &m.email == email)
     }
 
     /// The client-pin rule: an empty list pins nothing; otherwise only the listed IDs (exact).
@@ -120,7 +92,7 @@ impl WorkspacePolicy {
 const FIELDS: [&str; 7] = ["schema", "name", "mcp_enabled", "allowed_redirect_uris", "allowed_client_ids", "scope_ceiling", "members"];
 const MEMBER_FIELDS: [&str; 3] = ["email", "name", "role"];
 
-fn parse_document(workspace: &str, json: &str, catalog: &ScopeCatalog) -> Result<WorkspacePolicy, String> {
+fn parse_document(workspace: &WorkspaceId, json: &str, catalog: &ScopeCatalog) -> Result<WorkspacePolicy, String> {
     let doc: Value = serde_json::from_str(json).map_err(|e| format!("the document is not JSON ({e})"))?;
     let Some(top) = doc.as_object() else {
         return Err(format!("the document must be a JSON object, not {}", describe(&doc)));
@@ -167,10 +139,10 @@ fn parse_document(workspace: &str, json: &str, catalog: &ScopeCatalog) -> Result
     no_duplicates(scopes.iter().map(|(p, s)| (p, s.to_string())))?;
 
     let members = parse_members(&top)?;
-    no_duplicates(members.iter().map(|(p, m)| (p, m.email.clone())))?;
+    no_duplicates(members.iter().map(|(p, m)| (p, m.email.to_string())))?;
 
     Ok(WorkspacePolicy {
-        id: workspace.to_string(),
+        id: workspace.clone(),
         name: name.to_string(),
         mcp_enabled,
         allowed_redirect_uris,
@@ -191,14 +163,14 @@ fn parse_members(top: &Fields) -> Result<Vec<(String, Member)>, String> {
             "" => format!("`{path}.email` {why}"),
             _ => format!("`{path}.email`: `{}` {why}", shown(raw)),
         })?;
-        let email = raw.to_ascii_lowercase();
+        let email = Email::parse(raw).map_err(|why| format!("`{path}.email`: `{}` {why}", shown(raw)))?;
         let role = match m.string("role")? {
             "admin" => Role::Admin,
             "member" => Role::Member,
             other => return Err(format!("`{path}.role` must be `admin` or `member`, not `{}`", shown(other))),
         };
         let name = if m.has("name") { m.string("name")?.trim() } else { "" };
-        let name = if name.is_empty() { email.clone() } else { name.to_string() };
+        let name = if name.is_empty() { email.to_string() } else { name.to_string() };
         let email_path = format!("{path}.email");
         members.push((email_path, Member { email, name, role }));
     }
@@ -323,7 +295,7 @@ pub mod tests {
     }
 
     fn parse(json: &str) -> Result<WorkspacePolicy, PolicyError> {
-        WorkspacePolicy::parse("acme", json, &ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).unwrap())
+        WorkspacePolicy::parse(&"acme".into(), json, &ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).unwrap())
     }
 
     /// The message for the sample changed by `edit`; it must fail and name the workspace.
@@ -338,10 +310,10 @@ pub mod tests {
     #[test]
     fn sample_parses_and_members_match_case_insensitively() {
         let p = parse(&sample_json()).unwrap();
-        assert!(p.member("ada@example.com").is_some());
-        assert!(p.member(" ADA@example.COM ").is_some());
-        assert!(p.member("bob@example.com").is_none());
-        assert_eq!(p.members[0].email, "ada@example.com");
+        assert!(p.member(&"ada@example.com".into()).is_some());
+        assert!(p.member(&" ADA@example.COM ".into()).is_some());
+        assert!(p.member(&"bob@example.com".into()).is_none());
+        assert_eq!(p.members[0].email.as_str(), "ada@example.com");
         let mut doc = sample();
         doc.as_object_mut().unwrap().remove("allowed_client_ids");
         doc["members"] = json!([{"email": "bob@example.com", "role": "member"}, {"email": "x@localhost", "name": " ", "role": "admin"}]);
