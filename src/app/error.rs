@@ -261,21 +261,9 @@ fn oauth(e: OAuthError, log: &dyn Fn(&str)) -> Response {
         log(&format!("{}: {} ({detail})", e.code.as_str(), e.description));
     }
     let response = json_error(e.code.status(), e.code.as_str(), &e.description).with_header("cache-control", "no-store");
-    match e.code {
-        // RFC 6749 §5.2: a 401 for client authentication carries a challenge.
-        ErrorCode::InvalidClient => response.with_header("www-authenticate", "Basic realm=\"mcp-edge\""),
-        ErrorCode::InvalidRequest
-        | ErrorCode::InvalidGrant
-        | ErrorCode::UnauthorizedClient
-        | ErrorCode::UnsupportedGrantType
-        | ErrorCode::UnsupportedResponseType
-        | ErrorCode::InvalidScope
-        | ErrorCode::InvalidTarget
-        | ErrorCode::AccessDenied
-        | ErrorCode::InvalidRedirectUri
-        | ErrorCode::InvalidClientMetadata
-        | ErrorCode::ServerError
-        | ErrorCode::TemporarilyUnavailable => response,
+    match e.code.challenge() {
+        Some(challenge) => response.with_header("www-authenticate", challenge),
+        None => response,
     }
 }
 

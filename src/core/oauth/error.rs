@@ -36,6 +36,11 @@ impl ErrorCode {
         }
     }
 
+    /// RFC 6749 §5.2: a 401 for client authentication carries a challenge.
+    pub fn challenge(self) -> Option<&'static str> {
+        (self == ErrorCode::InvalidClient).then_some("Basic realm=\"mcp-edge\"")
+    }
+
     /// RFC 6749 §5.2: 400, except 401 for client authentication failures.
     pub fn status(self) -> u16 {
         match self {

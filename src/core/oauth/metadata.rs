@@ -5,7 +5,7 @@ use crate::core::oauth::resource::mcp_resource;
 use crate::core::scopes::OFFLINE_ACCESS;
 
 /// RFC 9728 §3.2. No `scopes_supported`: Claude Code would request all of them, and a workspace
-/// may allow fewer (DESIGN §3); with none listed it sends no scope and gets the ceiling.
+/// may allow fewer (docs/protocol.md §4); with none listed it sends no scope and gets the ceiling.
 /// `resource` is the identifier the well-known URL was built from (§3.3): `<origin>/mcp` for
 /// `/.well-known/oauth-protected-resource/mcp`, the origin for the root form. Both name the
 /// same resource here (`crate::core::oauth::resource::normalize`).

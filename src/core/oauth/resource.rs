@@ -1,4 +1,4 @@
-//! RFC 8707 resource indicators, normalised the way real clients send them (DESIGN §3).
+//! RFC 8707 resource indicators, normalised the way real clients send them (docs/protocol.md §5).
 use crate::core::oauth::error::{ErrorCode, OAuthError};
 
 /// The one protected resource this server is: `<origin>/mcp`.

@@ -1,4 +1,4 @@
-//! The product's OpenAPI document becomes MCP tools (DESIGN §5): generation (`to_tools`),
+//! The product's OpenAPI document becomes MCP tools (docs/protocol.md §11): generation (`to_tools`),
 //! argument checks (`validate`), the upstream request (`call`) and the result (`response`).
 pub mod assertion;
 pub mod cache;

@@ -1,5 +1,5 @@
 //! Policy decisions: a request and a policy in, Allow or the exact rule that failed out.
-//! The messages are the ones users search for (DESIGN §6); each comes with what to check.
+//! The messages are the ones users search for (docs/protocol.md §12); each comes with what to check.
 use crate::core::ids::Email;
 use crate::core::oauth::types::{ClientId, RedirectUri};
 use crate::core::policy::model::{PolicyUnusable, WorkspacePolicy};
@@ -50,7 +50,7 @@ impl Denial {
 }
 
 /// Why an issued grant no longer works: the live re-check of `/token` (both grants) and of every
-/// `/mcp` call. Rendered as `Token validation failed: <reason>. <what to check>` (DESIGN §6):
+/// `/mcp` call. Rendered as `Token validation failed: <reason>. <what to check>` (docs/protocol.md §12):
 /// the message people search for, which of connection, user or policy failed, and what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenInvalid {
