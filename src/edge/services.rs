@@ -104,9 +104,18 @@ impl PolicySource for EdgeServices {
 impl ClientStore for EdgeServices {
     async fn client(&self, id: &ClientId) -> Result<Option<ClientRegistration>, StoreError> {
         let kv = self.env.kv(CLIENTS_KV).map_err(err)?;
-        match kv.get(&format!("client:{}", id.as_str())).text().await.map_err(err)? {
-            None => Ok(None),
-            Some(text) => serde_json::from_str(&text).map(Some).map_err(err),
+        let Some(text) = kv.get(&format!("client:{}", id.as_str())).text().await.map_err(err)? else {
+            return Ok(None);
+        };
+        // A stored registration is parsed as a new one is (redirect URIs included). One that no
+        // longer parses (written under older rules) is treated as unknown: the client gets
+        // `invalid_client` and registers again, instead of a store error forever.
+        match serde_json::from_str(&text) {
+            Ok(client) => Ok(Some(client)),
+            Err(e) => {
+                worker::console_log!("client {}: the stored registration is no longer valid ({e}); treated as unknown", id.as_str());
+                Ok(None)
+            }
         }
     }
 

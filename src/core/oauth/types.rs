@@ -184,6 +184,15 @@ mod tests {
     }
 
     #[test]
+    fn stored_values_deserialize_only_through_the_parse() {
+        assert!(serde_json::from_str::<RedirectUri>("\"http://localhost:3118/callback\"").is_ok());
+        assert!(serde_json::from_str::<RedirectUri>("\"javascript:alert(1)\"").is_err());
+        assert!(serde_json::from_str::<ClientId>("\"a b\"").is_err());
+        let registration = r#"{"client_id":"c1","redirect_uris":["http://evil.example/cb"],"client_id_issued_at":1}"#;
+        assert!(serde_json::from_str::<crate::core::oauth::register::ClientRegistration>(registration).is_err());
+    }
+
+    #[test]
     fn client_ids_are_bounded_and_printable() {
         assert!(ClientId::parse("abc").is_some());
         assert!(ClientId::parse("").is_none());
