@@ -4,7 +4,6 @@
 //! about other workspaces.
 use std::collections::BTreeSet;
 
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{AdminError, AppError, PageError, Store};
@@ -169,27 +168,17 @@ async fn connections<S: Services>(svc: &S, ws: &WorkspaceId, policy: Option<&Wor
     Ok(no_store(Response::json(200, &json!({ "workspace": ws, "connections": rows }))))
 }
 
-/// `POST …/connections/revoke`: `{"user", "id"}` revokes one connection; without `id`, every
-/// active connection of the user.
-#[derive(Deserialize)]
-struct RevokeBody {
-    #[serde(default)]
-    user: Option<Value>,
-    #[serde(default)]
-    id: Option<Value>,
-}
-
 /// `{"user", "id"}` revokes one connection (404 if the user has no such connection); without
 /// `id`, every active connection of the user. `user` is normalised as members are (trimmed,
 /// lowercased), so it names the same Connections object the grant did.
 async fn revoke<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId) -> Result<Response, AppError> {
-    let body: RevokeBody = Json::from_body(req).map_err(|_| {
+    let body = Json::from_body(req).map_err(|_| {
         AdminError::InvalidRequest("Send JSON {\"user\": \"…\", \"id\": \"…\"} (omit id to revoke all of the user's connections)".into())
     })?;
-    let user = body.user.as_ref().and_then(Value::as_str).unwrap_or_default();
+    let user = body.str_field("user").unwrap_or_default();
     let user = Email::parse(user).map_err(|why| AdminError::InvalidRequest(format!("`user` {why}")))?;
     let now = svc.now();
-    let revoked = match body.id {
+    let revoked = match body.field("id").cloned() {
         None | Some(Value::Null) => svc.revoke_all(ws, &user, now).await.map_err(Store::Connections.failed())?,
         Some(Value::String(id)) => {
             let list = svc.list(ws, &user).await.map_err(Store::Connections.failed())?;
@@ -205,17 +194,12 @@ async fn revoke<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId) -> Result
     Ok(Response::json(200, &json!({ "revoked": revoked })))
 }
 
-#[derive(Deserialize)]
-struct UpstreamKeyBody {
-    api_key: String,
-}
-
 /// The workspace's upstream API key: writable, never readable back.
 async fn upstream_key<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId) -> Result<Response, AppError> {
     let now = svc.now();
     match req.method {
         Method::Put => {
-            let key = Json::from_body::<UpstreamKeyBody>(req).ok().map(|b| b.api_key);
+            let key = Json::from_body(req).ok().and_then(|b| b.str_field("api_key").map(str::to_string));
             let Some(key) = key.filter(|k| !k.is_empty() && k.len() <= 4096 && !k.chars().any(char::is_control)) else {
                 return Err(AdminError::InvalidRequest("Send JSON {\"api_key\": \"…\"} (1–4096 printable characters)".into()).into());
             };

@@ -2,6 +2,7 @@
 //! (never the client's token), response mapping.
 use serde_json::Value;
 
+use super::error::Store;
 use super::{Services, UpstreamFailure};
 use crate::core::config::UpstreamAuth;
 use crate::core::ids::WorkspaceId;
@@ -74,7 +75,7 @@ async fn workspace_key<S: Services>(svc: &S, ws: &WorkspaceId) -> Result<String,
     let missing = || format!("Workspace {ws} has no upstream API key; an admin sets it with PUT /admin/api/workspaces/{ws}/upstream-key");
     let stored = svc.upstream_secret(ws).await.map_err(|e| {
         svc.log(&format!("api tools: the upstream API key of {ws} cannot be read: {}", e.0));
-        "The upstream API key cannot be read right now; try again in a few seconds".to_string()
+        Store::Workspaces.unavailable()
     })?;
     let (sealed, _) = stored.ok_or_else(missing)?;
     let key = secrets::open(svc.keys(), &sealed, ws.as_str())

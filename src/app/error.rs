@@ -79,6 +79,11 @@ impl Store {
         }
     }
 
+    /// The fixed message of a failure of this store.
+    pub fn unavailable(self) -> String {
+        format!("{} is temporarily unavailable; try again in a few seconds", self.name())
+    }
+
     /// `map_err` for a store call: `svc.client(&id).await.map_err(Store::Clients.failed())?`.
     pub fn failed(self) -> impl FnOnce(StoreError) -> AppError {
         move |detail| AppError::Unavailable { store: self, detail }
@@ -243,15 +248,10 @@ fn json_error(status: u16, code: &str, description: &str) -> Response {
 
 fn unavailable(store: Store, surface: Surface) -> Response {
     let response = match surface {
-        Surface::Json => json_error(
-            503,
-            ErrorCode::TemporarilyUnavailable.as_str(),
-            &format!("{} is temporarily unavailable; try again in a few seconds", store.name()),
-        )
-        .with_header("cache-control", "no-store"),
-        Surface::Page => {
-            error_page(503, "Temporarily unavailable", &format!("{} is temporarily unavailable", store.name()), "Try again in a moment.")
+        Surface::Json => {
+            json_error(503, ErrorCode::TemporarilyUnavailable.as_str(), &store.unavailable()).with_header("cache-control", "no-store")
         }
+        Surface::Page => error_page(503, "Temporarily unavailable", &store.unavailable(), "Reload this page then."),
     };
     response.with_header("retry-after", RETRY_AFTER)
 }

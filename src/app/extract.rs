@@ -2,8 +2,6 @@
 //! the sign-in session, the CSRF nonce — once, and rejects with a typed error. No handler parses
 //! forms, `Authorization` headers or cookies itself; each maps a rejection to the `AppError` of
 //! its own surface.
-use serde::de::DeserializeOwned;
-
 use super::Services;
 use crate::core::cookies::{self, Session, CSRF_COOKIE, SESSION_COOKIE, SESSION_TTL};
 use crate::core::http::{Request, Response};
@@ -25,6 +23,12 @@ impl Form {
         Ok(Form(url::form_urlencoded::parse(&req.body).into_owned().collect()))
     }
 
+    /// The body as a form whatever its declared type: the sign-in page's form (its CSRF token
+    /// is what protects it).
+    pub fn from_any_body(req: &Request) -> Form {
+        Form(url::form_urlencoded::parse(&req.body).into_owned().collect())
+    }
+
     pub fn from_query(req: &Request) -> Form {
         Form(req.url.query_pairs().into_owned().collect())
     }
@@ -44,21 +48,28 @@ impl Form {
     }
 }
 
-/// A JSON body, deserialized as `T`.
-pub struct Json;
+/// A JSON body (whatever its declared content type, as the admin page sends it), read by field.
+/// A field of anything but an object is absent, so a handler says which field it needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Json(serde_json::Value);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JsonRejection {
-    NotJson,
-    /// The body is JSON but not of the expected shape (serde's message).
-    Shape(String),
-}
+/// The body is not JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotJson;
 
 impl Json {
-    /// The body as `T` (whatever its declared content type, as the admin page sends it).
-    pub fn from_body<T: DeserializeOwned>(req: &Request) -> Result<T, JsonRejection> {
-        let value: serde_json::Value = serde_json::from_slice(&req.body).map_err(|_| JsonRejection::NotJson)?;
-        serde_json::from_value(value).map_err(|e| JsonRejection::Shape(e.to_string()))
+    pub fn from_body(req: &Request) -> Result<Json, NotJson> {
+        serde_json::from_slice(&req.body).map(Json).map_err(|_| NotJson)
+    }
+
+    /// The field `name` of the body's object (`None` when absent, or the body is no object).
+    pub fn field(&self, name: &str) -> Option<&serde_json::Value> {
+        self.0.as_object()?.get(name)
+    }
+
+    /// The field `name`, if it is a string.
+    pub fn str_field(&self, name: &str) -> Option<&str> {
+        self.field(name)?.as_str()
     }
 }
 
@@ -102,10 +113,10 @@ pub fn session<S: Services>(svc: &S, req: &Request) -> Option<Session> {
     cookies::decode_session(svc.keys(), &cookie(req, SESSION_COOKIE)?, svc.now())
 }
 
-/// Whether cookies set for `origin` (the origin we serve as) are `Secure`: the one place that
-/// decides "is this https".
-pub fn secure_cookies(origin: &str) -> bool {
-    origin.starts_with("https:")
+/// Whether the cookies we set are `Secure`: when the origin we serve as (`PUBLIC_ORIGIN`, else
+/// the request's) or the request itself is https — the one place that decides "is this https".
+pub fn secure_cookies(req: &Request, origin: &str) -> bool {
+    origin.starts_with("https:") || req.url.scheme() == "https"
 }
 
 /// The browser's CSRF nonce (signed double submit: the cookie holds the nonce, forms and the
@@ -130,7 +141,7 @@ impl CsrfNonce {
             Some(nonce) => CsrfNonce { nonce, set_cookie: None },
             None => {
                 let nonce = svc.random_token();
-                let set_cookie = Some(cookies::set_cookie(CSRF_COOKIE, &nonce, SESSION_TTL, secure_cookies(origin)));
+                let set_cookie = Some(cookies::set_cookie(CSRF_COOKIE, &nonce, SESSION_TTL, secure_cookies(req, origin)));
                 CsrfNonce { nonce, set_cookie }
             }
         }
@@ -199,21 +210,21 @@ mod tests {
     }
 
     #[test]
-    fn json_bodies_reject_non_json_and_wrong_shapes() {
-        #[derive(serde::Deserialize, Debug)]
-        struct Body {
-            #[allow(dead_code)]
-            user: String,
-        }
-        assert!(Json::from_body::<Body>(&request(&[], r#"{"user":"a"}"#)).is_ok());
-        assert_eq!(Json::from_body::<Body>(&request(&[], "user=a")).unwrap_err(), JsonRejection::NotJson);
-        assert!(matches!(Json::from_body::<Body>(&request(&[], r#"{"user":1}"#)), Err(JsonRejection::Shape(_))));
+    fn json_bodies_are_read_by_field_of_an_object() {
+        let body = |text: &str| Json::from_body(&request(&[], text));
+        assert_eq!(body(r#"{"user":"a","id":7}"#).unwrap().str_field("user"), Some("a"));
+        assert_eq!(body(r#"{"user":"a","id":7}"#).unwrap().str_field("id"), None);
+        assert_eq!(body(r#"["a"]"#).unwrap().field("user"), None, "positions are not fields");
+        assert_eq!(body("null").unwrap().field("user"), None);
+        assert_eq!(body("user=a"), Err(NotJson));
     }
 
     #[test]
     fn cookies_are_read_by_exact_name() {
         let req = request(&[("cookie", "mcp_edge_csrfx=no; mcp_edge_csrf=nonce-nonce-nonce-1")], "");
         assert_eq!(cookie(&req, CSRF_COOKIE).as_deref(), Some("nonce-nonce-nonce-1"));
-        assert!(secure_cookies("https://mcp.example.com") && !secure_cookies("http://127.0.0.1:8081"));
+        assert!(secure_cookies(&req, "https://mcp.example.com") && !secure_cookies(&req, "http://127.0.0.1:8081"));
+        let over_https = Request { url: url::Url::parse("https://mcp.example.com/signin").unwrap(), ..req };
+        assert!(secure_cookies(&over_https, "http://mcp.example.com"), "never weaker than the request");
     }
 }

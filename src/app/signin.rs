@@ -54,8 +54,7 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<R
     if !svc.config().dev_sign_in {
         return Err(PageError::SignInDisabled.into());
     }
-    // A body that is not a form has no CSRF token either: it is refused as an expired form.
-    let form = Form::from_body(req).unwrap_or_default();
+    let form = Form::from_any_body(req);
     let field = |name: &str| form.get(name).map(str::trim).unwrap_or("");
     let next = safe_next(Some(field("next")));
     let (ws, email) = (field("workspace"), field("email"));
@@ -75,6 +74,7 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<R
         return refuse(&format!("{email} is not a member of workspace `{ws}`"));
     };
     let session = Session { workspace: policy.id.clone(), email: member.email.clone(), expires_at: svc.now() + SESSION_TTL };
-    let cookie = cookies::set_cookie(SESSION_COOKIE, &cookies::encode_session(svc.keys(), &session), SESSION_TTL, secure_cookies(origin));
+    let cookie =
+        cookies::set_cookie(SESSION_COOKIE, &cookies::encode_session(svc.keys(), &session), SESSION_TTL, secure_cookies(req, origin));
     Ok(Response::redirect(303, &next).with_header("set-cookie", &cookie))
 }

@@ -126,10 +126,19 @@ fn load(sql: &SqlStorage, id: &ConnectionId) -> Result<Option<ConnectionRecord>>
     rows.into_iter().next().map(ConnectionRecord::try_from).transpose()
 }
 
-/// Every row of the object (one user's connections: a few, kept few by `forget_on_create`).
+/// Every row of the object (one user's connections: a few, kept few by `forget_on_create`). A
+/// row that does not parse is logged and left out, so one damaged row cannot take the user's
+/// listing, `revoke_all` or the next connection's housekeeping down with it (the row itself
+/// keeps failing closed wherever it is loaded by its ID).
 fn load_all(sql: &SqlStorage) -> Result<Vec<ConnectionRecord>> {
     let rows: Vec<Row> = sql.exec("SELECT * FROM connections", None)?.to_array()?;
-    rows.into_iter().map(ConnectionRecord::try_from).collect()
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let id = row.id.clone();
+            ConnectionRecord::try_from(row).map_err(|e| worker::console_error!("connection row {id:?} is unreadable: {e}")).ok()
+        })
+        .collect())
 }
 
 /// Writes each whole record (insert or replace).

@@ -118,3 +118,68 @@ fn forms_bearer_tokens_and_cookies_are_read_only_by_the_extractors() {
         }
     }
 }
+
+/// The sign-in page's form, posted with `content_type`, as the given browser.
+fn post_signin(b: &mut Browser, content_type: Option<&str>) -> Response {
+    let page = body_text(&b.get("/signin?next=%2Fadmin"));
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("next", "/admin"), ("csrf", &input_value(&page, "csrf")), ("workspace", "acme"), ("email", "ada@example.com")])
+        .finish();
+    let headers: Vec<(&str, &str)> = content_type.map(|c| ("content-type", c)).into_iter().collect();
+    b.send(Method::Post, "/signin", &headers, body.as_bytes())
+}
+
+#[test]
+fn the_sign_in_form_is_read_whatever_its_declared_type() {
+    let svc = Memory::new();
+    for content_type in [Some("application/x-www-form-urlencoded"), Some("text/plain"), None] {
+        let r = post_signin(&mut Browser::new(&svc), content_type);
+        assert_eq!((r.status, r.header("location")), (303, Some("/admin")), "{content_type:?}: {}", body_text(&r));
+    }
+}
+
+/// `Set-Cookie` of a sign-in over `url` (the request's own scheme and host).
+fn session_cookie(svc: &Memory, url: &str) -> String {
+    let mut b = Browser::new(svc);
+    let page = body_text(&b.get("/signin?next=%2Fadmin"));
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("next", "/admin"), ("csrf", &input_value(&page, "csrf")), ("workspace", "acme"), ("email", "ada@example.com")])
+        .finish();
+    let csrf_cookie = format!("mcp_edge_csrf={}", b.cookies["mcp_edge_csrf"]);
+    let req = Request {
+        method: Method::Post,
+        url: url::Url::parse(url).unwrap(),
+        headers: vec![("content-type".into(), "application/x-www-form-urlencoded".into()), ("cookie".into(), csrf_cookie)],
+        body: body.into_bytes(),
+    };
+    let r = block_on(handle(svc, &req));
+    assert_eq!(r.status, 303, "{}", body_text(&r));
+    r.header("set-cookie").unwrap().to_string()
+}
+
+#[test]
+fn cookies_are_secure_when_the_configured_origin_or_the_request_is_https() {
+    let plain = Memory::new();
+    assert!(!session_cookie(&plain, &format!("{ORIGIN}/signin")).contains("Secure"), "local development over http");
+    assert!(session_cookie(&plain, "https://mcp.example.com/signin").contains("; Secure"), "a request over https");
+    let pinned_https = Memory::with_vars(&[("PUBLIC_ORIGIN", "https://mcp.example.com")]);
+    assert!(session_cookie(&pinned_https, &format!("{ORIGIN}/signin")).contains("; Secure"), "PUBLIC_ORIGIN is https");
+    let pinned_http = Memory::with_vars(&[("PUBLIC_ORIGIN", "http://mcp.example.com")]);
+    assert!(session_cookie(&pinned_http, "https://mcp.example.com/signin").contains("; Secure"), "never weaker than the request");
+}
+
+#[test]
+fn admin_bodies_are_read_by_field_and_anything_but_an_object_has_none() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let auth = format!("Bearer {OPERATOR}");
+    let post = |b: &mut Browser, path: &str, body: &str| {
+        b.send(Method::Post, path, &[("authorization", &auth), ("content-type", "application/json")], body.as_bytes())
+    };
+    for body in [r#"["ada@example.com"]"#, "null", r#""ada@example.com""#] {
+        let r = post(&mut b, "/admin/api/workspaces/acme/connections/revoke", body);
+        assert_eq!((r.status, body_json(&r)["error_description"].as_str()), (400, Some("`user` is empty")), "{body}");
+    }
+    let r = b.send(Method::Put, "/admin/api/workspaces/acme/upstream-key", &[("authorization", &auth)], br#"["k"]"#);
+    assert_eq!(r.status, 400, "{}", body_text(&r));
+}
