@@ -82,7 +82,7 @@ pub struct ConnectionKey {
 /// The outcome of presenting refresh token generation `presented`.
 #[allow(clippy::large_enum_variant, reason = "one value per refresh request, moved once: boxing would buy nothing")]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Rotation {
     /// Issue the refresh token of `generation` (with a new access token).
     Rotated {

@@ -3,9 +3,12 @@
 //! the reply type each variant names. Each object's `fetch` parses the body and handles it in
 //! one exhaustive `match`; a body that does not parse is answered 400.
 //!
-//! The operation is the `op` field (the snake_case variant name), the other fields sit beside
-//! it: `{"op": "redeem", "key": "…", "now": 1800000000}`. Both sides are in this crate and
-//! deploy together, so the protocol may change; the tag names are pinned by tests anyway.
+//! The operation is the message's one key (the snake_case variant name), its fields the value:
+//! `{"redeem": {"key": "…", "now": 1800000000}}`; an operation without fields is its name as a
+//! string (`"list"`). This is serde's default (external) tagging, chosen over an `op` field
+//! because internally tagged enums deserialize through a buffered copy of the message, which
+//! cost 24 KB of the worker's wasm. Both sides are in this crate and deploy together (see
+//! docs/storage.md for a deploy's few seconds of mixed versions); the names are pinned by tests.
 use serde::{Deserialize, Serialize};
 
 use crate::core::admin::Outcome;
@@ -16,13 +19,13 @@ use crate::core::oauth::types::ClientId;
 
 /// A message to a Durable Object.
 pub trait Call: Serialize {
-    /// The operation's name on the wire (the `op` tag), for logs and error messages.
+    /// The operation's name on the wire, for logs and error messages.
     fn op(&self) -> &'static str;
 }
 
 /// To an `AuthCodes` shard. `key` is `AuthCode::storage_key`, never the code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum CodesCall {
     /// `CodeStore::insert` (`core::oauth::code::insert`). Answers `()`.
     Insert { key: String, grant: CodeGrant, expires_at: i64 },
@@ -32,7 +35,7 @@ pub enum CodesCall {
 
 /// To the `Connections` object of one (workspace, user).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ConnectionsCall {
     /// `core::connection::create`, then `forget_on_create`. Answers `CreateOutcome`.
     Create { connection: ConnectionRecord },
@@ -50,7 +53,7 @@ pub enum ConnectionsCall {
 
 /// To the `Workspaces` object of one workspace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum WorkspacesCall {
     /// `WorkspaceStore::policy_text` (`core::admin::resolve_policy_text`). Answers `Option<String>`.
     Policy { workspace: WorkspaceId },
@@ -159,13 +162,14 @@ mod tests {
         }
     }
 
-    /// Every message survives the wire, and its `op` tag is the name `Call::op` gives.
+    /// Every message survives the wire, and is tagged by the name `Call::op` gives.
     fn round_trips<M: Call + DeserializeOwned + PartialEq + std::fmt::Debug>(messages: Vec<M>) -> Vec<&'static str> {
         messages
             .into_iter()
             .map(|m| {
                 let wire = serde_json::to_value(&m).unwrap();
-                assert_eq!(wire["op"], m.op(), "{wire}");
+                let tag = wire.as_str().or_else(|| wire.as_object().and_then(|o| o.keys().next().map(String::as_str)));
+                assert_eq!(tag, Some(m.op()), "{wire}");
                 assert_eq!(serde_json::from_value::<M>(wire).unwrap(), m);
                 m.op()
             })
@@ -179,7 +183,7 @@ mod tests {
             CodesCall::Redeem { key: "k".into(), now: 30 },
         ]);
         assert_eq!(ops, ["insert", "redeem"]);
-        let wire = json!({"op": "redeem", "key": "k", "now": 30});
+        let wire = json!({"redeem": {"key": "k", "now": 30}});
         assert_eq!(serde_json::from_value::<CodesCall>(wire).unwrap(), CodesCall::Redeem { key: "k".into(), now: 30 });
     }
 
@@ -194,7 +198,7 @@ mod tests {
             ConnectionsCall::RevokeAll { now: 2 },
         ]);
         assert_eq!(ops, ["create", "rotate", "touch", "revoke", "list", "revoke_all"]);
-        assert_eq!(serde_json::to_value(ConnectionsCall::List).unwrap(), json!({"op": "list"}));
+        assert_eq!(serde_json::to_value(ConnectionsCall::List).unwrap(), json!("list"));
     }
 
     #[test]
@@ -214,9 +218,10 @@ mod tests {
 
     #[test]
     fn unknown_operations_and_missing_fields_do_not_parse() {
-        assert!(serde_json::from_value::<CodesCall>(json!({"op": "delete", "key": "k"})).is_err());
-        assert!(serde_json::from_value::<CodesCall>(json!({"op": "redeem", "key": "k"})).is_err());
+        assert!(serde_json::from_value::<CodesCall>(json!({"delete": {"key": "k"}})).is_err());
+        assert!(serde_json::from_value::<CodesCall>(json!({"redeem": {"key": "k"}})).is_err());
         assert!(serde_json::from_value::<ConnectionsCall>(json!({"key": "k"})).is_err());
-        assert!(serde_json::from_value::<WorkspacesCall>(json!({"op": "Users"})).is_err());
+        assert!(serde_json::from_value::<WorkspacesCall>(json!("Users")).is_err());
+        assert!(serde_json::from_value::<WorkspacesCall>(json!({"users": null, "outcomes": null})).is_err());
     }
 }

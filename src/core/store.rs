@@ -97,7 +97,7 @@ pub trait ConnectionStore {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ReplaceOutcome {
     Replaced {
         etag: String,

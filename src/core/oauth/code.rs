@@ -72,7 +72,7 @@ impl CodeGrant {
 
 /// The outcome of `CodeStore::redeem`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Redemption {
     /// First use: the code is now consumed.
     Redeemed {
