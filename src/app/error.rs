@@ -86,7 +86,11 @@ impl Store {
 
     /// `map_err` for a store call: `svc.client(&id).await.map_err(Store::Clients.failed())?`.
     pub fn failed(self) -> impl FnOnce(StoreError) -> AppError {
-        move |detail| AppError::Unavailable { store: self, detail }
+        move |detail| self.error(detail)
+    }
+
+    pub fn error(self, detail: StoreError) -> AppError {
+        AppError::Unavailable { store: self, detail }
     }
 }
 

@@ -156,7 +156,7 @@ impl PolicyLoadError {
     pub(crate) fn into_page(self) -> AppError {
         match self {
             PolicyLoadError::Unusable(u) => PageError::PolicyUnusable(u).into(),
-            PolicyLoadError::Store(e) => Store::Policies.failed()(e),
+            PolicyLoadError::Store(e) => Store::Policies.error(e),
         }
     }
 
@@ -164,7 +164,7 @@ impl PolicyLoadError {
     pub(crate) fn into_token_invalid(self) -> Result<TokenInvalid, AppError> {
         match self {
             PolicyLoadError::Unusable(u) => Ok(TokenInvalid::Policy(u)),
-            PolicyLoadError::Store(e) => Err(Store::Policies.failed()(e)),
+            PolicyLoadError::Store(e) => Err(Store::Policies.error(e)),
         }
     }
 }
