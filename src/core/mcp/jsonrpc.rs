@@ -61,22 +61,38 @@ pub enum Incoming {
 /// What one response carries.
 pub enum Outgoing<'a> {
     Result(&'a Value),
-    /// A result that is already serialized JSON (`tools/list` copies the catalog's listings).
-    SerializedResult(&'a str),
     Error(&'a RpcError),
 }
 
 /// The one builder of JSON-RPC responses: `{"jsonrpc":"2.0","id":…,"result"|"error":…}`.
 pub fn envelope(id: &Value, body: Outgoing) -> String {
-    let result = match body {
-        Outgoing::Result(value) => format!(r#""result":{value}"#),
-        Outgoing::SerializedResult(json) => format!(r#""result":{json}"#),
+    match body {
+        Outgoing::Result(value) => result_envelope(id, 0, |out| out.push_str(&value.to_string())),
         Outgoing::Error(e) => {
-            let error = serde_json::json!({ "code": e.code.code(), "message": e.message });
-            format!(r#""error":{error}"#)
+            let error = serde_json::json!({ "code": e.code.code(), "message": e.message }).to_string();
+            framed(id, "error", error.len(), |out| out.push_str(&error))
         }
-    };
-    format!(r#"{{"jsonrpc":"2.0","id":{id},{result}}}"#)
+    }
+}
+
+/// A success response whose result `write` appends as JSON text, into one buffer of about
+/// `size` bytes more than the framing: `tools/list` copies each tool's serialized listing
+/// straight into the answer (for 324 tools, 222 KB, one allocation instead of three copies).
+pub fn result_envelope(id: &Value, size: usize, write: impl FnOnce(&mut String)) -> String {
+    framed(id, "result", size, write)
+}
+
+fn framed(id: &Value, member: &str, size: usize, write: impl FnOnce(&mut String)) -> String {
+    let id = id.to_string();
+    let mut out = String::with_capacity(size + id.len() + 32);
+    out.push_str(r#"{"jsonrpc":"2.0","id":"#);
+    out.push_str(&id);
+    out.push_str(",\"");
+    out.push_str(member);
+    out.push_str("\":");
+    write(&mut out);
+    out.push('}');
+    out
 }
 
 fn rejected(id: Option<Value>, code: RpcCode, message: impl Into<String>) -> Rejected {
@@ -159,8 +175,8 @@ mod tests {
         let parsed = |s: String| serde_json::from_str::<Value>(&s).unwrap();
         let ok = parsed(envelope(&json!("a\"b"), Outgoing::Result(&json!({"x": 1}))));
         assert_eq!(ok, json!({"jsonrpc": "2.0", "id": "a\"b", "result": {"x": 1}}));
-        let raw = parsed(envelope(&json!(2), Outgoing::SerializedResult(r#"{"tools":[]}"#)));
-        assert_eq!(raw["result"], json!({"tools": []}));
+        let raw = parsed(result_envelope(&json!(2), 12, |out| out.push_str(r#"{"tools":[]}"#)));
+        assert_eq!(raw, json!({"jsonrpc": "2.0", "id": 2, "result": {"tools": []}}));
         let err = parsed(envelope(&Value::Null, Outgoing::Error(&RpcError::new(RpcCode::MethodNotFound, "Method not found: x"))));
         assert_eq!(err, json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32601, "message": "Method not found: x"}}));
     }

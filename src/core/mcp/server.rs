@@ -1,7 +1,7 @@
 //! Method dispatch for one JSON-RPC request (stateless: every POST stands alone).
 use serde_json::{json, Value};
 
-use crate::core::mcp::jsonrpc::{envelope, Outgoing, RpcCode, RpcError};
+use crate::core::mcp::jsonrpc::{self, envelope, Outgoing, RpcCode, RpcError};
 use crate::core::mcp::tools::{self, ApiToolsStatus, Caller, NativeTool};
 
 /// Newest first. 2025-11-25 is what the TypeScript SDK and Claude Code speak.
@@ -125,13 +125,17 @@ pub fn unknown_tool(id: &Value, name: &str) -> String {
 /// catalog was built. For a token that sees all 324 tools of the benchmark document (220 KB)
 /// this is a copy of bytes, not a rebuild and reserialization of every schema (`make bench`).
 fn tools_list(id: &Value, api: &ApiView) -> String {
-    let mut tools = format!(r#"{{"tools":[{}"#, tools::whoami_definition());
-    for listing in &api.listings {
-        tools.push(',');
-        tools.push_str(listing);
-    }
-    tools.push_str("]}");
-    envelope(id, Outgoing::SerializedResult(&tools))
+    let whoami = tools::whoami_definition().to_string();
+    let size = whoami.len() + api.listings.iter().map(|l| l.len() + 1).sum::<usize>() + 16;
+    jsonrpc::result_envelope(id, size, |out| {
+        out.push_str(r#"{"tools":["#);
+        out.push_str(&whoami);
+        for listing in &api.listings {
+            out.push(',');
+            out.push_str(listing);
+        }
+        out.push_str("]}");
+    })
 }
 
 /// Version negotiation: echo the client's version when we speak it, else offer our latest.
