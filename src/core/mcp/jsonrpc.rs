@@ -1,5 +1,7 @@
 //! JSON-RPC 2.0 framing as MCP uses it: one message per POST (batches were removed in 2025-06-18).
 //! Every message this server sends is built by `envelope`.
+use std::fmt::Write;
+
 use serde_json::{Map, Value};
 
 /// The JSON-RPC 2.0 error codes this server sends (JSON-RPC 2.0 §5.1).
@@ -67,7 +69,11 @@ pub enum Outgoing<'a> {
 /// The one builder of JSON-RPC responses: `{"jsonrpc":"2.0","id":…,"result"|"error":…}`.
 pub fn envelope(id: &Value, body: Outgoing) -> String {
     match body {
-        Outgoing::Result(value) => result_envelope(id, 0, |out| out.push_str(&value.to_string())),
+        // `Value`'s `Display` serializes straight into the buffer (writing to a `String` cannot
+        // fail).
+        Outgoing::Result(value) => result_envelope(id, 256, |out| {
+            let _ = write!(out, "{value}");
+        }),
         Outgoing::Error(e) => {
             let error = serde_json::json!({ "code": e.code.code(), "message": e.message }).to_string();
             framed(id, "error", error.len(), |out| out.push_str(&error))
