@@ -14,22 +14,23 @@ use crate::core::http::{Method, Request, Response};
 use crate::core::ids::{Email, WorkspaceId};
 use crate::core::policy::model::WorkspacePolicy;
 use crate::core::secrets;
+use crate::core::site::Site;
 use crate::core::store::ReplaceOutcome;
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-fn caller<S: Services>(svc: &S, req: &Request) -> Result<Option<AdminCaller>, AppError> {
+fn caller<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Option<AdminCaller>, AppError> {
     match Bearer::from_request(req) {
         Ok(token) if admin::is_operator(svc.config().admin_token.as_deref(), token.as_str()) => return Ok(Some(AdminCaller::Operator)),
         Ok(_) | Err(BearerHeader::NotBearer) => return Err(AdminError::Unauthenticated.into()),
         Err(BearerHeader::Missing) => {}
     }
-    let Some(session) = extract::session(svc, req) else {
+    let Some(session) = extract::session(svc, req, site) else {
         return Ok(None);
     };
     // Cookie-authenticated changes must come from our page (signed double-submit token).
     if req.method != Method::Get {
-        CsrfNonce::verify(svc.keys(), req, req.header(CSRF_HEADER)).map_err(|_| AdminError::Csrf)?;
+        CsrfNonce::verify(svc, req, site, req.header(CSRF_HEADER)).map_err(|_| AdminError::Csrf)?;
     }
     Ok(Some(AdminCaller::Session(session)))
 }
@@ -39,8 +40,13 @@ fn caller<S: Services>(svc: &S, req: &Request) -> Result<Option<AdminCaller>, Ap
 /// Authorization reads the policy text from the `Workspaces` object (`policy_text`), not from
 /// KV: it is strongly consistent and the same text this API reads and writes, so an admin who
 /// is demoted (or removed) loses access with the write, not up to 60 s later.
-async fn guard<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId) -> Result<(AdminCaller, Option<WorkspacePolicy>), AppError> {
-    let who = caller(svc, req)?.ok_or(AdminError::Unauthenticated)?;
+async fn guard<S: Services>(
+    svc: &S,
+    req: &Request,
+    site: &Site,
+    ws: &WorkspaceId,
+) -> Result<(AdminCaller, Option<WorkspacePolicy>), AppError> {
+    let who = caller(svc, req, site)?.ok_or(AdminError::Unauthenticated)?;
     // A session grants only its own workspace: refuse others without touching their storage.
     if matches!(&who, AdminCaller::Session(s) if &s.workspace != ws) {
         return Err(AdminError::Forbidden.into());
@@ -64,14 +70,14 @@ async fn guard<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId) -> Result<
     Ok((who, policy))
 }
 
-pub async fn api<S: Services>(svc: &S, req: &Request) -> Result<Response, AppError> {
+pub async fn api<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
     let path = req.url.path().trim_start_matches("/admin/api/");
     let parts: Vec<&str> = path.split('/').collect();
     match (req.method, parts.as_slice()) {
         (Method::Get, ["catalog"]) => Ok(catalog(svc)),
-        (Method::Get, ["session"]) => session(svc, req),
+        (Method::Get, ["session"]) => session(svc, req, site),
         (_, ["workspaces", ws, rest @ ..]) => match WorkspaceId::parse(ws) {
-            Some(ws) => workspace(svc, req, &ws, rest).await,
+            Some(ws) => workspace(svc, req, site, &ws, rest).await,
             None => Err(AdminError::NoSuchWorkspace.into()),
         },
         (_, ["workspaces"]) => Err(AdminError::NoSuchWorkspace.into()),
@@ -79,8 +85,8 @@ pub async fn api<S: Services>(svc: &S, req: &Request) -> Result<Response, AppErr
     }
 }
 
-async fn workspace<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId, rest: &[&str]) -> Result<Response, AppError> {
-    let (_, policy) = guard(svc, req, ws).await?;
+async fn workspace<S: Services>(svc: &S, req: &Request, site: &Site, ws: &WorkspaceId, rest: &[&str]) -> Result<Response, AppError> {
+    let (_, policy) = guard(svc, req, site, ws).await?;
     match (req.method, rest) {
         (Method::Get, ["policy"]) => get_policy(svc, ws).await,
         (Method::Put, ["policy"]) => put_policy(svc, req, ws).await,
@@ -104,9 +110,9 @@ fn catalog<S: Services>(svc: &S) -> Response {
 }
 
 /// Who the page is signed in as, and its CSRF token.
-fn session<S: Services>(svc: &S, req: &Request) -> Result<Response, AppError> {
-    let s = extract::session(svc, req).ok_or(AdminError::Unauthenticated)?;
-    let csrf = CsrfNonce::existing(req).map(|n| n.token(svc.keys()));
+fn session<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
+    let s = extract::session(svc, req, site).ok_or(AdminError::Unauthenticated)?;
+    let csrf = CsrfNonce::existing(svc, req, site).map(|n| n.token(svc.keys()));
     Ok(no_store(Response::json(200, &json!({ "workspace": s.workspace, "email": s.email, "csrf": csrf }))))
 }
 
@@ -223,13 +229,13 @@ async fn outcomes<S: Services>(svc: &S, ws: &WorkspaceId) -> Result<Response, Ap
 }
 
 /// `GET /admin`: the page; sign in first.
-pub fn page<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Response, AppError> {
-    if extract::session(svc, req).is_none() {
-        if !svc.config().dev_sign_in {
+pub fn page<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
+    if extract::session(svc, req, site).is_none() {
+        if !super::signin::dev_sign_in(svc, site) {
             return Err(PageError::AdminSignInDisabled.into());
         }
         return Ok(Response::redirect(303, "/signin?next=%2Fadmin"));
     }
     // The page's script reads the token from `…/session`; the nonce is set here.
-    Ok(CsrfNonce::get_or_mint(svc, req, origin).attach(Response::html(200, crate::core::pages::admin())))
+    Ok(CsrfNonce::get_or_mint(svc, req, site).attach(Response::html(200, crate::core::pages::admin())))
 }

@@ -17,6 +17,7 @@ use crate::core::pages::{consent, ConsentView};
 use crate::core::policy::evaluate::{self, AuthorizationFacts};
 use crate::core::policy::model::WorkspacePolicy;
 use crate::core::scopes::ScopeSet;
+use crate::core::site::Site;
 
 /// A request that passed every check up to consent.
 struct Checked {
@@ -36,7 +37,7 @@ enum Step {
     SignIn(Response),
 }
 
-async fn check<S: Services>(svc: &S, req: &Request, form: &Form, origin: &str) -> Result<Step, AppError> {
+async fn check<S: Services>(svc: &S, req: &Request, form: &Form, site: &Site) -> Result<Step, AppError> {
     let rejected = |e| AppError::from(PageError::AuthorizationRejected(e));
     let params = AuthorizeParams::from_pairs(form.pairs()).map_err(rejected)?;
     let client_id = params.client_id().map_err(rejected)?;
@@ -45,9 +46,9 @@ async fn check<S: Services>(svc: &S, req: &Request, form: &Form, origin: &str) -
         .await
         .map_err(Store::Clients.failed())?
         .ok_or_else(|| PageError::UnknownClient(client_id.as_str().to_string()))?;
-    let request = rules::validate(&params, &client, &svc.config().catalog, origin).map_err(rejected)?;
-    let Some(session) = extract::session(svc, req) else {
-        return Ok(Step::SignIn(signin::redirect_to_signin(svc, &params)?));
+    let request = rules::validate(&params, &client, &svc.config().catalog, site.origin()).map_err(rejected)?;
+    let Some(session) = extract::session(svc, req, site) else {
+        return Ok(Step::SignIn(signin::redirect_to_signin(svc, site, &params)?));
     };
     let policy = load_policy(svc, &session.workspace).await.map_err(PolicyLoadError::into_page)?;
     let facts = AuthorizationFacts {
@@ -73,9 +74,9 @@ async fn check<S: Services>(svc: &S, req: &Request, form: &Form, origin: &str) -
     Ok(Step::Ready(Box::new(Checked { client, request, params, user: session.email, policy, granted })))
 }
 
-pub async fn get<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Response, AppError> {
-    match check(svc, req, &Form::from_query(req), origin).await? {
-        Step::Ready(checked) => Ok(consent_page(svc, req, &checked, origin, None)),
+pub async fn get<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
+    match check(svc, req, &Form::from_query(req), site).await? {
+        Step::Ready(checked) => Ok(consent_page(svc, req, &checked, site, None)),
         Step::SignIn(redirect) => Ok(redirect),
     }
 }
@@ -95,42 +96,43 @@ fn shown_digest<S: Services>(svc: &S, checked: &Checked) -> String {
     )
 }
 
-fn consent_page<S: Services>(svc: &S, req: &Request, checked: &Checked, origin: &str, notice: Option<&str>) -> Response {
-    let csrf = CsrfNonce::get_or_mint(svc, req, origin);
+fn consent_page<S: Services>(svc: &S, req: &Request, checked: &Checked, site: &Site, notice: Option<&str>) -> Response {
+    let csrf = CsrfNonce::get_or_mint(svc, req, site);
     let redirect_host = checked.request.redirect_uri.display_host();
     let page = consent(&ConsentView {
         client_name: checked.client.display_name(),
         client_id: checked.client.client_id.as_str(),
         redirect_host: &redirect_host,
         workspace_name: &checked.policy.name,
+        workspace_id: checked.policy.id.as_str(),
         user_email: checked.user.as_str(),
         scopes: &checked.granted,
         catalog: &svc.config().catalog,
         params: checked.params.pairs(),
         csrf: &csrf.token(svc.keys()),
         shown: &shown_digest(svc, checked),
-        switch_url: &signin::signin_url(&checked.params),
+        return_path: &checked.params.to_path(),
         notice,
     });
     csrf.attach(Response::html(200, page).allow_form_target(&checked.request.redirect_uri.csp_source()))
 }
 
-pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Response, AppError> {
+pub async fn post<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
     let form = Form::from_body(req).map_err(|_| PageError::FormNotUrlencoded)?;
-    CsrfNonce::verify(svc.keys(), req, form.get("csrf")).map_err(|_| PageError::ConsentNotVerified)?;
-    let checked = match check(svc, req, &form, origin).await? {
+    CsrfNonce::verify(svc, req, site, form.get("csrf")).map_err(|_| PageError::ConsentNotVerified)?;
+    let checked = match check(svc, req, &form, site).await? {
         Step::Ready(checked) => checked,
         Step::SignIn(redirect) => return Ok(redirect),
     };
     match form.get("decision") {
         Some("approve") if !constant_time_eq(shown_digest(svc, &checked).as_bytes(), form.get("shown").unwrap_or("").as_bytes()) => {
             let notice = "What this approval would grant changed since the page was shown (another sign-in, or a new workspace policy). Review it and approve again.";
-            Ok(consent_page(svc, req, &checked, origin, Some(notice)))
+            Ok(consent_page(svc, req, &checked, site, Some(notice)))
         }
-        Some("approve") => approve(svc, *checked, origin).await,
+        Some("approve") => approve(svc, *checked, site.origin()).await,
         Some("deny") => {
             let error = OAuthError::new(ErrorCode::AccessDenied, "The user denied the request");
-            Ok(Response::redirect(302, &checked.request.error_redirect(&error, origin)))
+            Ok(Response::redirect(302, &checked.request.error_redirect(&error, site.origin())))
         }
         _ => Err(PageError::NoDecision.into()),
     }

@@ -4,7 +4,7 @@
 //! the client as a fixed "temporarily unavailable" message with `Retry-After`.
 use serde_json::{json, Value};
 
-use crate::core::http::Response;
+use crate::core::http::{printable, Response};
 use crate::core::mcp::jsonrpc::{envelope, Outgoing, Rejected, RpcCode, RpcError};
 use crate::core::mcp::server::SUPPORTED_VERSIONS;
 use crate::core::oauth::access_token::BearerError;
@@ -12,7 +12,11 @@ use crate::core::oauth::error::{ErrorCode, OAuthError};
 use crate::core::pages;
 use crate::core::policy::evaluate::{Denial, TokenInvalid};
 use crate::core::policy::model::{PolicyError, PolicyUnusable};
+use crate::core::site::Misdirected;
 use crate::core::store::StoreError;
+
+const MISDIRECTED_HINT: &str =
+    "Open this server at the address its operator configured (PUBLIC_ORIGIN); for local development use http://127.0.0.1:8081.";
 
 /// Seconds a client should wait before retrying after a store failure.
 const RETRY_AFTER: &str = "5";
@@ -45,6 +49,13 @@ pub enum AppError {
     },
     /// The edge could not build the configuration or keys (the message names the variable).
     Misconfigured(String),
+    /// A `Host` this deployment does not serve (DNS rebinding, or a missing `PUBLIC_ORIGIN`).
+    Misdirected(Misdirected),
+    /// An unsafe method sent from another site's page.
+    ForeignOrigin {
+        sent: String,
+        ours: String,
+    },
     /// A body over the edge's 1 MiB limit.
     BodyTooLarge,
     BadUrl,
@@ -126,6 +137,7 @@ pub enum PageError {
     PolicyUnusable(PolicyUnusable),
     FormNotUrlencoded,
     ConsentNotVerified,
+    SignOutNotVerified,
     NoDecision,
     /// No sign-in method is configured (authorize and sign-in).
     SignInDisabled,
@@ -241,6 +253,21 @@ pub fn render(error: AppError, surface: Surface, log: &dyn Fn(&str)) -> Response
             log(&format!("configuration error: {message}"));
             json_error(503, ErrorCode::TemporarilyUnavailable.as_str(), &format!("Server misconfigured: {message}"))
         }
+        AppError::Misdirected(refused) => {
+            let message = refused.to_string();
+            log(&message);
+            match surface {
+                Surface::Json => json_error(421, "misdirected_request", &message),
+                Surface::Page => error_page(421, "Wrong address", &message, MISDIRECTED_HINT),
+            }
+        }
+        AppError::ForeignOrigin { sent, ours } => {
+            let message = format!("Forbidden: Origin {} is not allowed; changes must come from {ours}", printable(&sent));
+            match surface {
+                Surface::Json => json_error(403, "forbidden_origin", &message),
+                Surface::Page => error_page(403, "Request from another site", &message, "Start again from this server's own page."),
+            }
+        }
         AppError::BodyTooLarge => Response::text(413, "Request body larger than 1 MiB"),
         AppError::BadUrl => Response::text(400, "Bad request URL"),
     }
@@ -317,12 +344,18 @@ fn page(e: PageError) -> Response {
             "The consent form could not be verified (missing or wrong CSRF token)",
             "Go back to your MCP client and start the connection again; approve from the page it opens.",
         ),
+        PageError::SignOutNotVerified => error_page(
+            403,
+            "Request not verified",
+            "The sign-out form could not be verified (missing or wrong CSRF token)",
+            "Reload the page and sign out from it again.",
+        ),
         PageError::NoDecision => error_page(400, "No decision", "The form must say approve or deny", USE_THE_BUTTONS),
         PageError::SignInDisabled => error_page(
             503,
             "Sign-in is not configured",
             "This deployment has no sign-in configured",
-            "For local development set DEV_SIGN_IN=on (make dev does this in .dev.vars). Production sign-in is not available yet.",
+            "For local development set DEV_SIGN_IN=on (make dev does this in .dev.vars); it works on a loopback address only. Production sign-in is not available yet.",
         ),
         PageError::AdminSignInDisabled => error_page(
             503,

@@ -5,7 +5,9 @@
 use super::Services;
 use crate::core::cookies::{self, Session, CSRF_COOKIE, SESSION_COOKIE, SESSION_TTL};
 use crate::core::http::{Request, Response};
+use crate::core::ids::{Email, WorkspaceId};
 use crate::core::oauth::keys::Keys;
+use crate::core::site::Site;
 
 /// Fields of an `application/x-www-form-urlencoded` body, or of a query string, in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,8 +102,10 @@ impl Bearer {
     }
 }
 
-/// `name=value` of the request's `Cookie` header.
-fn cookie(req: &Request, name: &str) -> Option<String> {
+/// The value of the cookie `base` (under this site's name for it: `__Host-` prefixed when
+/// secure, so a plain-named cookie planted over http or by a sibling domain is never read).
+fn cookie(req: &Request, site: &Site, base: &str) -> Option<String> {
+    let name = site.cookie_name(base);
     req.header("cookie")?.split(';').find_map(|part| {
         let (k, v) = part.trim().split_once('=')?;
         (k == name).then(|| v.to_string())
@@ -109,52 +113,66 @@ fn cookie(req: &Request, name: &str) -> Option<String> {
 }
 
 /// The signed-in person, if the session cookie is ours and current.
-pub fn session<S: Services>(svc: &S, req: &Request) -> Option<Session> {
-    cookies::decode_session(svc.keys(), &cookie(req, SESSION_COOKIE)?, svc.now())
+pub fn session<S: Services>(svc: &S, req: &Request, site: &Site) -> Option<Session> {
+    cookies::decode_session(svc.keys(), &cookie(req, site, SESSION_COOKIE)?, svc.now())
 }
 
-/// Whether the cookies we set are `Secure`: when the origin we serve as (`PUBLIC_ORIGIN`, else
-/// the request's) or the request itself is https — the one place that decides "is this https".
-pub fn secure_cookies(req: &Request, origin: &str) -> bool {
-    origin.starts_with("https:") || req.url.scheme() == "https"
+/// A new sign-in session for `email` in `workspace`, and the `Set-Cookie` that starts it.
+pub fn begin_session<S: Services>(svc: &S, site: &Site, workspace: WorkspaceId, email: Email) -> String {
+    let session = Session { workspace, email, expires_at: svc.now() + SESSION_TTL, sid: svc.random_token() };
+    let value = cookies::encode_session(svc.keys(), &session);
+    cookies::set_cookie(&site.cookie_name(SESSION_COOKIE), &value, SESSION_TTL, site.secure_cookies())
+}
+
+/// The `Set-Cookie` that ends the session (sign-out).
+pub fn end_session(site: &Site) -> String {
+    cookies::set_cookie(&site.cookie_name(SESSION_COOKIE), "", 0, site.secure_cookies())
 }
 
 /// The browser's CSRF nonce (signed double submit: the cookie holds the nonce, forms and the
-/// admin page's header carry `csrf_token(nonce)`).
+/// admin page's header carry `csrf_token(nonce, sid)`), bound to the session it is used in.
 pub struct CsrfNonce {
     nonce: String,
+    /// The current session's `sid` (empty when nobody is signed in).
+    sid: String,
     /// Set when the browser had none: the cookie that gives it this one.
     set_cookie: Option<String>,
 }
 
-/// The form token or header did not match the browser's nonce.
+/// The form token or header did not match the browser's nonce and session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CsrfMismatch;
 
 /// Nonces shorter than this are not ours (we mint 43 characters).
 const MIN_NONCE: usize = 16;
 
+fn current_sid<S: Services>(svc: &S, req: &Request, site: &Site) -> String {
+    session(svc, req, site).map(|s| s.sid).unwrap_or_default()
+}
+
 impl CsrfNonce {
     /// The browser's nonce, or a new one.
-    pub fn get_or_mint<S: Services>(svc: &S, req: &Request, origin: &str) -> CsrfNonce {
-        match cookie(req, CSRF_COOKIE).filter(|n| n.len() >= MIN_NONCE) {
-            Some(nonce) => CsrfNonce { nonce, set_cookie: None },
+    pub fn get_or_mint<S: Services>(svc: &S, req: &Request, site: &Site) -> CsrfNonce {
+        let sid = current_sid(svc, req, site);
+        match cookie(req, site, CSRF_COOKIE).filter(|n| n.len() >= MIN_NONCE) {
+            Some(nonce) => CsrfNonce { nonce, sid, set_cookie: None },
             None => {
                 let nonce = svc.random_token();
-                let set_cookie = Some(cookies::set_cookie(CSRF_COOKIE, &nonce, SESSION_TTL, secure_cookies(req, origin)));
-                CsrfNonce { nonce, set_cookie }
+                let set_cookie = Some(cookies::set_cookie(&site.cookie_name(CSRF_COOKIE), &nonce, SESSION_TTL, site.secure_cookies()));
+                CsrfNonce { nonce, sid, set_cookie }
             }
         }
     }
 
     /// The browser's nonce, if it has one (nothing is minted).
-    pub fn existing(req: &Request) -> Option<CsrfNonce> {
-        cookie(req, CSRF_COOKIE).filter(|n| n.len() >= MIN_NONCE).map(|nonce| CsrfNonce { nonce, set_cookie: None })
+    pub fn existing<S: Services>(svc: &S, req: &Request, site: &Site) -> Option<CsrfNonce> {
+        let nonce = cookie(req, site, CSRF_COOKIE).filter(|n| n.len() >= MIN_NONCE)?;
+        Some(CsrfNonce { nonce, sid: current_sid(svc, req, site), set_cookie: None })
     }
 
     /// The token a form or header must carry back.
     pub fn token(&self, keys: &Keys) -> String {
-        cookies::csrf_token(keys, &self.nonce)
+        cookies::csrf_token(keys, &self.nonce, &self.sid)
     }
 
     /// Adds the cookie to a response when the nonce is new.
@@ -165,10 +183,10 @@ impl CsrfNonce {
         }
     }
 
-    /// Checks `presented` (a form field or header) against the browser's nonce.
-    pub fn verify(keys: &Keys, req: &Request, presented: Option<&str>) -> Result<(), CsrfMismatch> {
-        let nonce = cookie(req, CSRF_COOKIE);
-        if cookies::csrf_valid(keys, nonce.as_deref(), presented) {
+    /// Checks `presented` (a form field or header) against the browser's nonce and session.
+    pub fn verify<S: Services>(svc: &S, req: &Request, site: &Site, presented: Option<&str>) -> Result<(), CsrfMismatch> {
+        let nonce = cookie(req, site, CSRF_COOKIE);
+        if cookies::csrf_valid(svc.keys(), nonce.as_deref(), &current_sid(svc, req, site), presented) {
             Ok(())
         } else {
             Err(CsrfMismatch)
@@ -220,11 +238,14 @@ mod tests {
     }
 
     #[test]
-    fn cookies_are_read_by_exact_name() {
-        let req = request(&[("cookie", "mcp_edge_csrfx=no; mcp_edge_csrf=nonce-nonce-nonce-1")], "");
-        assert_eq!(cookie(&req, CSRF_COOKIE).as_deref(), Some("nonce-nonce-nonce-1"));
-        assert!(secure_cookies(&req, "https://mcp.example.com") && !secure_cookies(&req, "http://127.0.0.1:8081"));
-        let over_https = Request { url: url::Url::parse("https://mcp.example.com/signin").unwrap(), ..req };
-        assert!(secure_cookies(&over_https, "http://mcp.example.com"), "never weaker than the request");
+    fn cookies_are_read_by_exact_name_and_prefixed_when_secure() {
+        let req = request(&[("cookie", "mcp_edge_csrfx=no; mcp_edge_csrf=plain; __Host-mcp_edge_csrf=prefixed")], "");
+        let local = Site::resolve(None, "http", "127.0.0.1:8081").unwrap();
+        assert_eq!(cookie(&req, &local, CSRF_COOKIE).as_deref(), Some("plain"));
+        let public = Site::resolve(Some("https://mcp.example.com"), "https", "mcp.example.com").unwrap();
+        assert_eq!(cookie(&req, &public, CSRF_COOKIE).as_deref(), Some("prefixed"), "a plain-named cookie is never read over https");
+        let set = end_session(&public);
+        assert!(set.starts_with("__Host-mcp_edge_session=;") && set.contains("; Secure") && set.contains("Path=/"), "{set}");
+        assert!(!set.contains("Domain"), "{set}");
     }
 }

@@ -10,7 +10,6 @@ use crate::core::mcp::server::{self, version_supported, Answer, ApiView, ClientR
 use crate::core::mcp::tools::Caller;
 use crate::core::oauth::access_token::{self, VerifiedToken};
 use crate::core::oauth::resource::mcp_resource;
-use crate::core::oauth::types::is_loopback_host;
 use crate::core::policy::evaluate::{self, GrantFacts, TokenInvalid};
 use crate::core::scopes::ScopeSet;
 use crate::core::store::ConnectionStatus;
@@ -18,11 +17,6 @@ use crate::core::store::ConnectionStatus;
 const MAX_BODY: usize = 1 << 20;
 
 pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Response, AppError> {
-    if let Some(o) = req.header("origin") {
-        if !origin_allowed(o, origin) {
-            return Err(McpRejection::ForbiddenOrigin(o.to_string()).into());
-        }
-    }
     let (token, caller) = authenticate(svc, req, origin).await?;
     if let Some(v) = req.header("mcp-protocol-version") {
         if !version_supported(v) {
@@ -66,20 +60,6 @@ async fn answer<S: Services>(svc: &S, id: &serde_json::Value, request: ClientReq
             }
             None => server::unknown_tool(id, &name),
         },
-    }
-}
-
-/// DNS-rebinding defence (Streamable HTTP: servers MUST validate `Origin`): our own origin; and,
-/// while we are served on a loopback address (local development), any loopback origin. A
-/// rebinding page has its attacker's hostname as its origin, which matches neither.
-fn origin_allowed(sent: &str, ours: &str) -> bool {
-    if sent == ours {
-        return true;
-    }
-    let host = |o: &str| url::Url::parse(o).ok().and_then(|u| u.host_str().map(str::to_string));
-    match (host(sent), host(ours)) {
-        (Some(s), Some(o)) => is_loopback_host(&o) && is_loopback_host(&s),
-        _ => false,
     }
 }
 

@@ -24,8 +24,9 @@ use crate::core::ids::WorkspaceId;
 use crate::core::oauth::keys::Keys;
 use crate::core::policy::evaluate::TokenInvalid;
 use crate::core::policy::model::{PolicyUnusable, WorkspacePolicy};
+use crate::core::site::Site;
 use crate::core::store::{ClientStore, CodeStore, ConnectionStore, PolicySource, StoreError, WorkspaceStore};
-use error::{AppError, PageError, Store, Surface};
+use error::{AppError, McpRejection, PageError, Store, Surface};
 
 /// Everything a request may use: configuration, keys, time, randomness and storage.
 pub trait Services: PolicySource + ClientStore + CodeStore + ConnectionStore + WorkspaceStore {
@@ -72,15 +73,48 @@ const REGISTER_PATHS: [&str; 3] = ["/register", "/oauth/register", "/oauth2/regi
 const REVOKE_PATHS: [&str; 3] = ["/revoke", "/oauth/revoke", "/oauth2/revoke"];
 
 pub async fn handle<S: Services>(svc: &S, req: &Request) -> Response {
-    let origin = svc.config().public_origin.clone().unwrap_or_else(|| req.origin());
     let path = req.url.path();
-    let surface = if matches!(path, "/authorize" | "/signin" | "/admin") { Surface::Page } else { Surface::Json };
-    let response = route(svc, req, &origin).await.unwrap_or_else(|e| error::render(e, surface, &|line| svc.log(line)));
+    let surface = if matches!(path, "/authorize" | "/signin" | "/signout" | "/admin") { Surface::Page } else { Surface::Json };
+    let answer = match site(svc, req) {
+        Ok(site) => route(svc, req, &site).await,
+        Err(refused) => Err(refused),
+    };
+    let response = answer.unwrap_or_else(|e| error::render(e, surface, &|line| svc.log(line)));
     with_cors(path, response)
 }
 
-async fn route<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Response, AppError> {
+/// The site a request is served as (`crate::core::site`: a foreign `Host` is refused), and the
+/// `Origin` check of every unsafe method: the request must come from our own pages — except on
+/// the endpoints made for cross-origin clients, which take no cookies (`with_cors`).
+fn site<S: Services>(svc: &S, req: &Request) -> Result<Site, AppError> {
+    let from_url = || match (req.url.host_str(), req.url.port()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (host, None) => host.unwrap_or("").to_string(),
+        (None, Some(_)) => String::new(),
+    };
+    let authority = req.header("host").map(str::to_string).unwrap_or_else(from_url);
+    let site = Site::resolve(svc.config().public_origin.as_deref(), req.url.scheme(), &authority).map_err(AppError::Misdirected)?;
     let path = req.url.path();
+    let unsafe_method = !matches!(req.method, Method::Get | Method::Head | Method::Options);
+    if let Some(sent) = req.header("origin").filter(|_| unsafe_method && !cross_origin_endpoint(path)) {
+        let mcp = matches!(path, "/mcp" | "/mcp/");
+        // Streamable HTTP: servers MUST validate `Origin`; local MCP clients (the Inspector)
+        // call a loopback server from another loopback origin.
+        if !site.allows_origin(sent, mcp) {
+            let sent = sent.to_string();
+            return Err(if mcp {
+                McpRejection::ForbiddenOrigin(sent).into()
+            } else {
+                AppError::ForeignOrigin { sent, ours: site.origin().into() }
+            });
+        }
+    }
+    Ok(site)
+}
+
+async fn route<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
+    let path = req.url.path();
+    let origin = site.origin();
     Ok(match (req.method, path) {
         (Method::Options, _) => preflight(),
         (Method::Get, "/.well-known/oauth-protected-resource") => discovery::protected_resource(origin, false),
@@ -88,26 +122,35 @@ async fn route<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Resp
         (Method::Get, "/.well-known/oauth-authorization-server") => discovery::authorization_server(origin),
         (Method::Get, "/.well-known/jwks.json") => discovery::jwks(svc.keys()),
         (Method::Post, p) if REGISTER_PATHS.contains(&p) => register::post(svc, req).await?,
-        (Method::Get, "/authorize") => authorize::get(svc, req, origin).await?,
-        (Method::Post, "/authorize") => authorize::post(svc, req, origin).await?,
-        (Method::Get, "/signin") => signin::get(svc, req, origin)?,
-        (Method::Post, "/signin") => signin::post(svc, req, origin).await?,
+        (Method::Get, "/authorize") => authorize::get(svc, req, site).await?,
+        (Method::Post, "/authorize") => authorize::post(svc, req, site).await?,
+        (Method::Get, "/signin") => signin::get(svc, req, site)?,
+        (Method::Post, "/signin") => signin::post(svc, req, site).await?,
+        (Method::Post, "/signout") => signin::signout(svc, req, site)?,
         (Method::Post, p) if TOKEN_PATHS.contains(&p) => token::post(svc, req, origin).await?,
         (Method::Post, p) if REVOKE_PATHS.contains(&p) => revoke::post(svc, req, origin).await?,
         (Method::Post, "/mcp" | "/mcp/") => mcp::post(svc, req, origin).await?,
         (_, "/mcp" | "/mcp/") => return Err(AppError::MethodNotAllowed { allow: "POST" }),
-        (Method::Get, "/admin") => admin::page(svc, req, origin)?,
-        (_, p) if p.starts_with("/admin/api/") => admin::api(svc, req).await?,
+        (Method::Get, "/admin") => admin::page(svc, req, site)?,
+        (_, p) if p.starts_with("/admin/api/") => admin::api(svc, req, site).await?,
         (Method::Get, "/assets/style.css") => asset("text/css; charset=utf-8", crate::core::pages::STYLESHEET),
         (Method::Get, "/assets/admin.js") => asset("text/javascript; charset=utf-8", crate::core::pages::ADMIN_SCRIPT),
         (Method::Get, "/") => Response::json(200, &json!({ "name": "mcp-edge", "mcp_endpoint": format!("{origin}/mcp") })),
         // A partial OpenID document makes SDK clients throw; none is better (docs/protocol.md §1).
         (Method::Get, "/.well-known/openid-configuration") => return Err(AppError::NotFound { path: path.to_string() }),
+        (_, "/signout") => return Err(AppError::MethodNotAllowed { allow: "POST" }),
         (_, p) if is_known(p) => {
             return Err(AppError::MethodNotAllowed { allow: if p.starts_with("/.well-known") { "GET" } else { "GET, POST" } })
         }
         _ => return Err(AppError::NotFound { path: path.to_string() }),
     })
+}
+
+/// The OAuth endpoints browser-based MCP clients call from their own origin. They read no
+/// cookies (every request carries its own proof: a code and verifier, a refresh token, or
+/// nothing worth forging), so a foreign `Origin` there is no cross-site request forgery.
+fn cross_origin_endpoint(path: &str) -> bool {
+    TOKEN_PATHS.contains(&path) || REGISTER_PATHS.contains(&path) || REVOKE_PATHS.contains(&path)
 }
 
 fn is_known(path: &str) -> bool {
@@ -121,7 +164,7 @@ fn is_known(path: &str) -> bool {
 /// Browser-based clients (the MCP Inspector) read metadata and call token/register/revoke
 /// cross-origin; those answers carry no cookies, so `*` is safe there.
 fn with_cors(path: &str, response: Response) -> Response {
-    let public = path.starts_with("/.well-known/") || is_known(path) && !matches!(path, "/authorize" | "/signin");
+    let public = path.starts_with("/.well-known/") || cross_origin_endpoint(path);
     if public {
         response.with_header("access-control-allow-origin", "*")
     } else {

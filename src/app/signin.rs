@@ -1,14 +1,23 @@
 //! Local-development sign-in: a workspace member signs in with their e-mail, when and only when
-//! `DEV_SIGN_IN=on`. Production sign-in replaces this module (see README).
+//! `DEV_SIGN_IN=on` *and* the site is loopback (configured origin and `Host`; see
+//! `crate::core::site`). And `POST /signout`, which ends any session.
+//!
+//! A refusal says the same thing whatever the reason (no such workspace, not a member, an
+//! unusable policy): the visitor is anonymous and learns nothing about who is a member of what.
+//! The reason goes to the log and, when the workspace exists, to its rejected attempts.
 use super::error::{AppError, PageError};
-use super::extract::{secure_cookies, CsrfNonce, Form};
+use super::extract::{self, CsrfNonce, Form};
 use super::{load_policy, PolicyLoadError, Services};
-use crate::core::cookies::{self, Session, SESSION_COOKIE, SESSION_TTL};
-use crate::core::http::{Request, Response};
+use crate::core::admin::{Outcome, OutcomeKind};
+use crate::core::http::{printable, Request, Response};
 use crate::core::ids::{Email, WorkspaceId};
 use crate::core::oauth::authorize::AuthorizeParams;
 use crate::core::pages::signin;
-use crate::core::policy::model::PolicyUnusable;
+use crate::core::site::Site;
+
+/// The one message every refused sign-in gets.
+pub const SIGN_IN_REFUSED: &str =
+    "Sign-in refused: check the workspace ID and the e-mail address. If both are right, ask an admin of the workspace to add you as a member.";
 
 /// `/signin?next=<this authorization request>`.
 pub fn signin_url(params: &AuthorizeParams) -> String {
@@ -16,8 +25,13 @@ pub fn signin_url(params: &AuthorizeParams) -> String {
     format!("/signin?{next}")
 }
 
-pub fn redirect_to_signin<S: Services>(svc: &S, params: &AuthorizeParams) -> Result<Response, AppError> {
-    if !svc.config().dev_sign_in {
+/// Development sign-in is honoured only on a loopback site (docs/protocol.md §13).
+pub fn dev_sign_in<S: Services>(svc: &S, site: &Site) -> bool {
+    svc.config().dev_sign_in && site.is_loopback()
+}
+
+pub fn redirect_to_signin<S: Services>(svc: &S, site: &Site, params: &AuthorizeParams) -> Result<Response, AppError> {
+    if !dev_sign_in(svc, site) {
         return Err(PageError::SignInDisabled.into());
     }
     Ok(Response::redirect(303, &signin_url(params)))
@@ -36,45 +50,89 @@ struct Shown<'a> {
     error: Option<&'a str>,
 }
 
-fn page<S: Services>(svc: &S, req: &Request, origin: &str, status: u16, shown: &Shown) -> Response {
-    let csrf = CsrfNonce::get_or_mint(svc, req, origin);
+fn page<S: Services>(svc: &S, req: &Request, site: &Site, status: u16, shown: &Shown) -> Response {
+    let csrf = CsrfNonce::get_or_mint(svc, req, site);
     let html = signin(shown.next, &csrf.token(svc.keys()), shown.workspace, shown.email, shown.error);
     csrf.attach(Response::html(status, html))
 }
 
-pub fn get<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Response, AppError> {
-    if !svc.config().dev_sign_in {
+pub fn get<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
+    if !dev_sign_in(svc, site) {
         return Err(PageError::SignInDisabled.into());
     }
     let next = safe_next(Form::from_query(req).get("next"));
-    Ok(page(svc, req, origin, 200, &Shown { next: &next, workspace: "", email: "", error: None }))
+    Ok(page(svc, req, site, 200, &Shown { next: &next, workspace: "", email: "", error: None }))
 }
 
-pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Response, AppError> {
-    if !svc.config().dev_sign_in {
+pub async fn post<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
+    if !dev_sign_in(svc, site) {
         return Err(PageError::SignInDisabled.into());
     }
     let form = Form::from_any_body(req);
     let field = |name: &str| form.get(name).map(str::trim).unwrap_or("");
     let next = safe_next(Some(field("next")));
     let (ws, email) = (field("workspace"), field("email"));
-    let refuse = |error: &str| Ok(page(svc, req, origin, 403, &Shown { next: &next, workspace: ws, email, error: Some(error) }));
-    if CsrfNonce::verify(svc.keys(), req, Some(field("csrf"))).is_err() {
+    let refuse = |error: &str| Ok(page(svc, req, site, 403, &Shown { next: &next, workspace: ws, email, error: Some(error) }));
+    if CsrfNonce::verify(svc, req, site, Some(field("csrf"))).is_err() {
         return refuse("The sign-in form expired; please sign in again");
     }
+    match member(svc, ws, email).await? {
+        Ok((workspace, email)) => {
+            let cookie = extract::begin_session(svc, site, workspace, email);
+            Ok(Response::redirect(303, &next).with_header("set-cookie", &cookie))
+        }
+        Err(why) => {
+            svc.log(&format!("sign-in refused: workspace={} email={}: {why}", printable(ws), printable(email)));
+            refuse(SIGN_IN_REFUSED)
+        }
+    }
+}
+
+/// The member `email` of workspace `ws`, or why not (for the log, never for the visitor). A
+/// refusal in an existing workspace is recorded among its rejected attempts.
+async fn member<S: Services>(svc: &S, ws: &str, email: &str) -> Result<Result<(WorkspaceId, Email), String>, AppError> {
     let Some(workspace) = WorkspaceId::parse(ws) else {
-        return refuse(&format!("Cannot sign in: {}", PolicyUnusable::Missing { workspace: ws.to_string() }));
+        return Ok(Err("not a workspace ID".into()));
     };
     let policy = match load_policy(svc, &workspace).await {
         Ok(p) => p,
-        Err(PolicyLoadError::Unusable(why)) => return refuse(&format!("Cannot sign in: {why}")),
+        Err(PolicyLoadError::Unusable(why)) => return Ok(Err(why.to_string())),
         Err(e) => return Err(e.into_page()),
     };
-    let Some(member) = Email::parse(email).ok().and_then(|e| policy.member(&e)) else {
-        return refuse(&format!("{email} is not a member of workspace `{ws}`"));
+    let Ok(address) = Email::parse(email) else {
+        return Ok(Err("not an e-mail address".into()));
     };
-    let session = Session { workspace: policy.id.clone(), email: member.email.clone(), expires_at: svc.now() + SESSION_TTL };
-    let cookie =
-        cookies::set_cookie(SESSION_COOKIE, &cookies::encode_session(svc.keys(), &session), SESSION_TTL, secure_cookies(req, origin));
-    Ok(Response::redirect(303, &next).with_header("set-cookie", &cookie))
+    match policy.member(&address) {
+        Some(m) => Ok(Ok((policy.id.clone(), m.email.clone()))),
+        None => {
+            let rule = format!("Sign-in refused: {address} is not a member of this workspace");
+            let outcome = Outcome {
+                kind: OutcomeKind::Rejected,
+                at: svc.now(),
+                user: address.to_string(),
+                client_id: String::new(),
+                client_name: "(sign-in)".into(),
+                redirect_uri: String::new(),
+                scopes: Vec::new(),
+                rule: Some(rule.clone()),
+            };
+            if let Err(e) = svc.record_outcome(&policy.id, &outcome).await {
+                svc.log(&format!("sign-in: could not record the refusal: {}", e.0));
+            }
+            Ok(Err(rule))
+        }
+    }
+}
+
+/// `POST /signout`: ends the session (the form's CSRF token is checked, so another site cannot
+/// sign a person out), then returns to `next` — which signs in again — or says so.
+pub fn signout<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
+    let form = Form::from_body(req).map_err(|_| PageError::FormNotUrlencoded)?;
+    CsrfNonce::verify(svc, req, site, form.get("csrf")).map_err(|_| PageError::SignOutNotVerified)?;
+    let ended = extract::end_session(site);
+    Ok(match form.non_empty("next") {
+        Some(next) => Response::redirect(303, &safe_next(Some(next))),
+        None => Response::html(200, crate::core::pages::signed_out()),
+    }
+    .with_header("set-cookie", &ended))
 }

@@ -195,7 +195,7 @@ mod tests {
     }
 
     fn session(ws: &str, email: &str) -> AdminCaller {
-        AdminCaller::Session(Session { workspace: ws.into(), email: email.into(), expires_at: 0 })
+        AdminCaller::Session(Session { workspace: ws.into(), email: email.into(), expires_at: 0, sid: String::new() })
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! Deployment configuration, read once per isolate from Worker vars (see README "Configuration").
+use crate::core::oauth::types::is_loopback_host;
 use crate::core::scopes::ScopeCatalog;
 
 /// The sample catalog bundled at build time; `SCOPE_CATALOG` replaces it.
@@ -6,13 +7,15 @@ pub const BUNDLED_SCOPE_CATALOG: &str = include_str!("../../config/scopes.json")
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `PUBLIC_ORIGIN` pins the issuer (e.g. `https://mcp.example.com`); else the request's origin.
+    /// `PUBLIC_ORIGIN` (e.g. `https://mcp.example.com`): the one origin served, and the issuer.
+    /// Without it only loopback hosts are served (`crate::core::site`).
     pub public_origin: Option<String>,
     pub catalog: ScopeCatalog,
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub code_ttl: i64,
-    /// Local-development sign-in (`DEV_SIGN_IN=on`); off unless configured.
+    /// Local-development sign-in (`DEV_SIGN_IN=on`); off unless configured, refused with a
+    /// non-loopback `PUBLIC_ORIGIN`, and honoured only on a loopback site.
     pub dev_sign_in: bool,
     /// `ADMIN_TOKEN` (secret, ≥ 32 characters): the operator's key to every workspace's admin API.
     pub admin_token: Option<String>,
@@ -55,13 +58,19 @@ impl Config {
             None => None,
             Some(raw) => Some(parse_origin(&raw)?),
         };
+        let dev_sign_in = matches!(var("DEV_SIGN_IN").as_deref(), Some("on" | "true" | "1"));
+        if let Some(origin) = public_origin.as_deref().filter(|o| dev_sign_in && !is_loopback_origin(o)) {
+            return Err(format!(
+                "DEV_SIGN_IN is set on a non-loopback origin ({origin}): it lets anyone sign in as any member. Remove DEV_SIGN_IN (it belongs in .dev.vars only)"
+            ));
+        }
         Ok(Config {
             public_origin,
             catalog: ScopeCatalog::parse(&catalog_json)?,
             access_token_ttl: seconds(&var, "ACCESS_TOKEN_TTL_SECONDS", DEFAULT_ACCESS_TOKEN_TTL, 60, 86_400)?,
             refresh_token_ttl: seconds(&var, "REFRESH_TOKEN_TTL_SECONDS", DEFAULT_REFRESH_TOKEN_TTL, 3600, 366 * 86_400)?,
             code_ttl: seconds(&var, "AUTH_CODE_TTL_SECONDS", DEFAULT_CODE_TTL, 1, 600)?,
-            dev_sign_in: matches!(var("DEV_SIGN_IN").as_deref(), Some("on" | "true" | "1")),
+            dev_sign_in,
             openapi_url: url_var(&var, "OPENAPI_URL")?,
             upstream_base_url: url_var(&var, "UPSTREAM_BASE_URL")?,
             upstream_timeout_ms: seconds(&var, "UPSTREAM_TIMEOUT_MS", 10_000, 100, 60_000)? as u64,
@@ -106,10 +115,18 @@ fn url_var(var: &impl Fn(&str) -> Option<String>, name: &str) -> Result<Option<S
 
 fn parse_origin(raw: &str) -> Result<String, String> {
     let url = url::Url::parse(raw).map_err(|e| format!("PUBLIC_ORIGIN `{raw}` is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "https" | "http") || url.path() != "/" || url.query().is_some() {
+    if !matches!(url.scheme(), "https" | "http") || url.path() != "/" || url.query().is_some() || !url.username().is_empty() {
         return Err(format!("PUBLIC_ORIGIN must look like https://host, not `{raw}`"));
     }
-    Ok(url.origin().ascii_serialization())
+    let origin = url.origin().ascii_serialization();
+    if url.scheme() == "http" && !is_loopback_origin(&origin) {
+        return Err(format!("PUBLIC_ORIGIN must be https (plain http only on loopback), not `{raw}`"));
+    }
+    Ok(origin)
+}
+
+fn is_loopback_origin(origin: &str) -> bool {
+    url::Url::parse(origin).ok().and_then(|u| u.host_str().map(is_loopback_host)).unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -136,5 +153,15 @@ mod tests {
         assert!(cfg(&[("AUTH_CODE_TTL_SECONDS", "soon")]).unwrap_err().contains("AUTH_CODE_TTL_SECONDS"));
         assert!(cfg(&[("PUBLIC_ORIGIN", "https://x.example/mcp")]).unwrap_err().contains("PUBLIC_ORIGIN"));
         assert_eq!(cfg(&[("PUBLIC_ORIGIN", "https://x.example/")]).unwrap().public_origin.unwrap(), "https://x.example");
+        assert!(cfg(&[("PUBLIC_ORIGIN", "http://x.example")]).unwrap_err().contains("must be https"));
+        assert!(cfg(&[("PUBLIC_ORIGIN", "http://127.0.0.1:8081")]).is_ok(), "plain http on loopback");
+    }
+
+    #[test]
+    fn development_sign_in_is_refused_on_a_public_origin() {
+        let refused = cfg(&[("DEV_SIGN_IN", "on"), ("PUBLIC_ORIGIN", "https://mcp.example.com")]).unwrap_err();
+        assert!(refused.starts_with("DEV_SIGN_IN is set on a non-loopback origin"), "{refused}");
+        assert!(cfg(&[("DEV_SIGN_IN", "on"), ("PUBLIC_ORIGIN", "http://localhost:8081")]).unwrap().dev_sign_in);
+        assert!(cfg(&[("DEV_SIGN_IN", "on")]).unwrap().dev_sign_in, "unpinned: the site serves loopback hosts only");
     }
 }

@@ -1,4 +1,6 @@
-//! Browser state: the signed sign-in session and the CSRF token bound to a cookie.
+//! Browser state: the signed sign-in session and the CSRF token bound to a cookie and to the
+//! session. Cookie names here are base names: `crate::core::site::Site::cookie_name` adds the
+//! `__Host-` prefix wherever cookies are `Secure`.
 use serde::{Deserialize, Serialize};
 
 use crate::core::b64;
@@ -8,13 +10,18 @@ use crate::core::oauth::pkce::constant_time_eq;
 
 pub const SESSION_COOKIE: &str = "mcp_edge_session";
 pub const CSRF_COOKIE: &str = "mcp_edge_csrf";
-pub const SESSION_TTL: i64 = 8 * 3600;
+/// A sign-in lasts an hour: long enough to approve and to edit a policy, short enough that a
+/// browser left signed in does not approve connections for a day.
+pub const SESSION_TTL: i64 = 3600;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub workspace: WorkspaceId,
     pub email: Email,
     pub expires_at: i64,
+    /// Random per sign-in: CSRF tokens are bound to it, so a form shown before a sign-in (or to
+    /// another session) is not accepted after it.
+    pub sid: String,
 }
 
 /// `base64url(json).base64url(HMAC)`.
@@ -34,9 +41,10 @@ pub fn decode_session(keys: &Keys, value: &str, now: i64) -> Option<Session> {
     (session.expires_at > now).then_some(session)
 }
 
-/// The form token for a browser whose CSRF cookie holds `nonce` (signed double submit).
-pub fn csrf_token(keys: &Keys, nonce: &str) -> String {
-    b64::encode(&keys.cookie_mac(format!("csrf|{nonce}").as_bytes()))
+/// The form token for a browser whose CSRF cookie holds `nonce` (signed double submit), bound
+/// to the session it was shown in (`sid`; empty before sign-in).
+pub fn csrf_token(keys: &Keys, nonce: &str, sid: &str) -> String {
+    b64::encode(&keys.cookie_mac(format!("csrf|{nonce}|{sid}").as_bytes()))
 }
 
 /// What a consent page showed — user, workspace, client, redirect URI and the scopes to be
@@ -47,14 +55,15 @@ pub fn consent_digest(keys: &Keys, shown: &[&str]) -> String {
     b64::encode(&keys.cookie_mac(format!("consent|{}", shown.join("\n")).as_bytes()))
 }
 
-pub fn csrf_valid(keys: &Keys, nonce: Option<&str>, token: Option<&str>) -> bool {
+pub fn csrf_valid(keys: &Keys, nonce: Option<&str>, sid: &str, token: Option<&str>) -> bool {
     match (nonce, token) {
-        (Some(n), Some(t)) if n.len() >= 16 => constant_time_eq(csrf_token(keys, n).as_bytes(), t.as_bytes()),
+        (Some(n), Some(t)) if n.len() >= 16 => constant_time_eq(csrf_token(keys, n, sid).as_bytes(), t.as_bytes()),
         _ => false,
     }
 }
 
-/// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Secure on https.
+/// A `Set-Cookie` value: `Path=/`, no `Domain`, HttpOnly, SameSite=Lax, and Secure on https
+/// (the `__Host-` prefix's conditions).
 pub fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
@@ -68,7 +77,7 @@ mod tests {
     #[test]
     fn sessions_are_signed_and_expire() {
         let k = test_keys();
-        let s = Session { workspace: "acme".into(), email: "ada@example.com".into(), expires_at: 100 };
+        let s = Session { workspace: "acme".into(), email: "ada@example.com".into(), expires_at: 100, sid: "s1".into() };
         let v = encode_session(&k, &s);
         assert_eq!(decode_session(&k, &v, 50), Some(s));
         assert_eq!(decode_session(&k, &v, 100), None);
@@ -77,12 +86,14 @@ mod tests {
     }
 
     #[test]
-    fn csrf_token_is_bound_to_the_cookie() {
+    fn csrf_token_is_bound_to_the_cookie_and_the_session() {
         let k = test_keys();
-        let t = csrf_token(&k, "nonce-nonce-nonce-1");
-        assert!(csrf_valid(&k, Some("nonce-nonce-nonce-1"), Some(&t)));
-        assert!(!csrf_valid(&k, Some("nonce-nonce-nonce-2"), Some(&t)));
-        assert!(!csrf_valid(&k, None, Some(&t)));
-        assert!(!csrf_valid(&k, Some("nonce-nonce-nonce-1"), None));
+        let t = csrf_token(&k, "nonce-nonce-nonce-1", "sid-1");
+        assert!(csrf_valid(&k, Some("nonce-nonce-nonce-1"), "sid-1", Some(&t)));
+        assert!(!csrf_valid(&k, Some("nonce-nonce-nonce-2"), "sid-1", Some(&t)));
+        assert!(!csrf_valid(&k, Some("nonce-nonce-nonce-1"), "sid-2", Some(&t)), "bound to the session");
+        assert!(!csrf_valid(&k, Some("nonce-nonce-nonce-1"), "", Some(&t)), "not valid once signed out");
+        assert!(!csrf_valid(&k, None, "sid-1", Some(&t)));
+        assert!(!csrf_valid(&k, Some("nonce-nonce-nonce-1"), "sid-1", None));
     }
 }

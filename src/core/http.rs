@@ -50,6 +50,12 @@ impl Request {
     }
 }
 
+/// Text a client sent, as it may be echoed in a message or a log line: printable ASCII and
+/// spaces only (no control or bidi characters), at most 100 characters.
+pub fn printable(text: &str) -> String {
+    text.chars().filter(|c| c.is_ascii_graphic() || *c == ' ').take(100).collect()
+}
+
 fn header_safe(value: &str) -> String {
     if value.bytes().all(|b| b == b'\t' || (0x20..0x7f).contains(&b)) {
         return value.to_string();
@@ -92,7 +98,10 @@ impl Response {
             .with_header("cache-control", "no-store")
             .with_header("x-frame-options", "DENY")
             .with_header("x-content-type-options", "nosniff")
-            .with_header("referrer-policy", "no-referrer")
+            // No referrer leaves for another origin (the redirect to the client carries the
+            // code). Not `no-referrer`: with it browsers send `Origin: null` on our own forms
+            // (Fetch §3.2.5), which the origin check must refuse.
+            .with_header("referrer-policy", "same-origin")
             .with_header(
                 "content-security-policy",
                 "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",

@@ -17,4 +17,5 @@ pub mod pages;
 pub mod policy;
 pub mod scopes;
 pub mod secrets;
+pub mod site;
 pub mod store;

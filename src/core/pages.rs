@@ -67,6 +67,8 @@ pub struct ConsentView<'a> {
     pub client_id: &'a str,
     pub redirect_host: &'a str,
     pub workspace_name: &'a str,
+    /// Shown next to the name: a name is chosen freely and can be copied, the ID cannot.
+    pub workspace_id: &'a str,
     pub user_email: &'a str,
     pub scopes: &'a ScopeSet,
     pub catalog: &'a ScopeCatalog,
@@ -75,8 +77,8 @@ pub struct ConsentView<'a> {
     pub csrf: &'a str,
     /// `crate::core::cookies::consent_digest` of what this page shows.
     pub shown: &'a str,
-    /// The sign-in page, returning to this request.
-    pub switch_url: &'a str,
+    /// This authorization request (`/authorize?…`): where sign-out returns to, to sign in again.
+    pub return_path: &'a str,
     /// Shown above the request, e.g. when it changed since the page was last shown.
     pub notice: Option<&'a str>,
 }
@@ -101,12 +103,13 @@ pub fn consent(view: &ConsentView) -> String {
             ("client_id", Value::Text(view.client_id)),
             ("redirect_host", Value::Text(view.redirect_host)),
             ("workspace_name", Value::Text(view.workspace_name)),
+            ("workspace_id", Value::Text(view.workspace_id)),
             ("user_email", Value::Text(view.user_email)),
             ("scope_items", Value::Html(scope_items)),
             ("hidden_fields", Value::Html(hidden)),
             ("csrf", Value::Text(view.csrf)),
             ("shown", Value::Text(view.shown)),
-            ("switch_url", Value::Text(view.switch_url)),
+            ("return_path", Value::Text(view.return_path)),
             ("notice", Value::Html(notice)),
         ],
     )
@@ -125,6 +128,11 @@ pub fn signin(next: &str, csrf: &str, workspace: &str, email: &str, error: Optio
             ("error_block", Value::Html(error_block)),
         ],
     )
+}
+
+/// After `POST /signout` without a page to return to.
+pub fn signed_out() -> String {
+    error("Signed out", "You are signed out.", "You can close this window.")
 }
 
 pub fn error(title: &str, message: &str, hint: &str) -> String {
@@ -146,13 +154,14 @@ mod tests {
             client_id: "c1",
             redirect_host: "localhost:3118",
             workspace_name: "Acme & Co",
+            workspace_id: "acme",
             user_email: "ada@example.com",
             scopes: &scopes,
             catalog: &catalog,
             params: &params,
             csrf: "t",
             shown: "d",
-            switch_url: "/signin?next=x",
+            return_path: "/authorize?x",
             notice: None,
         });
         assert!(!page.contains("<img src=x"));
@@ -173,17 +182,19 @@ mod tests {
             client_id: "c1",
             redirect_host: "localhost:3118",
             workspace_name: "Acme",
+            workspace_id: "acme",
             user_email: "ada@example.com",
             scopes: &scopes,
             catalog: &catalog,
             params: &params,
             csrf: "SECRET-CSRF",
             shown: "d",
-            switch_url: "/signin",
+            return_path: "/authorize?y",
             notice: Some("<b>changed</b>"),
         });
         assert!(page.contains("name=\"state\" value=\"{{csrf}}\""), "state comes back as sent");
-        assert_eq!(page.matches("SECRET-CSRF").count(), 1, "the token appears only in its own field");
+        assert_eq!(page.matches("value=\"SECRET-CSRF\"").count(), 2, "the token appears only in its own fields (approve, sign out)");
+        assert_eq!(page.matches("SECRET-CSRF").count(), 2);
         assert_eq!(page.matches("data-scope=").count(), 1, "a client name cannot add scope items");
         assert!(page.contains("&lt;b&gt;changed&lt;/b&gt;"));
     }

@@ -5,6 +5,7 @@ import { POLICIES as OAUTH, oauthSuite } from "./oauth.suite.mjs";
 import { POLICIES as TOKENS, tokensSuite } from "./tokens.suite.mjs";
 import { POLICIES as ADMIN, adminSuite } from "./admin.suite.mjs";
 import { conformanceSuite } from "./conformance.suite.mjs";
+import { siteSuite } from "./site.suite.mjs";
 import { POLICIES as TOOLS, UPSTREAM_VARS, startUpstream, stopUpstream, toolsSuite } from "./tools.suite.mjs";
 
 describe("mcp-edge end to end (wrangler dev)", { timeout: 900_000 }, () => {
@@ -25,5 +26,6 @@ describe("mcp-edge end to end (wrangler dev)", { timeout: 900_000 }, () => {
   tokensSuite();
   adminSuite();
   toolsSuite();
+  siteSuite();
   conformanceSuite();
 });

@@ -121,14 +121,14 @@ export function pkce() {
   return { verifier, challenge };
 }
 
-export async function register(redirectUris = [CALLBACK], name = "E2E Client") {
-  const r = await fetch(`${BASE}/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ redirect_uris: redirectUris, client_name: name, token_endpoint_auth_method: "none" }) });
+export async function register(redirectUris = [CALLBACK], name = "E2E Client", base = BASE) {
+  const r = await fetch(`${base}/register`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ redirect_uris: redirectUris, client_name: name, token_endpoint_auth_method: "none" }) });
   if (r.status !== 201) throw new Error(`register: ${r.status} ${await r.text()}`);
   return r.json();
 }
 
-export function authorizeUrl({ clientId, challenge, redirectUri = CALLBACK, scope, state = "st-" + crypto.randomUUID(), resource = `${BASE}/mcp` }) {
-  const u = new URL(`${BASE}/authorize`);
+export function authorizeUrl({ clientId, challenge, redirectUri = CALLBACK, scope, state = "st-" + crypto.randomUUID(), base = BASE, resource = `${base}/mcp` }) {
+  const u = new URL(`${base}/authorize`);
   const p = { response_type: "code", client_id: clientId, redirect_uri: redirectUri, code_challenge: challenge, code_challenge_method: "S256", state, resource };
   if (scope !== undefined) p.scope = scope;
   for (const [k, v] of Object.entries(p)) u.searchParams.set(k, v);
@@ -177,24 +177,24 @@ export async function browse(url, { workspace = "acme", email = "ada@example.com
   }
 }
 
-/** Register, sign in, approve, and return the code (not yet redeemed). */
-export async function getCode({ workspace = "acme", email = "ada@example.com", scope } = {}) {
-  const client = await register();
+/** Register, sign in, approve, and return the code (not yet redeemed); `base`: the origin to use. */
+export async function getCode({ workspace = "acme", email = "ada@example.com", scope, base = BASE } = {}) {
+  const client = await register(undefined, undefined, base);
   const { verifier, challenge } = pkce();
   const state = "s-" + crypto.randomUUID();
-  const seen = await browse(authorizeUrl({ clientId: client.client_id, challenge, scope, state }), { workspace, email });
+  const seen = await browse(authorizeUrl({ clientId: client.client_id, challenge, scope, state, base }), { workspace, email });
   if (!seen.callbacks?.length) throw new Error(`no callback: ${seen.error ?? ""} ${seen.hint ?? ""}`);
   const cb = new URL(seen.callbacks[0]);
-  return { client, verifier, code: cb.searchParams.get("code"), state: cb.searchParams.get("state"), iss: cb.searchParams.get("iss"), sentState: state, consent: seen };
+  return { client, verifier, code: cb.searchParams.get("code"), state: cb.searchParams.get("state"), iss: cb.searchParams.get("iss"), sentState: state, consent: seen, base };
 }
 
-export async function token(form) {
-  const r = await fetch(`${BASE}/token`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(form) });
+export async function token(form, base = BASE) {
+  const r = await fetch(`${base}/token`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(form) });
   return { status: r.status, headers: r.headers, body: await r.json().catch(() => null) };
 }
 
-export async function exchange({ client, code, verifier, redirectUri = CALLBACK }) {
-  return token({ grant_type: "authorization_code", code, client_id: client.client_id, redirect_uri: redirectUri, code_verifier: verifier, resource: `${BASE}/mcp` });
+export async function exchange({ client, code, verifier, redirectUri = CALLBACK, base = BASE }) {
+  return token({ grant_type: "authorization_code", code, client_id: client.client_id, redirect_uri: redirectUri, code_verifier: verifier, resource: `${base}/mcp` }, base);
 }
 
 /** A full connection: code → tokens. */
@@ -215,6 +215,23 @@ export async function mcp(accessToken, message, headers = {}) {
   let body = null;
   try { body = JSON.parse(text); } catch {}
   return { status: r.status, headers: r.headers, body, text };
+}
+
+/**
+ * One HTTP request with exactly the headers given — `Host` included (fetch always sends the
+ * URL's own host). For the DNS-rebinding tests and the conformance proxy.
+ */
+export function rawRequest(url, { method = "GET", headers = {}, body } = {}) {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers, setHost: !Object.keys(headers).some((k) => k.toLowerCase() === "host") }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
 }
 
 export const rpc = (method, params, id = 1) => ({ jsonrpc: "2.0", id, method, ...(params ? { params } : {}) });

@@ -147,7 +147,7 @@ export function oauthSuite() {
       try {
         assert.equal(seen.headers["x-frame-options"], "DENY");
         assert.match(seen.headers["content-security-policy"], /frame-ancestors 'none'/);
-        const form = await seen.page.locator("form").evaluate((f) => Object.fromEntries(new FormData(f)));
+        const form = await seen.page.locator("form[action='/authorize']").evaluate((f) => Object.fromEntries(new FormData(f)));
         const cookies = await seen.context.cookies();
         const session = cookies.find((c) => c.name === "mcp_edge_session");
         const post = (cookie) => fetch(`${BASE}/authorize`, { method: "POST", redirect: "manual", headers: { "content-type": "application/x-www-form-urlencoded", cookie }, body: new URLSearchParams({ ...form, decision: "approve" }) });

@@ -91,6 +91,14 @@ fn a_malformed_policy_fails_closed_everywhere_with_the_field_named() {
     assert!(body_json(&r)["error"].as_str().unwrap().contains("`scope_ceiling[0]`: unknown scope `CONTACTS_EVERYTHING`"));
     let client_id = register(&mut b);
     let page = sign_in_page_error(&mut b, &client_id);
+    assert!(page.contains(crate::app::signin::SIGN_IN_REFUSED), "{page}");
+    assert!(!page.contains("CONTACTS_EVERYTHING"), "an anonymous visitor is told nothing about the policy: {page}");
+    // A member signed in before the policy broke is told why (they belong to the workspace).
+    svc.set_policy("acme", |_| {});
+    let mut member = Browser::new(&svc);
+    sign_in(&mut member, &authorize_path(&client_id, None), "acme", "ada@example.com");
+    svc.policies.borrow_mut().insert("acme".into(), sample_broken_policy());
+    let page = body_text(&member.get(&authorize_path(&client_id, None)));
     assert!(page.contains("unknown scope `CONTACTS_EVERYTHING`"), "{page}");
 }
 

@@ -138,34 +138,48 @@ fn the_sign_in_form_is_read_whatever_its_declared_type() {
     }
 }
 
-/// `Set-Cookie` of a sign-in over `url` (the request's own scheme and host).
-fn session_cookie(svc: &Memory, url: &str) -> String {
-    let mut b = Browser::new(svc);
-    let page = body_text(&b.get("/signin?next=%2Fadmin"));
+/// `Set-Cookie` headers of a sign-in over `origin` (the request's own scheme and host).
+fn sign_in_cookies(svc: &Memory, origin: &str) -> Vec<String> {
+    let get = Request {
+        method: Method::Get,
+        url: url::Url::parse(&format!("{origin}/signin?next=%2Fadmin")).unwrap(),
+        headers: vec![],
+        body: vec![],
+    };
+    let shown = block_on(handle(svc, &get));
+    assert_eq!(shown.status, 200, "{}", body_text(&shown));
+    let csrf_cookie = shown.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
     let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([("next", "/admin"), ("csrf", &input_value(&page, "csrf")), ("workspace", "acme"), ("email", "ada@example.com")])
+        .extend_pairs([
+            ("next", "/admin"),
+            ("csrf", &input_value(&body_text(&shown), "csrf")),
+            ("workspace", "acme"),
+            ("email", "ada@example.com"),
+        ])
         .finish();
-    let csrf_cookie = format!("mcp_edge_csrf={}", b.cookies["mcp_edge_csrf"]);
     let req = Request {
         method: Method::Post,
-        url: url::Url::parse(url).unwrap(),
-        headers: vec![("content-type".into(), "application/x-www-form-urlencoded".into()), ("cookie".into(), csrf_cookie)],
+        url: url::Url::parse(&format!("{origin}/signin")).unwrap(),
+        headers: vec![("content-type".into(), "application/x-www-form-urlencoded".into()), ("cookie".into(), csrf_cookie.clone())],
         body: body.into_bytes(),
     };
     let r = block_on(handle(svc, &req));
     assert_eq!(r.status, 303, "{}", body_text(&r));
-    r.header("set-cookie").unwrap().to_string()
+    vec![shown.header("set-cookie").unwrap().to_string(), r.header("set-cookie").unwrap().to_string()]
 }
 
 #[test]
-fn cookies_are_secure_when_the_configured_origin_or_the_request_is_https() {
-    let plain = Memory::new();
-    assert!(!session_cookie(&plain, &format!("{ORIGIN}/signin")).contains("Secure"), "local development over http");
-    assert!(session_cookie(&plain, "https://mcp.example.com/signin").contains("; Secure"), "a request over https");
-    let pinned_https = Memory::with_vars(&[("PUBLIC_ORIGIN", "https://mcp.example.com")]);
-    assert!(session_cookie(&pinned_https, &format!("{ORIGIN}/signin")).contains("; Secure"), "PUBLIC_ORIGIN is https");
-    let pinned_http = Memory::with_vars(&[("PUBLIC_ORIGIN", "http://mcp.example.com")]);
-    assert!(session_cookie(&pinned_http, "https://mcp.example.com/signin").contains("; Secure"), "never weaker than the request");
+fn cookies_are_host_prefixed_and_secure_over_https_and_plain_only_on_http_loopback() {
+    let svc = Memory::new();
+    for cookie in sign_in_cookies(&svc, ORIGIN) {
+        assert!(cookie.starts_with("mcp_edge_") && !cookie.contains("Secure"), "local development over http: {cookie}");
+    }
+    for cookie in sign_in_cookies(&svc, "https://127.0.0.1:8443") {
+        assert!(cookie.starts_with("__Host-mcp_edge_") && cookie.contains("; Secure"), "{cookie}");
+        assert!(
+            cookie.contains("; Path=/;") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && !cookie.contains("Domain")
+        );
+    }
 }
 
 #[test]

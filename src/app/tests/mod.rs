@@ -74,7 +74,7 @@ impl Memory {
     pub(super) fn with_vars(extra: &[(&str, &str)]) -> Memory {
         let extra: HashMap<String, String> = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let config = Config::from_vars(|k| match k {
-            "DEV_SIGN_IN" => Some("on".to_string()),
+            "DEV_SIGN_IN" => extra.get("DEV_SIGN_IN").cloned().or(Some("on".to_string())),
             "ADMIN_TOKEN" => Some(OPERATOR.to_string()),
             other => extra.get(other).cloned(),
         })
@@ -486,6 +486,7 @@ pub(super) fn connect(svc: &Memory, scope: Option<&str>) -> (String, String, Val
 mod admin;
 mod errors;
 mod oauth;
+mod site;
 mod tokens;
 mod tools;
 
