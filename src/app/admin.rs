@@ -48,7 +48,7 @@ async fn guard<S: Services>(
 ) -> Result<(AdminCaller, Option<WorkspacePolicy>), AppError> {
     let who = caller(svc, req, site)?.ok_or(AdminError::Unauthenticated)?;
     // A session grants only its own workspace: refuse others without touching their storage.
-    if matches!(&who, AdminCaller::Session(s) if &s.workspace != ws) {
+    if matches!(&who, AdminCaller::Session(s) if !s.acts_in(ws)) {
         return Err(AdminError::Forbidden.into());
     }
     let text = svc.policy_text(ws).await.map_err(Store::Workspaces.failed())?;
@@ -61,7 +61,7 @@ async fn guard<S: Services>(
     if let Err(denied) = admin::may_administer(Some(&who), ws, policy.as_ref()) {
         return Err(match (invalid, &who, denied) {
             // Fail closed, but say why to the workspace's own signed-in people.
-            (Some(e), AdminCaller::Session(s), AdminDenied::Forbidden) if &s.workspace == ws => AdminError::PolicyNeedsOperator(e),
+            (Some(e), AdminCaller::Session(s), AdminDenied::Forbidden) if s.acts_in(ws) => AdminError::PolicyNeedsOperator(e),
             (_, _, AdminDenied::Forbidden) => AdminError::Forbidden,
             (_, _, AdminDenied::Unauthenticated) => AdminError::Unauthenticated,
         }
@@ -113,7 +113,11 @@ fn catalog<S: Services>(svc: &S) -> Response {
 fn session<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
     let s = extract::session(svc, req, site).ok_or(AdminError::Unauthenticated)?;
     let csrf = CsrfNonce::existing(svc, req, site).map(|n| n.token(svc.keys()));
-    Ok(no_store(Response::json(200, &json!({ "workspace": s.workspace, "email": s.email, "csrf": csrf }))))
+    let (workspace, email) = match &s.current {
+        Some(m) => (Some(&m.workspace), Some(&m.email)),
+        None => (None, None),
+    };
+    Ok(no_store(Response::json(200, &json!({ "workspace": workspace, "email": email, "others": s.others, "csrf": csrf }))))
 }
 
 async fn get_policy<S: Services>(svc: &S, ws: &WorkspaceId) -> Result<Response, AppError> {
@@ -230,11 +234,11 @@ async fn outcomes<S: Services>(svc: &S, ws: &WorkspaceId) -> Result<Response, Ap
 
 /// `GET /admin`: the page; sign in first.
 pub fn page<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
-    if extract::session(svc, req, site).is_none() {
-        if !super::signin::dev_sign_in(svc, site) {
-            return Err(PageError::AdminSignInDisabled.into());
-        }
-        return Ok(Response::redirect(303, "/signin?next=%2Fadmin"));
+    match extract::session(svc, req, site) {
+        None if !super::signin::can_sign_in(svc, site) => return Err(PageError::AdminSignInDisabled.into()),
+        None => return Ok(Response::redirect(303, "/signin?next=%2Fadmin")),
+        Some(s) if s.current.is_none() => return Ok(Response::redirect(303, &super::signin::choose_workspace_url("/admin"))),
+        Some(_) => {}
     }
     // The page's script reads the token from `…/session`; the nonce is set here.
     Ok(CsrfNonce::get_or_mint(svc, req, site).attach(Response::html(200, crate::core::pages::admin())))

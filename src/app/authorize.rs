@@ -25,6 +25,8 @@ struct Checked {
     request: AuthorizationRequest,
     params: AuthorizeParams,
     user: Email,
+    /// The other workspaces of the signed-in person (the chooser).
+    others: Vec<WorkspaceId>,
     policy: WorkspacePolicy,
     granted: ScopeSet,
 }
@@ -50,9 +52,13 @@ async fn check<S: Services>(svc: &S, req: &Request, form: &Form, site: &Site) ->
     let Some(session) = extract::session(svc, req, site) else {
         return Ok(Step::SignIn(signin::redirect_to_signin(svc, site, &params)?));
     };
-    let policy = load_policy(svc, &session.workspace).await.map_err(PolicyLoadError::into_page)?;
+    let Some(current) = session.current.clone() else {
+        return Ok(Step::SignIn(Response::redirect(303, &signin::choose_workspace_url(&params.to_path()))));
+    };
+    let policy = load_policy(svc, &current.workspace).await.map_err(PolicyLoadError::into_page)?;
+    let member = policy.member_for(&session.identity).map(|m| m.email.clone());
     let facts = AuthorizationFacts {
-        user: &session.email,
+        user: member.as_ref(),
         client_id: &request.client_id,
         redirect_uri: &request.redirect_uri,
         requested: &request.requested.scopes,
@@ -67,11 +73,14 @@ async fn check<S: Services>(svc: &S, req: &Request, form: &Form, site: &Site) ->
                 denial.message()
             ));
             let scopes = request.requested.scopes.to_vec();
-            record(svc, &policy.id, OutcomeKind::Rejected, &session.email, &client, &request, scopes, Some(denial.message())).await;
+            let user = member.as_ref().unwrap_or(&current.email);
+            record(svc, &policy.id, OutcomeKind::Rejected, user, &client, &request, scopes, Some(denial.message())).await;
             return Err(PageError::Denied { denial, workspace_name: policy.name }.into());
         }
     };
-    Ok(Step::Ready(Box::new(Checked { client, request, params, user: session.email, policy, granted })))
+    // `authorize` passed, so the identity is a member: `member` is set.
+    let user = member.unwrap_or(current.email);
+    Ok(Step::Ready(Box::new(Checked { client, request, params, user, others: session.others, policy, granted })))
 }
 
 pub async fn get<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
@@ -99,6 +108,7 @@ fn shown_digest<S: Services>(svc: &S, checked: &Checked) -> String {
 fn consent_page<S: Services>(svc: &S, req: &Request, checked: &Checked, site: &Site, notice: Option<&str>) -> Response {
     let csrf = CsrfNonce::get_or_mint(svc, req, site);
     let redirect_host = checked.request.redirect_uri.display_host();
+    let others: Vec<&str> = checked.others.iter().map(WorkspaceId::as_str).collect();
     let page = consent(&ConsentView {
         client_name: checked.client.display_name(),
         client_id: checked.client.client_id.as_str(),
@@ -113,6 +123,7 @@ fn consent_page<S: Services>(svc: &S, req: &Request, checked: &Checked, site: &S
         shown: &shown_digest(svc, checked),
         return_path: &checked.params.to_path(),
         notice,
+        other_workspaces: &others,
     });
     csrf.attach(Response::html(200, page).allow_form_target(&checked.request.redirect_uri.csp_source()))
 }

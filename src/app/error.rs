@@ -9,6 +9,7 @@ use crate::core::mcp::jsonrpc::{envelope, Outgoing, Rejected, RpcCode, RpcError}
 use crate::core::mcp::server::SUPPORTED_VERSIONS;
 use crate::core::oauth::access_token::BearerError;
 use crate::core::oauth::error::{ErrorCode, OAuthError};
+use crate::core::oidc::id_token::IdTokenError;
 use crate::core::pages;
 use crate::core::policy::evaluate::{Denial, TokenInvalid};
 use crate::core::policy::model::{PolicyError, PolicyUnusable};
@@ -141,8 +142,46 @@ pub enum PageError {
     NoDecision,
     /// No sign-in method is configured (authorize and sign-in).
     SignInDisabled,
+    /// A development sign-in form posted where people sign in through the identity provider.
+    DevSignInOff,
+    /// Sign-in through the identity provider did not produce a member.
+    SignIn(SignInFailure),
     /// No sign-in method is configured (the admin page: the operator token still works).
     AdminSignInDisabled,
+}
+
+/// Why a sign-in through the identity provider (or a workspace choice) failed: each is a page
+/// saying what happened and what to try.
+#[derive(Debug)]
+pub enum SignInFailure {
+    /// The provider answered the authorization with an error (the person cancelled, or the
+    /// provider refused), RFC 6749 §4.1.2.1.
+    Denied {
+        error: String,
+        description: Option<String>,
+    },
+    /// No sign-in of this browser is waiting for this callback (none started, expired, or
+    /// another `state`).
+    FlowLost,
+    /// RFC 9207: the callback names another issuer.
+    WrongIssuer,
+    /// The provider's discovery document, keys or token endpoint could not be used.
+    ProviderUnavailable(String),
+    /// The token endpoint refused the code.
+    TokenRefused {
+        error: String,
+        description: Option<String>,
+    },
+    IdToken(IdTokenError),
+    /// Membership needs a verified e-mail address, and the provider did not vouch for one.
+    NoVerifiedEmail {
+        email: Option<String>,
+    },
+    /// Signed in, but a member of no workspace here (or not of the one named).
+    NotAMember {
+        who: String,
+        help: Option<String>,
+    },
 }
 
 #[derive(Debug)]
@@ -355,14 +394,80 @@ fn page(e: PageError) -> Response {
             503,
             "Sign-in is not configured",
             "This deployment has no sign-in configured",
-            "For local development set DEV_SIGN_IN=on (make dev does this in .dev.vars); it works on a loopback address only. Production sign-in is not available yet.",
+            "The operator configures sign-in through the OpenID Connect provider (OIDC_ISSUER, README \"Sign-in\"). For local development set DEV_SIGN_IN=on (make dev does this in .dev.vars); it works on a loopback address only.",
         ),
+        PageError::DevSignInOff => error_page(
+            403,
+            "Development sign-in is off",
+            "This server signs people in through its identity provider, not with an e-mail address alone",
+            "Open the page you came from again; it sends you to the identity provider.",
+        ),
+        PageError::SignIn(failure) => sign_in_failure(failure),
         PageError::AdminSignInDisabled => error_page(
             503,
             "Sign-in is not configured",
             "This deployment has no sign-in configured",
-            "Use the admin API with the operator token, or for local development set DEV_SIGN_IN=on.",
+            "Configure sign-in through the OpenID Connect provider (OIDC_ISSUER), use the admin API with the operator token, or for local development set DEV_SIGN_IN=on.",
         ),
+    }
+}
+
+const START_AGAIN: &str = "Go back to your MCP client and start the connection again (Claude Code: /mcp, then Authenticate).";
+
+fn sign_in_failure(failure: SignInFailure) -> Response {
+    match failure {
+        SignInFailure::Denied { error, description } => {
+            let said = description.map(|d| format!(": {}", printable(&d))).unwrap_or_default();
+            let message = format!("The identity provider did not sign you in ({}{said})", printable(&error));
+            error_page(403, "Sign-in cancelled", &message, START_AGAIN)
+        }
+        SignInFailure::FlowLost => error_page(
+            400,
+            "Sign-in expired",
+            "This sign-in was not started in this browser, or it took longer than 10 minutes",
+            START_AGAIN,
+        ),
+        SignInFailure::WrongIssuer => {
+            error_page(400, "Sign-in not accepted", "The sign-in response came from another identity provider (iss)", START_AGAIN)
+        }
+        SignInFailure::ProviderUnavailable(_) => error_page(
+            502,
+            "Identity provider unavailable",
+            "The identity provider could not be reached or gave an answer this server cannot use",
+            "Try again in a minute. If it keeps failing, the operator should check OIDC_ISSUER and the worker's log.",
+        ),
+        SignInFailure::TokenRefused { error, description } => {
+            let said = description.map(|d| format!(": {}", printable(&d))).unwrap_or_default();
+            let message = format!("The identity provider refused to complete the sign-in ({}{said})", printable(&error));
+            let hint = "Start again. If it keeps failing, the operator should check OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and the redirect URI registered at the provider (<origin>/oidc/callback).";
+            error_page(502, "Sign-in not completed", &message, hint)
+        }
+        SignInFailure::IdToken(e) => {
+            let hint = if e.is_clock() {
+                "The clocks of this server and the identity provider disagree by more than a minute, or the sign-in took too long. Start again; if it keeps failing, the operator should check the provider's clock."
+            } else {
+                "Start again. If it keeps failing, the operator should check OIDC_ISSUER and OIDC_CLIENT_ID against the provider."
+            };
+            error_page(401, "Sign-in not accepted", &format!("Sign-in not accepted: {e}"), hint)
+        }
+        SignInFailure::NoVerifiedEmail { email } => {
+            let message = match email {
+                Some(e) => format!("The identity provider has not verified your e-mail address {}", printable(&e)),
+                None => "The identity provider did not give a verified e-mail address".to_string(),
+            };
+            let hint = "Verify your e-mail address with the identity provider, then start again; or ask a workspace admin to add you by your subject (`sub`) instead.";
+            error_page(403, "No verified e-mail address", &message, hint)
+        }
+        SignInFailure::NotAMember { who, help } => {
+            let message = format!("You are signed in as {}, but not as a member of a workspace this server serves", printable(&who));
+            let ask = match help {
+                Some(h) => {
+                    format!("Ask your workspace's admin ({}) to add you to the workspace's members, then start again.", printable(&h))
+                }
+                None => "Ask your workspace's admin to add you to the workspace's members, then start again.".to_string(),
+            };
+            error_page(403, "Not a member", &message, &ask)
+        }
     }
 }
 

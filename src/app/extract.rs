@@ -3,10 +3,11 @@
 //! forms, `Authorization` headers or cookies itself; each maps a rejection to the `AppError` of
 //! its own surface.
 use super::Services;
-use crate::core::cookies::{self, Session, CSRF_COOKIE, SESSION_COOKIE, SESSION_TTL};
+use crate::core::cookies::{self, Membership, Session, CSRF_COOKIE, MAX_SESSION_WORKSPACES, SESSION_COOKIE, SESSION_TTL};
 use crate::core::http::{Request, Response};
-use crate::core::ids::{Email, WorkspaceId};
+use crate::core::ids::{Identity, WorkspaceId};
 use crate::core::oauth::keys::Keys;
+use crate::core::oidc::flow::{Flow, FLOW_COOKIE, FLOW_TTL};
 use crate::core::site::Site;
 
 /// Fields of an `application/x-www-form-urlencoded` body, or of a query string, in order.
@@ -117,16 +118,45 @@ pub fn session<S: Services>(svc: &S, req: &Request, site: &Site) -> Option<Sessi
     cookies::decode_session(svc.keys(), &cookie(req, site, SESSION_COOKIE)?, svc.now())
 }
 
-/// A new sign-in session for `email` in `workspace`, and the `Set-Cookie` that starts it.
-pub fn begin_session<S: Services>(svc: &S, site: &Site, workspace: WorkspaceId, email: Email) -> String {
-    let session = Session { workspace, email, expires_at: svc.now() + SESSION_TTL, sid: svc.random_token() };
-    let value = cookies::encode_session(svc.keys(), &session);
-    cookies::set_cookie(&site.cookie_name(SESSION_COOKIE), &value, SESSION_TTL, site.secure_cookies())
+/// A new sign-in session for `identity`, acting in `current`, and the `Set-Cookie` that starts it.
+pub fn begin_session<S: Services>(
+    svc: &S,
+    site: &Site,
+    identity: Identity,
+    current: Option<Membership>,
+    others: Vec<WorkspaceId>,
+) -> String {
+    let mut others = others;
+    others.truncate(MAX_SESSION_WORKSPACES);
+    let session = Session { identity, current, others, expires_at: svc.now() + SESSION_TTL, sid: svc.random_token() };
+    session_cookie(svc, site, &session)
+}
+
+/// The `Set-Cookie` that stores `session` (a changed workspace keeps its `sid` and expiry).
+pub fn session_cookie<S: Services>(svc: &S, site: &Site, session: &Session) -> String {
+    let value = cookies::encode_session(svc.keys(), session);
+    let max_age = (session.expires_at - svc.now()).max(0);
+    cookies::set_cookie(&site.cookie_name(SESSION_COOKIE), &value, max_age, site.secure_cookies())
 }
 
 /// The `Set-Cookie` that ends the session (sign-out).
 pub fn end_session(site: &Site) -> String {
     cookies::set_cookie(&site.cookie_name(SESSION_COOKIE), "", 0, site.secure_cookies())
+}
+
+/// The sign-in at the identity provider this browser started (`crate::core::oidc::flow`).
+pub fn oidc_flow<S: Services>(svc: &S, req: &Request, site: &Site) -> Option<Flow> {
+    Flow::decode(svc.keys(), &cookie(req, site, FLOW_COOKIE)?, svc.now())
+}
+
+/// The `Set-Cookie` that keeps `flow` until the callback.
+pub fn begin_oidc_flow<S: Services>(svc: &S, site: &Site, flow: &Flow) -> String {
+    cookies::set_cookie(&site.cookie_name(FLOW_COOKIE), &flow.encode(svc.keys()), FLOW_TTL, site.secure_cookies())
+}
+
+/// The `Set-Cookie` that forgets the flow (it is single-use).
+pub fn end_oidc_flow(site: &Site) -> String {
+    cookies::set_cookie(&site.cookie_name(FLOW_COOKIE), "", 0, site.secure_cookies())
 }
 
 /// The browser's CSRF nonce (signed double submit: the cookie holds the nonce, forms and the

@@ -7,10 +7,12 @@
 mod admin;
 mod api_tools;
 mod authorize;
+mod choose;
 mod discovery;
 pub mod error;
 mod extract;
 mod mcp;
+mod oidc;
 mod register;
 mod revoke;
 mod signin;
@@ -47,6 +49,23 @@ pub trait Services: PolicySource + ClientStore + CodeStore + ConnectionStore + W
         headers: &[(String, String)],
     ) -> Result<UpstreamResponse, UpstreamFailure>;
 
+    /// The identity provider's metadata and keys, cached per isolate.
+    fn provider_cache(&self) -> &std::cell::RefCell<crate::core::oidc::jwks::ProviderCache>;
+
+    /// Sends a request to the identity provider (discovery, keys, token endpoint): a timeout,
+    /// no redirects followed, a bounded body. `Err` says why there is no answer.
+    async fn provider_fetch(&self, request: &crate::core::oidc::ProviderRequest) -> Result<UpstreamResponse, String>;
+
+    /// Whether `signature` is `alg`'s signature of `signing_input` under `key` (WebCrypto at the
+    /// edge). `Err` when the key cannot be used at all.
+    async fn verify_signature(
+        &self,
+        alg: crate::core::oidc::JwsAlg,
+        key: &crate::core::oidc::jwks::Jwk,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, String>;
+
     fn random_token(&self) -> String {
         let mut buf = [0u8; 32];
         self.fill_random(&mut buf);
@@ -74,7 +93,8 @@ const REVOKE_PATHS: [&str; 3] = ["/revoke", "/oauth/revoke", "/oauth2/revoke"];
 
 pub async fn handle<S: Services>(svc: &S, req: &Request) -> Response {
     let path = req.url.path();
-    let surface = if matches!(path, "/authorize" | "/signin" | "/signout" | "/admin") { Surface::Page } else { Surface::Json };
+    let page = matches!(path, "/authorize" | "/signin" | "/signout" | "/admin" | "/oidc/callback" | "/signin/workspace");
+    let surface = if page { Surface::Page } else { Surface::Json };
     let answer = match site(svc, req) {
         Ok(site) => route(svc, req, &site).await,
         Err(refused) => Err(refused),
@@ -124,9 +144,12 @@ async fn route<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Respo
         (Method::Post, p) if REGISTER_PATHS.contains(&p) => register::post(svc, req).await?,
         (Method::Get, "/authorize") => authorize::get(svc, req, site).await?,
         (Method::Post, "/authorize") => authorize::post(svc, req, site).await?,
-        (Method::Get, "/signin") => signin::get(svc, req, site)?,
+        (Method::Get, "/signin") => signin::get(svc, req, site).await?,
         (Method::Post, "/signin") => signin::post(svc, req, site).await?,
         (Method::Post, "/signout") => signin::signout(svc, req, site)?,
+        (Method::Get, "/oidc/callback") => oidc::callback(svc, req, site).await?,
+        (Method::Get, "/signin/workspace") => choose::get(svc, req, site)?,
+        (Method::Post, "/signin/workspace") => choose::post(svc, req, site).await?,
         (Method::Post, p) if TOKEN_PATHS.contains(&p) => token::post(svc, req, origin).await?,
         (Method::Post, p) if REVOKE_PATHS.contains(&p) => revoke::post(svc, req, origin).await?,
         (Method::Post, "/mcp" | "/mcp/") => mcp::post(svc, req, origin).await?,
@@ -155,7 +178,7 @@ fn cross_origin_endpoint(path: &str) -> bool {
 
 fn is_known(path: &str) -> bool {
     path.starts_with("/.well-known/")
-        || ["/authorize", "/signin"].contains(&path)
+        || ["/authorize", "/signin", "/signin/workspace", "/oidc/callback"].contains(&path)
         || TOKEN_PATHS.contains(&path)
         || REGISTER_PATHS.contains(&path)
         || REVOKE_PATHS.contains(&path)

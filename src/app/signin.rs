@@ -1,5 +1,6 @@
-//! Local-development sign-in: a workspace member signs in with their e-mail, when and only when
-//! `DEV_SIGN_IN=on` *and* the site is loopback (configured origin and `Host`; see
+//! `/signin`: through the OpenID Connect provider when one is configured (`super::oidc`), else
+//! the local-development sign-in — a workspace member signs in with their e-mail, when and only
+//! when `DEV_SIGN_IN=on` *and* the site is loopback (configured origin and `Host`; see
 //! `crate::core::site`). And `POST /signout`, which ends any session.
 //!
 //! A refusal says the same thing whatever the reason (no such workspace, not a member, an
@@ -9,8 +10,9 @@ use super::error::{AppError, PageError};
 use super::extract::{self, CsrfNonce, Form};
 use super::{load_policy, PolicyLoadError, Services};
 use crate::core::admin::{Outcome, OutcomeKind};
+use crate::core::cookies::Membership;
 use crate::core::http::{printable, Request, Response};
-use crate::core::ids::{Email, WorkspaceId};
+use crate::core::ids::{Email, Identity, WorkspaceId};
 use crate::core::oauth::authorize::AuthorizeParams;
 use crate::core::pages::signin;
 use crate::core::site::Site;
@@ -25,20 +27,32 @@ pub fn signin_url(params: &AuthorizeParams) -> String {
     format!("/signin?{next}")
 }
 
-/// Development sign-in is honoured only on a loopback site (docs/protocol.md §13).
+/// `/signin/workspace?next=…`: name or choose the workspace, then go on to `next`.
+pub fn choose_workspace_url(next: &str) -> String {
+    let next: String = url::form_urlencoded::Serializer::new(String::new()).append_pair("next", next).finish();
+    format!("/signin/workspace?{next}")
+}
+
+/// Development sign-in is honoured only on a loopback site (docs/protocol.md §13), and only
+/// when no identity provider is configured.
 pub fn dev_sign_in<S: Services>(svc: &S, site: &Site) -> bool {
-    svc.config().dev_sign_in && site.is_loopback()
+    svc.config().dev_sign_in && site.is_loopback() && svc.config().oidc.is_none()
+}
+
+/// Whether anyone can sign in here at all.
+pub fn can_sign_in<S: Services>(svc: &S, site: &Site) -> bool {
+    svc.config().oidc.is_some() || dev_sign_in(svc, site)
 }
 
 pub fn redirect_to_signin<S: Services>(svc: &S, site: &Site, params: &AuthorizeParams) -> Result<Response, AppError> {
-    if !dev_sign_in(svc, site) {
+    if !can_sign_in(svc, site) {
         return Err(PageError::SignInDisabled.into());
     }
     Ok(Response::redirect(303, &signin_url(params)))
 }
 
 /// Only return to our own authorize endpoint (or the admin page).
-fn safe_next(next: Option<&str>) -> String {
+pub(crate) fn safe_next(next: Option<&str>) -> String {
     next.filter(|n| (n.starts_with("/authorize?") || *n == "/admin") && !n.contains('\\')).unwrap_or("/authorize").to_string()
 }
 
@@ -56,17 +70,20 @@ fn page<S: Services>(svc: &S, req: &Request, site: &Site, status: u16, shown: &S
     csrf.attach(Response::html(status, html))
 }
 
-pub fn get<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
+pub async fn get<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
+    let next = safe_next(Form::from_query(req).get("next"));
+    if let Some(provider) = &svc.config().oidc {
+        return super::oidc::start(svc, site, provider, &next).await;
+    }
     if !dev_sign_in(svc, site) {
         return Err(PageError::SignInDisabled.into());
     }
-    let next = safe_next(Form::from_query(req).get("next"));
     Ok(page(svc, req, site, 200, &Shown { next: &next, workspace: "", email: "", error: None }))
 }
 
 pub async fn post<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
     if !dev_sign_in(svc, site) {
-        return Err(PageError::SignInDisabled.into());
+        return Err(if can_sign_in(svc, site) { PageError::DevSignInOff } else { PageError::SignInDisabled }.into());
     }
     let form = Form::from_any_body(req);
     let field = |name: &str| form.get(name).map(str::trim).unwrap_or("");
@@ -77,8 +94,8 @@ pub async fn post<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Re
         return refuse("The sign-in form expired; please sign in again");
     }
     match member(svc, ws, email).await? {
-        Ok((workspace, email)) => {
-            let cookie = extract::begin_session(svc, site, workspace, email);
+        Ok((identity, membership)) => {
+            let cookie = extract::begin_session(svc, site, identity, Some(membership), Vec::new());
             Ok(Response::redirect(303, &next).with_header("set-cookie", &cookie))
         }
         Err(why) => {
@@ -88,40 +105,54 @@ pub async fn post<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Re
     }
 }
 
-/// The member `email` of workspace `ws`, or why not (for the log, never for the visitor). A
-/// refusal in an existing workspace is recorded among its rejected attempts.
-async fn member<S: Services>(svc: &S, ws: &str, email: &str) -> Result<Result<(WorkspaceId, Email), String>, AppError> {
+/// The identity typed into the development sign-in and its membership of workspace `ws`, or
+/// why not (for the log, never for the visitor).
+async fn member<S: Services>(svc: &S, ws: &str, email: &str) -> Result<Result<(Identity, Membership), String>, AppError> {
     let Some(workspace) = WorkspaceId::parse(ws) else {
         return Ok(Err("not a workspace ID".into()));
-    };
-    let policy = match load_policy(svc, &workspace).await {
-        Ok(p) => p,
-        Err(PolicyLoadError::Unusable(why)) => return Ok(Err(why.to_string())),
-        Err(e) => return Err(e.into_page()),
     };
     let Ok(address) = Email::parse(email) else {
         return Ok(Err("not an e-mail address".into()));
     };
-    match policy.member(&address) {
-        Some(m) => Ok(Ok((policy.id.clone(), m.email.clone()))),
-        None => {
-            let rule = format!("Sign-in refused: {address} is not a member of this workspace");
-            let outcome = Outcome {
-                kind: OutcomeKind::Rejected,
-                at: svc.now(),
-                user: address.to_string(),
-                client_id: String::new(),
-                client_name: "(sign-in)".into(),
-                redirect_uri: String::new(),
-                scopes: Vec::new(),
-                rule: Some(rule.clone()),
-            };
-            if let Err(e) = svc.record_outcome(&policy.id, &outcome).await {
-                svc.log(&format!("sign-in: could not record the refusal: {}", e.0));
-            }
-            Ok(Err(rule))
-        }
+    let identity = Identity { subject: None, email: Some(address) };
+    Ok(membership(svc, &workspace, &identity).await?.map(|m| (identity, m)))
+}
+
+/// The membership of `identity` in `workspace`, or why not (for the log and, when the workspace
+/// exists, its rejected attempts; never for the visitor).
+pub(crate) async fn membership<S: Services>(
+    svc: &S,
+    workspace: &WorkspaceId,
+    identity: &Identity,
+) -> Result<Result<Membership, String>, AppError> {
+    let policy = match load_policy(svc, workspace).await {
+        Ok(p) => p,
+        Err(PolicyLoadError::Unusable(why)) => return Ok(Err(why.to_string())),
+        Err(e) => return Err(e.into_page()),
+    };
+    if let Some(m) = policy.member_for(identity) {
+        return Ok(Ok(Membership { workspace: policy.id.clone(), email: m.email.clone() }));
     }
+    let who = match (&identity.email, &identity.subject) {
+        (Some(email), _) => email.to_string(),
+        (None, Some(sub)) => format!("subject {}", printable(sub)),
+        (None, None) => "an unnamed identity".into(),
+    };
+    let rule = format!("Sign-in refused: {who} is not a member of this workspace");
+    let outcome = Outcome {
+        kind: OutcomeKind::Rejected,
+        at: svc.now(),
+        user: who,
+        client_id: String::new(),
+        client_name: "(sign-in)".into(),
+        redirect_uri: String::new(),
+        scopes: Vec::new(),
+        rule: Some(rule.clone()),
+    };
+    if let Err(e) = svc.record_outcome(&policy.id, &outcome).await {
+        svc.log(&format!("sign-in: could not record the refusal: {}", e.0));
+    }
+    Ok(Err(rule))
 }
 
 /// `POST /signout`: ends the session (the form's CSRF token is checked, so another site cannot

@@ -172,7 +172,7 @@ pub fn may_administer(caller: Option<&AdminCaller>, workspace: &WorkspaceId, pol
     match caller {
         None => Err(AdminDenied::Unauthenticated),
         Some(AdminCaller::Operator) => Ok(()),
-        Some(AdminCaller::Session(s)) if &s.workspace == workspace => match policy.and_then(|p| p.member(&s.email)) {
+        Some(AdminCaller::Session(s)) if s.acts_in(workspace) => match policy.and_then(|p| p.member_for(&s.identity)) {
             Some(m) if m.role == Role::Admin => Ok(()),
             _ => Err(AdminDenied::Forbidden),
         },
@@ -184,6 +184,8 @@ pub fn may_administer(caller: Option<&AdminCaller>, workspace: &WorkspaceId, pol
 mod tests {
     use super::*;
     use crate::core::config::BUNDLED_SCOPE_CATALOG;
+    use crate::core::cookies::Membership;
+    use crate::core::ids::Identity;
     use crate::core::scopes::ScopeCatalog;
 
     fn policy() -> WorkspacePolicy {
@@ -195,7 +197,13 @@ mod tests {
     }
 
     fn session(ws: &str, email: &str) -> AdminCaller {
-        AdminCaller::Session(Session { workspace: ws.into(), email: email.into(), expires_at: 0, sid: String::new() })
+        AdminCaller::Session(Session {
+            identity: Identity { subject: None, email: Some(email.into()) },
+            current: Some(Membership { workspace: ws.into(), email: email.into() }),
+            others: Vec::new(),
+            expires_at: 0,
+            sid: String::new(),
+        })
     }
 
     #[test]

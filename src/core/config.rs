@@ -2,6 +2,20 @@
 use crate::core::oauth::types::is_loopback_host;
 use crate::core::scopes::ScopeCatalog;
 
+/// The Worker's bindings (wrangler.toml), named in one place.
+pub mod bindings {
+    pub const POLICIES_KV: &str = "POLICIES";
+    pub const CLIENTS_KV: &str = "CLIENTS";
+    pub const CODES_DO: &str = "AUTH_CODES";
+    pub const CONNECTIONS_DO: &str = "CONNECTIONS";
+    pub const WORKSPACES_DO: &str = "WORKSPACES";
+    pub const KV: [&str; 2] = [POLICIES_KV, CLIENTS_KV];
+    pub const DURABLE_OBJECTS: [(&str, &str); 3] =
+        [(CODES_DO, "AuthCodes"), (CONNECTIONS_DO, "Connections"), (WORKSPACES_DO, "Workspaces")];
+    /// Secrets the worker reads (`wrangler secret put`), and whether each is required.
+    pub const SECRETS: [(&str, bool); 3] = [("SIGNING_KEY", true), ("OIDC_CLIENT_SECRET", false), ("ADMIN_TOKEN", false)];
+}
+
 /// The sample catalog bundled at build time; `SCOPE_CATALOG` replaces it.
 pub const BUNDLED_SCOPE_CATALOG: &str = include_str!("../../config/scopes.json");
 
@@ -14,6 +28,10 @@ pub struct Config {
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub code_ttl: i64,
+    /// Sign-in through the product's OpenID Connect provider (`OIDC_ISSUER`, …).
+    pub oidc: Option<OidcConfig>,
+    /// `SIGN_IN_HELP`: whom a person who is in no workspace should ask (shown on that page).
+    pub sign_in_help: Option<String>,
     /// Local-development sign-in (`DEV_SIGN_IN=on`); off unless configured, refused with a
     /// non-loopback `PUBLIC_ORIGIN`, and honoured only on a loopback site.
     pub dev_sign_in: bool,
@@ -26,6 +44,53 @@ pub struct Config {
     pub upstream_timeout_ms: u64,
     pub upstream_max_bytes: usize,
     pub upstream_auth: UpstreamAuth,
+}
+
+/// The OpenID Connect provider people sign in with (README, "Sign-in").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcConfig {
+    /// `OIDC_ISSUER`: exactly the provider's `iss` (https; http only on loopback).
+    pub issuer: String,
+    /// `OIDC_CLIENT_ID`: this server's client at the provider.
+    pub client_id: String,
+    /// `OIDC_CLIENT_SECRET` (a Worker secret); none for a public client (PKCE only).
+    pub client_secret: Option<String>,
+    /// `OIDC_SCOPES`, default `openid email profile`.
+    pub scopes: String,
+    /// `OIDC_WORKSPACES_CLAIM`: the ID-token claim that lists the person's workspace IDs.
+    /// Unset: the person enters a workspace ID once per session.
+    pub workspaces_claim: Option<String>,
+    /// `OIDC_PROVIDER_NAME`, shown on pages; default the issuer's host.
+    pub provider_name: String,
+}
+
+fn oidc(var: &impl Fn(&str) -> Option<String>) -> Result<Option<OidcConfig>, String> {
+    let set = |name: &str| var(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let Some(issuer) = set("OIDC_ISSUER") else {
+        return match set("OIDC_CLIENT_ID") {
+            Some(_) => Err("OIDC_CLIENT_ID is set without OIDC_ISSUER".into()),
+            None => Ok(None),
+        };
+    };
+    let url = url::Url::parse(&issuer).map_err(|_| format!("OIDC_ISSUER must be a URL, not `{issuer}`"))?;
+    let host = url.host_str().unwrap_or("").to_string();
+    if !(url.scheme() == "https" || url.scheme() == "http" && is_loopback_host(&host)) || url.query().is_some() || url.fragment().is_some()
+    {
+        return Err(format!("OIDC_ISSUER must be an https URL without query or fragment (plain http only on loopback), not `{issuer}`"));
+    }
+    let client_id = set("OIDC_CLIENT_ID").ok_or("OIDC_ISSUER is set but OIDC_CLIENT_ID is not")?;
+    let scopes = set("OIDC_SCOPES").unwrap_or_else(|| "openid email profile".into());
+    if !scopes.split(' ').any(|s| s == "openid") {
+        return Err(format!("OIDC_SCOPES must include `openid`, not `{scopes}`"));
+    }
+    Ok(Some(OidcConfig {
+        issuer,
+        client_id,
+        client_secret: set("OIDC_CLIENT_SECRET"),
+        scopes,
+        workspaces_claim: set("OIDC_WORKSPACES_CLAIM"),
+        provider_name: set("OIDC_PROVIDER_NAME").unwrap_or(host),
+    }))
 }
 
 /// How tool calls authenticate to the upstream API (never with the client's token).
@@ -47,6 +112,23 @@ pub const DEFAULT_CODE_TTL: i64 = 60;
 const CLIENT_TTL_MIN: i64 = 90 * 86_400;
 
 impl Config {
+    /// What would make this configuration unfit to serve off loopback (`make deploy-check`).
+    pub fn production_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        match self.public_origin.as_deref() {
+            None => problems.push("PUBLIC_ORIGIN is not set: off loopback every request would be refused (421)".to_string()),
+            Some(o) if is_loopback_origin(o) => problems.push(format!("PUBLIC_ORIGIN `{o}` is a loopback origin")),
+            Some(_) => {}
+        }
+        if self.dev_sign_in {
+            problems.push("DEV_SIGN_IN is set: remove it (it belongs in .dev.vars only)".into());
+        }
+        if self.oidc.is_none() {
+            problems.push("OIDC_ISSUER is not set: nobody could sign in to approve a connection (README, \"Sign-in\")".into());
+        }
+        problems
+    }
+
     /// Outlives every refresh token issued for a code obtained with the registration.
     pub fn client_ttl(&self) -> i64 {
         CLIENT_TTL_MIN.max(self.refresh_token_ttl + 86_400)
@@ -65,6 +147,8 @@ impl Config {
             ));
         }
         Ok(Config {
+            oidc: oidc(&var)?,
+            sign_in_help: var("SIGN_IN_HELP").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()),
             public_origin,
             catalog: ScopeCatalog::parse(&catalog_json)?,
             access_token_ttl: seconds(&var, "ACCESS_TOKEN_TTL_SECONDS", DEFAULT_ACCESS_TOKEN_TTL, 60, 86_400)?,
@@ -155,6 +239,30 @@ mod tests {
         assert_eq!(cfg(&[("PUBLIC_ORIGIN", "https://x.example/")]).unwrap().public_origin.unwrap(), "https://x.example");
         assert!(cfg(&[("PUBLIC_ORIGIN", "http://x.example")]).unwrap_err().contains("must be https"));
         assert!(cfg(&[("PUBLIC_ORIGIN", "http://127.0.0.1:8081")]).is_ok(), "plain http on loopback");
+    }
+
+    #[test]
+    fn an_identity_provider_is_configured_whole_or_not_at_all() {
+        assert!(cfg(&[]).unwrap().oidc.is_none());
+        let c = cfg(&[("OIDC_ISSUER", "https://id.example.com"), ("OIDC_CLIENT_ID", "mcp")]).unwrap().oidc.unwrap();
+        assert_eq!((c.scopes.as_str(), c.provider_name.as_str(), c.client_secret), ("openid email profile", "id.example.com", None));
+        assert!(cfg(&[("OIDC_ISSUER", "https://id.example.com")]).unwrap_err().contains("OIDC_CLIENT_ID is not"));
+        assert!(cfg(&[("OIDC_CLIENT_ID", "mcp")]).unwrap_err().contains("without OIDC_ISSUER"));
+        assert!(cfg(&[("OIDC_ISSUER", "http://id.example.com"), ("OIDC_CLIENT_ID", "m")]).unwrap_err().contains("https"));
+        assert!(cfg(&[("OIDC_ISSUER", "http://127.0.0.1:8901"), ("OIDC_CLIENT_ID", "m")]).is_ok(), "a provider on loopback");
+        assert!(cfg(&[("OIDC_ISSUER", "https://id.example.com"), ("OIDC_CLIENT_ID", "m"), ("OIDC_SCOPES", "email")]).is_err());
+    }
+
+    #[test]
+    fn a_production_configuration_has_its_origin_and_its_provider() {
+        let good = [("PUBLIC_ORIGIN", "https://mcp.example.com"), ("OIDC_ISSUER", "https://id.example.com"), ("OIDC_CLIENT_ID", "m")];
+        assert_eq!(cfg(&good).unwrap().production_problems(), Vec::<String>::new());
+        let local = cfg(&[("DEV_SIGN_IN", "on")]).unwrap().production_problems();
+        assert_eq!(local.len(), 3, "{local:?}");
+        assert!(
+            local[0].starts_with("PUBLIC_ORIGIN is not set") && local[1].starts_with("DEV_SIGN_IN") && local[2].starts_with("OIDC_ISSUER")
+        );
+        assert!(cfg(&[("PUBLIC_ORIGIN", "http://127.0.0.1:8081")]).unwrap().production_problems()[0].contains("loopback"));
     }
 
     #[test]

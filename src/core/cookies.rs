@@ -1,10 +1,11 @@
 //! Browser state: the signed sign-in session and the CSRF token bound to a cookie and to the
 //! session. Cookie names here are base names: `crate::core::site::Site::cookie_name` adds the
 //! `__Host-` prefix wherever cookies are `Secure`.
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::core::b64;
-use crate::core::ids::{Email, WorkspaceId};
+use crate::core::ids::{Email, Identity, WorkspaceId};
 use crate::core::oauth::keys::Keys;
 use crate::core::oauth::pkce::constant_time_eq;
 
@@ -14,31 +15,64 @@ pub const CSRF_COOKIE: &str = "mcp_edge_csrf";
 /// browser left signed in does not approve connections for a day.
 pub const SESSION_TTL: i64 = 3600;
 
+/// A signed-in browser: who (as the sign-in method vouched), and the workspace it acts in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
-    pub workspace: WorkspaceId,
-    pub email: Email,
+    pub identity: Identity,
+    /// The workspace this browser acts in and the member's e-mail there; `None` until the
+    /// person has named a workspace (OpenID Connect sign-in without a workspaces claim).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Membership>,
+    /// The other workspaces the identity was a member of at sign-in (the consent page's chooser).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<WorkspaceId>,
     pub expires_at: i64,
     /// Random per sign-in: CSRF tokens are bound to it, so a form shown before a sign-in (or to
     /// another session) is not accepted after it.
     pub sid: String,
 }
 
-/// `base64url(json).base64url(HMAC)`.
-pub fn encode_session(keys: &Keys, session: &Session) -> String {
-    let body = b64::encode(serde_json::to_string(session).unwrap_or_default().as_bytes());
-    let mac = keys.cookie_mac(format!("session|{body}").as_bytes());
+impl Session {
+    /// Whether the browser acts in `workspace` now.
+    pub fn acts_in(&self, workspace: &WorkspaceId) -> bool {
+        self.current.as_ref().is_some_and(|m| &m.workspace == workspace)
+    }
+}
+
+/// A workspace and the member e-mail the signed-in identity is there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    pub workspace: WorkspaceId,
+    pub email: Email,
+}
+
+/// At most this many workspaces are kept in a session (the cookie stays well under 4 KB).
+pub const MAX_SESSION_WORKSPACES: usize = 20;
+
+/// A value a cookie carries, MACed for `purpose`: `base64url(json).base64url(HMAC)`. The
+/// purpose is part of the MAC, so a value signed for one cookie is nothing in another.
+pub fn sign<T: Serialize>(keys: &Keys, purpose: &str, value: &T) -> String {
+    let body = b64::encode(serde_json::to_string(value).unwrap_or_default().as_bytes());
+    let mac = keys.cookie_mac(format!("{purpose}|{body}").as_bytes());
     format!("{body}.{}", b64::encode(&mac))
 }
 
-pub fn decode_session(keys: &Keys, value: &str, now: i64) -> Option<Session> {
-    let (body, mac) = value.split_once('.')?;
-    let expected = keys.cookie_mac(format!("session|{body}").as_bytes());
+/// The value `sign(keys, purpose, …)` made, if `text` is exactly that.
+pub fn open<T: DeserializeOwned>(keys: &Keys, purpose: &str, text: &str) -> Option<T> {
+    let (body, mac) = text.split_once('.')?;
+    let expected = keys.cookie_mac(format!("{purpose}|{body}").as_bytes());
     if !constant_time_eq(&b64::decode(mac)?, &expected) {
         return None;
     }
-    let session: Session = serde_json::from_slice(&b64::decode(body)?).ok()?;
-    (session.expires_at > now).then_some(session)
+    serde_json::from_slice(&b64::decode(body)?).ok()
+}
+
+pub fn encode_session(keys: &Keys, session: &Session) -> String {
+    sign(keys, "session", session)
+}
+
+pub fn decode_session(keys: &Keys, value: &str, now: i64) -> Option<Session> {
+    open::<Session>(keys, "session", value).filter(|s| s.expires_at > now)
 }
 
 /// The form token for a browser whose CSRF cookie holds `nonce` (signed double submit), bound
@@ -77,7 +111,13 @@ mod tests {
     #[test]
     fn sessions_are_signed_and_expire() {
         let k = test_keys();
-        let s = Session { workspace: "acme".into(), email: "ada@example.com".into(), expires_at: 100, sid: "s1".into() };
+        let s = Session {
+            identity: Identity { subject: Some("u-1".into()), email: Some("ada@example.com".into()) },
+            current: Some(Membership { workspace: "acme".into(), email: "ada@example.com".into() }),
+            others: vec!["north".into()],
+            expires_at: 100,
+            sid: "s1".into(),
+        };
         let v = encode_session(&k, &s);
         assert_eq!(decode_session(&k, &v, 50), Some(s));
         assert_eq!(decode_session(&k, &v, 100), None);

@@ -44,6 +44,18 @@ impl Email {
     }
 }
 
+/// Who signed in, as the sign-in method vouches for it: the identity provider's subject
+/// (`sub`), and the e-mail address — only when the provider says it is verified (or, in local
+/// development, as typed). `crate::core::policy::model::WorkspacePolicy::member_for` maps it to
+/// a member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+}
+
 /// Why `raw` is not an e-mail address, exactly as written (nothing trimmed).
 pub fn check_email(raw: &str) -> Result<(), &'static str> {
     if raw.is_empty() {

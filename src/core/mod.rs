@@ -12,6 +12,7 @@ pub mod ids;
 pub mod mcp;
 pub mod messages;
 pub mod oauth;
+pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod policy;

@@ -4,6 +4,7 @@ use crate::core::scopes::{ScopeCatalog, ScopeSet};
 
 const CONSENT: &str = include_str!("../../static/consent.html");
 const SIGNIN: &str = include_str!("../../static/signin.html");
+const WORKSPACE: &str = include_str!("../../static/workspace.html");
 const ERROR: &str = include_str!("../../static/error.html");
 const ADMIN: &str = include_str!("../../static/admin.html");
 pub const STYLESHEET: &str = include_str!("../../static/style.css");
@@ -81,6 +82,8 @@ pub struct ConsentView<'a> {
     pub return_path: &'a str,
     /// Shown above the request, e.g. when it changed since the page was last shown.
     pub notice: Option<&'a str>,
+    /// The signed-in person's other workspaces (a chooser when there are any).
+    pub other_workspaces: &'a [&'a str],
 }
 
 pub fn consent(view: &ConsentView) -> String {
@@ -111,6 +114,7 @@ pub fn consent(view: &ConsentView) -> String {
             ("shown", Value::Text(view.shown)),
             ("return_path", Value::Text(view.return_path)),
             ("notice", Value::Html(notice)),
+            ("chooser", Value::Html(chooser(view.other_workspaces, view.csrf, view.return_path))),
         ],
     )
 }
@@ -127,6 +131,66 @@ pub fn signin(next: &str, csrf: &str, workspace: &str, email: &str, error: Optio
             ("email_value", Value::Text(email)),
             ("error_block", Value::Html(error_block)),
         ],
+    )
+}
+
+/// The workspace page: who signed in, the workspaces to choose from (`known`), or a field to
+/// enter one (`enter`).
+pub struct WorkspaceView<'a> {
+    pub who: &'a str,
+    pub next: &'a str,
+    pub csrf: &'a str,
+    pub known: &'a [&'a str],
+    pub enter: bool,
+    pub error: Option<&'a str>,
+}
+
+pub fn choose_workspace(view: &WorkspaceView) -> String {
+    let choices = if view.enter || view.known.is_empty() {
+        let value = view.known.first().copied().unwrap_or("");
+        format!(
+            "<label for=\"workspace\">Workspace ID</label><input type=\"text\" id=\"workspace\" name=\"workspace\" value=\"{}\" required autocomplete=\"organization\"><p class=\"muted\">Your workspace admin can tell you its ID.</p>",
+            escape(value)
+        )
+    } else {
+        let items: String = view
+            .known
+            .iter()
+            .enumerate()
+            .map(|(i, ws)| {
+                let checked = if i == 0 { " checked" } else { "" };
+                format!(
+                    "<label class=\"inline\"><input type=\"radio\" name=\"workspace\" value=\"{0}\"{checked}> <code>{0}</code></label>",
+                    escape(ws)
+                )
+            })
+            .collect();
+        format!("<fieldset><legend>Your workspaces</legend>{items}</fieldset>")
+    };
+    let error_block =
+        view.error.map(|e| format!("<p id=\"error-message\" class=\"error\" role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
+    fill(
+        WORKSPACE,
+        &[
+            ("who", Value::Text(view.who)),
+            ("next", Value::Text(view.next)),
+            ("csrf", Value::Text(view.csrf)),
+            ("choices", Value::Html(choices)),
+            ("error_block", Value::Html(error_block)),
+        ],
+    )
+}
+
+/// The consent page's switch to another workspace of the signed-in person.
+fn chooser(others: &[&str], csrf: &str, return_path: &str) -> String {
+    if others.is_empty() {
+        return String::new();
+    }
+    let options: String = others.iter().map(|ws| format!("<option value=\"{0}\">{0}</option>", escape(ws))).collect();
+    format!(
+        "<form method=\"post\" action=\"/signin/workspace\" id=\"workspace-chooser\" class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"next\" value=\"{}\"><label for=\"workspace-choice\">Use another of your workspaces</label> <select id=\"workspace-choice\" name=\"workspace\">{options}</select> <button type=\"submit\">Switch</button></form>",
+        escape(csrf),
+        escape(return_path)
     )
 }
 
@@ -163,6 +227,7 @@ mod tests {
             shown: "d",
             return_path: "/authorize?x",
             notice: None,
+            other_workspaces: &[],
         });
         assert!(!page.contains("<img src=x"));
         assert!(!page.contains("<script>x"));
@@ -191,12 +256,18 @@ mod tests {
             shown: "d",
             return_path: "/authorize?y",
             notice: Some("<b>changed</b>"),
+            other_workspaces: &["north\"><script>"],
         });
         assert!(page.contains("name=\"state\" value=\"{{csrf}}\""), "state comes back as sent");
-        assert_eq!(page.matches("value=\"SECRET-CSRF\"").count(), 2, "the token appears only in its own fields (approve, sign out)");
-        assert_eq!(page.matches("SECRET-CSRF").count(), 2);
+        assert_eq!(
+            page.matches("value=\"SECRET-CSRF\"").count(),
+            3,
+            "the token appears only in its own fields (approve, sign out, switch)"
+        );
+        assert_eq!(page.matches("SECRET-CSRF").count(), 3);
         assert_eq!(page.matches("data-scope=").count(), 1, "a client name cannot add scope items");
         assert!(page.contains("&lt;b&gt;changed&lt;/b&gt;"));
+        assert!(page.contains("<option value=\"north&quot;&gt;&lt;script&gt;\">") && !page.contains("north\"><script>"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! Workers KV and Durable Objects, and the per-isolate configuration.
 mod codes;
 mod connections;
+mod oidc;
 mod services;
 mod upstream;
 mod workspaces;
@@ -21,12 +22,8 @@ use crate::core::http;
 use crate::core::oauth::keys::Keys;
 use services::EdgeServices;
 
-/// Binding names, in one place.
-pub(crate) const POLICIES_KV: &str = "POLICIES";
-pub(crate) const CLIENTS_KV: &str = "CLIENTS";
-pub(crate) const CODES_DO: &str = "AUTH_CODES";
-pub(crate) const CONNECTIONS_DO: &str = "CONNECTIONS";
-pub(crate) const WORKSPACES_DO: &str = "WORKSPACES";
+/// Binding names, in one place (`crate::core::config::bindings`, which `deploy-check` reads too).
+pub(crate) use crate::core::config::bindings::{CLIENTS_KV, CODES_DO, CONNECTIONS_DO, POLICIES_KV, WORKSPACES_DO};
 
 /// The `POLICIES` key of a workspace's policy (docs/storage.md).
 pub(crate) fn policy_key(workspace: &crate::core::ids::WorkspaceId) -> String {

@@ -23,11 +23,12 @@ use crate::core::store::{
 pub struct EdgeServices {
     env: Env,
     setup: Rc<(Config, Keys)>,
+    provider_cache: Rc<std::cell::RefCell<crate::core::oidc::jwks::ProviderCache>>,
 }
 
 impl EdgeServices {
     pub fn new(env: Env, setup: Rc<(Config, Keys)>) -> EdgeServices {
-        EdgeServices { env, setup }
+        EdgeServices { env, setup, provider_cache: super::oidc::cache() }
     }
 
     fn stub(&self, binding: &str, name: &str) -> Result<Stub, StoreError> {
@@ -91,6 +92,24 @@ impl Services for EdgeServices {
         headers: &[(String, String)],
     ) -> Result<crate::app::UpstreamResponse, crate::app::UpstreamFailure> {
         super::upstream::call(self.config(), request, headers).await
+    }
+
+    fn provider_cache(&self) -> &std::cell::RefCell<crate::core::oidc::jwks::ProviderCache> {
+        &self.provider_cache
+    }
+
+    async fn provider_fetch(&self, request: &crate::core::oidc::ProviderRequest) -> Result<crate::app::UpstreamResponse, String> {
+        super::oidc::fetch(request).await
+    }
+
+    async fn verify_signature(
+        &self,
+        alg: crate::core::oidc::JwsAlg,
+        key: &crate::core::oidc::jwks::Jwk,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, String> {
+        super::oidc::verify(alg, key, signing_input, signature).await
     }
 }
 

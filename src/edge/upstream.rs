@@ -116,7 +116,7 @@ pub async fn call(config: &Config, request: &UpstreamRequest, headers: &[(String
 
 /// Sends with a timeout (aborting the fetch) and reads at most `limit` bytes of the body.
 /// Returns the response, whether the body went over the limit, and its ETag.
-async fn send(req: Request, timeout_ms: u64, limit: usize) -> Result<(UpstreamResponse, bool, Option<String>), UpstreamFailure> {
+pub(super) async fn send(req: Request, timeout_ms: u64, limit: usize) -> Result<(UpstreamResponse, bool, Option<String>), UpstreamFailure> {
     let controller = AbortController::default();
     let signal = controller.signal();
     let work = async move {

@@ -113,6 +113,30 @@ export async function closeBrowser() {
   await browser?.close();
 }
 
+/**
+ * An OAuthClientProvider kept in memory, as Claude Code keeps one per server (for the official
+ * SDK client). `callback`: its loopback redirect URI; `name`: the client name it registers.
+ */
+export class MemoryProvider {
+  constructor(onRedirect, { callback = CALLBACK, name = "Claude Code (e2e)" } = {}) {
+    this.onRedirect = onRedirect;
+    this.callback = callback;
+    this.name = name;
+  }
+  get redirectUrl() { return this.callback; }
+  get clientMetadata() {
+    return { client_name: this.name, redirect_uris: [this.callback], grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "none" };
+  }
+  clientInformation() { return this.client; }
+  saveClientInformation(info) { this.client = info; }
+  tokens() { return this.savedTokens; }
+  saveTokens(tokens) { this.savedTokens = tokens; }
+  redirectToAuthorization(url) { this.onRedirect(url); }
+  state() { return (this.sentState = crypto.randomUUID()); }
+  saveCodeVerifier(v) { this.verifier = v; }
+  codeVerifier() { return this.verifier; }
+}
+
 // --- an OAuth client made of plain HTTP, for the negative paths ---------------------------------
 
 export function pkce() {

@@ -6,7 +6,7 @@ import * as jose from "jose";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
-import { BASE, CALLBACK, CODE_TTL, SIGNING_KEY, authorizeUrl, browse, connect, exchange, getCode, mcp, pkce, policy, putPolicies, register, rpc, token } from "./harness.mjs";
+import { BASE, CALLBACK, CODE_TTL, MemoryProvider, SIGNING_KEY, authorizeUrl, browse, connect, exchange, getCode, mcp, pkce, policy, putPolicies, register, rpc, token } from "./harness.mjs";
 
 export const POLICIES = {
   acme: policy(),
@@ -16,22 +16,6 @@ export const POLICIES = {
   disabled: policy({ mcp_enabled: false, members: [{ email: "dan@example.com", role: "member" }] }),
 };
 
-/** An OAuthClientProvider kept in memory, as Claude Code keeps one per server. */
-class MemoryProvider {
-  constructor(onRedirect) { this.onRedirect = onRedirect; }
-  get redirectUrl() { return CALLBACK; }
-  get clientMetadata() {
-    return { client_name: "Claude Code (e2e)", redirect_uris: [CALLBACK], grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "none" };
-  }
-  clientInformation() { return this.client; }
-  saveClientInformation(info) { this.client = info; }
-  tokens() { return this.savedTokens; }
-  saveTokens(tokens) { this.savedTokens = tokens; }
-  redirectToAuthorization(url) { this.onRedirect(url); }
-  state() { return (this.sentState = crypto.randomUUID()); }
-  saveCodeVerifier(v) { this.verifier = v; }
-  codeVerifier() { return this.verifier; }
-}
 
 
 export function oauthSuite() {

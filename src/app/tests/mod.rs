@@ -64,6 +64,9 @@ pub(super) struct Memory {
     pub(super) api_document: RefCell<String>,
     /// While set, every storage method fails with `StoreError("memory store is down")`.
     pub(super) store_down: Cell<bool>,
+    /// The identity provider `provider_fetch` talks to.
+    pub(super) provider: provider::TestProvider,
+    pub(super) provider_cache: RefCell<crate::core::oidc::jwks::ProviderCache>,
 }
 
 impl Memory {
@@ -100,6 +103,8 @@ impl Memory {
             })),
             api_document: RefCell::new(TEST_API.to_string()),
             store_down: Cell::new(false),
+            provider: provider::TestProvider::new(),
+            provider_cache: RefCell::default(),
         };
         m.set_policy("acme", |_| {});
         m
@@ -304,6 +309,24 @@ impl Services for Memory {
         self.upstream_calls.borrow_mut().push((request.clone(), headers.to_vec()));
         self.upstream_answer.borrow().clone()
     }
+
+    fn provider_cache(&self) -> &RefCell<crate::core::oidc::jwks::ProviderCache> {
+        &self.provider_cache
+    }
+
+    async fn provider_fetch(&self, request: &crate::core::oidc::ProviderRequest) -> Result<UpstreamResponse, String> {
+        self.provider.fetch(request, self.now.get())
+    }
+
+    async fn verify_signature(
+        &self,
+        alg: crate::core::oidc::JwsAlg,
+        key: &crate::core::oidc::jwks::Jwk,
+        input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, String> {
+        provider::verify(alg, key, input, signature)
+    }
 }
 
 /// A two-operation API for the pipeline tests; the real sample is config/openapi.json.
@@ -486,6 +509,8 @@ pub(super) fn connect(svc: &Memory, scope: Option<&str>) -> (String, String, Val
 mod admin;
 mod errors;
 mod oauth;
+mod oidc;
+mod provider;
 mod site;
 mod tokens;
 mod tools;

@@ -105,7 +105,9 @@ impl std::fmt::Display for TokenInvalid {
 
 /// The request an approval is about, as far as the workspace policy is concerned.
 pub struct AuthorizationFacts<'a> {
-    pub user: &'a Email,
+    /// The member e-mail the signed-in identity maps to (`WorkspacePolicy::member_for`);
+    /// `None` when it maps to no member.
+    pub user: Option<&'a Email>,
     pub client_id: &'a ClientId,
     pub redirect_uri: &'a RedirectUri,
     /// Catalog scopes asked for (`offline_access` already set apart); empty → the ceiling.
@@ -117,7 +119,7 @@ pub fn authorize(policy: &WorkspacePolicy, catalog: &ScopeCatalog, facts: &Autho
     if !policy.mcp_enabled {
         return Err(Denial::McpDisabled);
     }
-    if policy.member(facts.user).is_none() {
+    if facts.user.is_none_or(|u| policy.member(u).is_none()) {
         return Err(Denial::NotMember);
     }
     // Exact string match, port and path included.
@@ -193,7 +195,12 @@ mod tests {
         authorize(
             policy,
             catalog,
-            &AuthorizationFacts { user: &"ada@example.com".into(), client_id: &client, redirect_uri: &redirect, requested: &requested },
+            &AuthorizationFacts {
+                user: Some(&"ada@example.com".into()),
+                client_id: &client,
+                redirect_uri: &redirect,
+                requested: &requested,
+            },
         )
     }
 

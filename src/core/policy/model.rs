@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::core::ids::{check_email, Email, WorkspaceId};
+use crate::core::ids::{check_email, Email, Identity, WorkspaceId};
 use crate::core::oauth::types::{ClientId, RedirectUri};
 use crate::core::scopes::{ScopeCatalog, ScopeSet};
 
@@ -23,10 +23,15 @@ pub enum Role {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
-    /// Normalised (lowercased) at parse: compared ignoring case.
+    /// Normalised (lowercased) at parse: compared ignoring case. The user's identity in tokens
+    /// and connections, whichever way the member signed in.
     pub email: Email,
     pub name: String,
     pub role: Role,
+    /// The identity provider's subject (`sub`). When set, the member signs in only as that
+    /// subject (an e-mail address can be reassigned, a subject cannot); otherwise by verified
+    /// e-mail.
+    pub sub: Option<String>,
 }
 
 /// A validated workspace policy.
@@ -83,6 +88,15 @@ impl WorkspacePolicy {
         self.members.iter().find(|m| &m.email == email)
     }
 
+    /// The member a signed-in identity is: by subject for members that name one, else by
+    /// verified e-mail.
+    pub fn member_for(&self, identity: &Identity) -> Option<&Member> {
+        self.members.iter().find(|m| match &m.sub {
+            Some(sub) => identity.subject.as_deref() == Some(sub.as_str()),
+            None => identity.email.as_ref() == Some(&m.email),
+        })
+    }
+
     /// The client-pin rule: an empty list pins nothing; otherwise only the listed IDs (exact).
     pub fn allows_client(&self, client_id: &ClientId) -> bool {
         self.allowed_client_ids.is_empty() || self.allowed_client_ids.contains(client_id)
@@ -90,7 +104,7 @@ impl WorkspacePolicy {
 }
 
 const FIELDS: [&str; 7] = ["schema", "name", "mcp_enabled", "allowed_redirect_uris", "allowed_client_ids", "scope_ceiling", "members"];
-const MEMBER_FIELDS: [&str; 3] = ["email", "name", "role"];
+const MEMBER_FIELDS: [&str; 4] = ["email", "name", "role", "sub"];
 
 fn parse_document(workspace: &WorkspaceId, json: &str, catalog: &ScopeCatalog) -> Result<WorkspacePolicy, String> {
     let doc: Value = serde_json::from_str(json).map_err(|e| format!("the document is not JSON ({e})"))?;
@@ -171,8 +185,12 @@ fn parse_members(top: &Fields) -> Result<Vec<(String, Member)>, String> {
         };
         let name = if m.has("name") { m.string("name")?.trim() } else { "" };
         let name = if name.is_empty() { email.to_string() } else { name.to_string() };
+        let sub = if m.has("sub") { Some(m.string("sub")?) } else { None };
+        if let Some(bad) = sub.filter(|s| s.is_empty() || s.len() > 255 || s.chars().any(char::is_control)) {
+            return Err(format!("`{path}.sub` must be 1–255 characters without control characters, not `{}`", shown(bad)));
+        }
         let email_path = format!("{path}.email");
-        members.push((email_path, Member { email, name, role }));
+        members.push((email_path, Member { email, name, role, sub: sub.map(str::to_string) }));
     }
     Ok(members)
 }
@@ -313,6 +331,20 @@ pub mod tests {
         assert!(p.member(&"ada@example.com".into()).is_some());
         assert!(p.member(&" ADA@example.COM ".into()).is_some());
         assert!(p.member(&"bob@example.com".into()).is_none());
+    }
+
+    #[test]
+    fn members_with_a_subject_sign_in_only_as_that_subject() {
+        let mut doc = sample();
+        doc["members"] = json!([{"email": "ada@example.com", "role": "admin"}, {"email": "nora@example.com", "role": "member", "sub": "u-nora"}]);
+        let p = parse(&doc.to_string()).unwrap();
+        let who = |sub: Option<&str>, email: Option<&str>| Identity { subject: sub.map(str::to_string), email: email.map(Email::from) };
+        let email_of = |i: &Identity| p.member_for(i).map(|m| m.email.to_string());
+        assert_eq!(email_of(&who(Some("u-ada"), Some("ada@example.com"))).as_deref(), Some("ada@example.com"), "by verified e-mail");
+        assert_eq!(email_of(&who(Some("u-nora"), None)).as_deref(), Some("nora@example.com"), "by subject, no e-mail needed");
+        assert_eq!(email_of(&who(Some("u-other"), Some("nora@example.com"))), None, "a member with a subject is not matched by e-mail");
+        assert_eq!(email_of(&who(None, None)), None);
+        assert!(rejection(|d| d["members"][0]["sub"] = json!("")).contains("`members[0].sub` must be 1–255 characters"));
         assert_eq!(p.members[0].email.as_str(), "ada@example.com");
         let mut doc = sample();
         doc.as_object_mut().unwrap().remove("allowed_client_ids");
@@ -427,7 +459,7 @@ pub mod tests {
             d["members"] =
                 json!([{"email": "ada@example.com", "role": "admin"}, {"email": "bob@example.com", "role": "member", "admin": true}])
         });
-        assert_eq!(m, "`members[1].admin` is not a known field (known: `email`, `name`, `role`)");
+        assert_eq!(m, "`members[1].admin` is not a known field (known: `email`, `name`, `role`, `sub`)");
     }
 
     #[test]
