@@ -3,12 +3,12 @@ SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 DEV_WORKSPACE := dev
 
-.PHONY: dev test install install-test build seed lint unit e2e clean policy-check bench
+.PHONY: dev test install install-test build seed lint unit e2e clean policy-check bench deploy-check
 
 dev: install build .dev.vars seed
 	$(ENV) wrangler dev --ip 127.0.0.1 --port 8081
 
-test: install-test lint unit build e2e
+test: install-test lint unit build deploy-check e2e
 
 install:
 	scripts/install.sh
@@ -38,6 +38,12 @@ unit:
 
 e2e:
 	$(ENV) node --test --test-concurrency=1 'tests/e2e/*.test.mjs'
+
+# Builds the production bundle offline (`wrangler deploy --dry-run --env production`) and checks
+# the configuration it would run with (README, "Deploy to Cloudflare").
+deploy-check: install
+	$(ENV) wrangler deploy --dry-run --env production --outdir build/deploy-check
+	$(ENV) cargo run --locked --quiet --bin deploy-check -- wrangler.toml production
 
 # Validates a policy file before `wrangler kv key put`: make policy-check FILE=acme.json [WORKSPACE=acme]
 policy-check:

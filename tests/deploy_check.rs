@@ -1,0 +1,48 @@
+//! `deploy-check` on wrangler.toml variants: the repository's own passes; each way a production
+//! environment can be unfit is refused with its reason.
+use std::process::Command;
+
+fn check(toml: &str) -> (bool, String) {
+    let dir = std::env::temp_dir().join(format!("deploy-check-{}-{}", std::process::id(), toml.len()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("wrangler.toml");
+    std::fs::write(&file, toml).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_deploy-check")).arg(&file).arg("production").output().unwrap();
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+const BINDINGS: &str = r#"
+[[env.production.kv_namespaces]]
+binding = "POLICIES"
+id = "a1"
+[[env.production.kv_namespaces]]
+binding = "CLIENTS"
+id = "a2"
+[env.production.durable_objects]
+bindings = [{ name = "AUTH_CODES", class_name = "AuthCodes" }, { name = "CONNECTIONS", class_name = "Connections" }, { name = "WORKSPACES", class_name = "Workspaces" }]
+"#;
+
+#[test]
+fn the_repositorys_production_environment_is_deployable() {
+    let (ok, out) = check(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/wrangler.toml")).unwrap());
+    assert!(ok, "{out}");
+    assert!(out.contains("redirect URI to register there: https://mcp.example.com/oidc/callback"), "{out}");
+}
+
+#[test]
+fn each_unfit_production_environment_is_refused_with_its_reason() {
+    let vars = "[env.production.vars]\nPUBLIC_ORIGIN = \"https://mcp.example.com\"\nOIDC_ISSUER = \"https://id.example.com\"\nOIDC_CLIENT_ID = \"m\"\n";
+    assert!(check(&format!("{vars}{BINDINGS}")).0);
+    let cases = [
+        (format!("{}{BINDINGS}", vars.replace("PUBLIC_ORIGIN = \"https://mcp.example.com\"\n", "")), "PUBLIC_ORIGIN is not set"),
+        (format!("{}DEV_SIGN_IN = \"on\"\n{BINDINGS}", vars), "Server misconfigured: DEV_SIGN_IN is set on a non-loopback origin"),
+        (format!("{}{BINDINGS}", vars.replace("OIDC_ISSUER = \"https://id.example.com\"\n", "").replace("OIDC_CLIENT_ID = \"m\"\n", "")), "OIDC_ISSUER is not set"),
+        (format!("{}{BINDINGS}", vars.replace("https://mcp", "http://mcp")), "PUBLIC_ORIGIN must be https"),
+        (vars.to_string(), "has no KV namespace bound as POLICIES"),
+        ("[vars]\n".to_string(), "has no [env.production] section"),
+    ];
+    for (toml, says) in cases {
+        let (ok, out) = check(&toml);
+        assert!(!ok && out.contains(says), "{says}: {out}");
+    }
+}
