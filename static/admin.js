@@ -31,10 +31,13 @@
   async function save(event) {
     event.preventDefault();
     $("save-status").textContent = "Saving…";
+    // The editor shows e-mail, role and name; a member's `sub` (set by hand or the API) is kept.
+    const subs = new Map(current.members.filter((m) => m.sub).map((m) => [m.email.toLowerCase(), m.sub]));
     const members = lines("members").map((l) => {
       const [email, role, ...name] = l.split(",").map((x) => x.trim());
       const m = { email, role: role || "member" };
       if (name.join(", ")) m.name = name.join(", ");
+      if (subs.has(email.toLowerCase())) m.sub = subs.get(email.toLowerCase());
       return m;
     });
     const policy = {

@@ -36,9 +36,13 @@ fn each_unfit_production_environment_is_refused_with_its_reason() {
     let cases = [
         (format!("{}{BINDINGS}", vars.replace("PUBLIC_ORIGIN = \"https://mcp.example.com\"\n", "")), "PUBLIC_ORIGIN is not set"),
         (format!("{}DEV_SIGN_IN = \"on\"\n{BINDINGS}", vars), "Server misconfigured: DEV_SIGN_IN is set on a non-loopback origin"),
-        (format!("{}{BINDINGS}", vars.replace("OIDC_ISSUER = \"https://id.example.com\"\n", "").replace("OIDC_CLIENT_ID = \"m\"\n", "")), "OIDC_ISSUER is not set"),
+        (
+            format!("{}{BINDINGS}", vars.replace("OIDC_ISSUER = \"https://id.example.com\"\n", "").replace("OIDC_CLIENT_ID = \"m\"\n", "")),
+            "OIDC_ISSUER is not set",
+        ),
         (format!("{}{BINDINGS}", vars.replace("https://mcp", "http://mcp")), "PUBLIC_ORIGIN must be https"),
         (vars.to_string(), "has no KV namespace bound as POLICIES"),
+        (format!("{vars}SIGNING_KEY = \"x\"\n{BINDINGS}"), "SIGNING_KEY is in [env.production.vars]"),
         ("[vars]\n".to_string(), "has no [env.production] section"),
     ];
     for (toml, says) in cases {

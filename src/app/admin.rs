@@ -235,6 +235,7 @@ async fn outcomes<S: Services>(svc: &S, ws: &WorkspaceId) -> Result<Response, Ap
 /// `GET /admin`: the page; sign in first.
 pub fn page<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
     match extract::session(svc, req, site) {
+        None if svc.config().dev_sign_in && !super::signin::can_sign_in(svc, site) => return Err(super::signin::no_sign_in(svc)),
         None if !super::signin::can_sign_in(svc, site) => return Err(PageError::AdminSignInDisabled.into()),
         None => return Ok(Response::redirect(303, "/signin?next=%2Fadmin")),
         Some(s) if s.current.is_none() => return Ok(Response::redirect(303, &super::signin::choose_workspace_url("/admin"))),

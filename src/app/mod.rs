@@ -114,6 +114,8 @@ fn site<S: Services>(svc: &S, req: &Request) -> Result<Site, AppError> {
     };
     let authority = req.header("host").map(str::to_string).unwrap_or_else(from_url);
     let site = Site::resolve(svc.config().public_origin.as_deref(), req.url.scheme(), &authority).map_err(AppError::Misdirected)?;
+    let peer = req.header("cf-connecting-ip").map(|ip| ip.trim().parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback()));
+    let site = site.for_peer(peer.unwrap_or(true));
     let path = req.url.path();
     let unsafe_method = !matches!(req.method, Method::Get | Method::Head | Method::Options);
     if let Some(sent) = req.header("origin").filter(|_| unsafe_method && !cross_origin_endpoint(path)) {

@@ -33,7 +33,13 @@ fn redirect_uri(site: &Site) -> String {
 }
 
 /// `GET /signin` with a provider configured: a new flow in the browser, and off to the provider.
-pub async fn start<S: Services>(svc: &S, site: &Site, provider: &OidcConfig, next: &str) -> Result<Response, AppError> {
+pub async fn start<S: Services>(
+    svc: &S,
+    site: &Site,
+    provider: &OidcConfig,
+    next: &str,
+    switch_account: bool,
+) -> Result<Response, AppError> {
     let meta = metadata(svc, provider).await?;
     let flow = Flow {
         state: svc.random_token(),
@@ -42,7 +48,7 @@ pub async fn start<S: Services>(svc: &S, site: &Site, provider: &OidcConfig, nex
         next: next.to_string(),
         expires_at: svc.now() + FLOW_TTL,
     };
-    let location = flow.authorization_url(&meta, provider, &redirect_uri(site));
+    let location = flow.authorization_url(&meta, provider, &redirect_uri(site), switch_account);
     Ok(Response::redirect(303, &location).with_header("set-cookie", &extract::begin_oidc_flow(svc, site, &flow)))
 }
 

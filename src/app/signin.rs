@@ -44,9 +44,21 @@ pub fn can_sign_in<S: Services>(svc: &S, site: &Site) -> bool {
     svc.config().oidc.is_some() || dev_sign_in(svc, site)
 }
 
+/// Why nobody can sign in here: nothing is configured, or `DEV_SIGN_IN` is set where it is not
+/// honoured (docs/protocol.md §13).
+pub fn no_sign_in<S: Services>(svc: &S) -> AppError {
+    if svc.config().dev_sign_in {
+        AppError::Misconfigured(
+            "DEV_SIGN_IN is set on a non-loopback origin (it works only at a loopback address, from this machine)".into(),
+        )
+    } else {
+        PageError::SignInDisabled.into()
+    }
+}
+
 pub fn redirect_to_signin<S: Services>(svc: &S, site: &Site, params: &AuthorizeParams) -> Result<Response, AppError> {
     if !can_sign_in(svc, site) {
-        return Err(PageError::SignInDisabled.into());
+        return Err(no_sign_in(svc));
     }
     Ok(Response::redirect(303, &signin_url(params)))
 }
@@ -71,19 +83,20 @@ fn page<S: Services>(svc: &S, req: &Request, site: &Site, status: u16, shown: &S
 }
 
 pub async fn get<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
-    let next = safe_next(Form::from_query(req).get("next"));
+    let query = Form::from_query(req);
+    let next = safe_next(query.get("next"));
     if let Some(provider) = &svc.config().oidc {
-        return super::oidc::start(svc, site, provider, &next).await;
+        return super::oidc::start(svc, site, provider, &next, query.get("switch") == Some("1")).await;
     }
     if !dev_sign_in(svc, site) {
-        return Err(PageError::SignInDisabled.into());
+        return Err(no_sign_in(svc));
     }
     Ok(page(svc, req, site, 200, &Shown { next: &next, workspace: "", email: "", error: None }))
 }
 
 pub async fn post<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
     if !dev_sign_in(svc, site) {
-        return Err(if can_sign_in(svc, site) { PageError::DevSignInOff } else { PageError::SignInDisabled }.into());
+        return Err(if can_sign_in(svc, site) { PageError::DevSignInOff.into() } else { no_sign_in(svc) });
     }
     let form = Form::from_any_body(req);
     let field = |name: &str| form.get(name).map(str::trim).unwrap_or("");
@@ -161,8 +174,14 @@ pub fn signout<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Respo
     let form = Form::from_body(req).map_err(|_| PageError::FormNotUrlencoded)?;
     CsrfNonce::verify(svc, req, site, form.get("csrf")).map_err(|_| PageError::SignOutNotVerified)?;
     let ended = extract::end_session(site);
+    // This ends the session here, not at the provider: signing in again asks it to let the
+    // person choose the account, so a shared browser does not sign the same person in.
+    let again = |next: String| match svc.config().oidc {
+        Some(_) => format!("/signin?switch=1&next={}", url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()),
+        None => next,
+    };
     Ok(match form.non_empty("next") {
-        Some(next) => Response::redirect(303, &safe_next(Some(next))),
+        Some(next) => Response::redirect(303, &again(safe_next(Some(next)))),
         None => Response::html(200, crate::core::pages::signed_out()),
     }
     .with_header("set-cookie", &ended))

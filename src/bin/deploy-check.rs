@@ -38,6 +38,9 @@ fn main() -> ExitCode {
         Err(e) => return fail(&[format!("Server misconfigured: {e}")]),
     };
     let mut problems = config.production_problems();
+    for (name, _) in bindings::SECRETS.into_iter().filter(|(name, _)| vars.contains_key(*name)) {
+        problems.push(format!("{name} is in [env.{env}.vars], where anyone who reads the repository sees it: remove it and `wrangler secret put {name} --env {env}`"));
+    }
     problems.extend(missing_bindings(table, env));
     if !problems.is_empty() {
         return fail(&problems);

@@ -60,8 +60,6 @@ pub struct OidcConfig {
     /// `OIDC_WORKSPACES_CLAIM`: the ID-token claim that lists the person's workspace IDs.
     /// Unset: the person enters a workspace ID once per session.
     pub workspaces_claim: Option<String>,
-    /// `OIDC_PROVIDER_NAME`, shown on pages; default the issuer's host.
-    pub provider_name: String,
 }
 
 fn oidc(var: &impl Fn(&str) -> Option<String>) -> Result<Option<OidcConfig>, String> {
@@ -89,7 +87,6 @@ fn oidc(var: &impl Fn(&str) -> Option<String>) -> Result<Option<OidcConfig>, Str
         client_secret: set("OIDC_CLIENT_SECRET"),
         scopes,
         workspaces_claim: set("OIDC_WORKSPACES_CLAIM"),
-        provider_name: set("OIDC_PROVIDER_NAME").unwrap_or(host),
     }))
 }
 
@@ -245,7 +242,7 @@ mod tests {
     fn an_identity_provider_is_configured_whole_or_not_at_all() {
         assert!(cfg(&[]).unwrap().oidc.is_none());
         let c = cfg(&[("OIDC_ISSUER", "https://id.example.com"), ("OIDC_CLIENT_ID", "mcp")]).unwrap().oidc.unwrap();
-        assert_eq!((c.scopes.as_str(), c.provider_name.as_str(), c.client_secret), ("openid email profile", "id.example.com", None));
+        assert_eq!((c.scopes.as_str(), c.client_secret), ("openid email profile", None));
         assert!(cfg(&[("OIDC_ISSUER", "https://id.example.com")]).unwrap_err().contains("OIDC_CLIENT_ID is not"));
         assert!(cfg(&[("OIDC_CLIENT_ID", "mcp")]).unwrap_err().contains("without OIDC_ISSUER"));
         assert!(cfg(&[("OIDC_ISSUER", "http://id.example.com"), ("OIDC_CLIENT_ID", "m")]).unwrap_err().contains("https"));

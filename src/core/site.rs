@@ -86,7 +86,15 @@ impl Site {
         &self.origin
     }
 
-    /// Served on a loopback host (local development).
+    /// The same site for a request from `remote_loopback`: whether the connecting peer is
+    /// loopback (Cloudflare's `CF-Connecting-IP`, which `wrangler dev` sets too). A loopback
+    /// `Host` from a peer elsewhere (a `wrangler dev --ip 0.0.0.0`, a proxy passing `Host` on)
+    /// gets none of the loopback site's conveniences.
+    pub fn for_peer(self, remote_loopback: bool) -> Site {
+        Site { loopback: self.loopback && remote_loopback, ..self }
+    }
+
+    /// Served on a loopback host, to a loopback peer (local development).
     pub fn is_loopback(&self) -> bool {
         self.loopback
     }
@@ -152,6 +160,14 @@ mod tests {
         for junk in ["", "a b", "user@127.0.0.1", "127.0.0.1/x", "127.0.0.1?x", "[::1"] {
             assert!(matches!(Site::resolve(None, "http", junk), Err(Misdirected::BadHost { .. })), "{junk:?}");
         }
+    }
+
+    #[test]
+    fn a_loopback_host_from_a_remote_peer_is_no_loopback_site() {
+        let site = Site::resolve(None, "http", "localhost:8081").unwrap();
+        assert!(site.clone().for_peer(true).is_loopback());
+        let remote = site.for_peer(false);
+        assert!(!remote.is_loopback() && !remote.allows_origin("http://localhost:6274", true));
     }
 
     #[test]

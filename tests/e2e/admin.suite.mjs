@@ -5,7 +5,7 @@ import { ADMIN_TOKEN, BASE, authorizeUrl, browse, callbacks, exchange, mcp, newC
 
 const NEW_CALLBACK = "http://localhost:3118/callback-admin";
 export const POLICIES = {
-  adm: policy({ name: "Admin Co", members: [{ email: "alice@example.com", name: "Alice", role: "admin" }, { email: "mel@example.com", role: "member" }] }),
+  adm: policy({ name: "Admin Co", members: [{ email: "alice@example.com", name: "Alice", role: "admin" }, { email: "mel@example.com", role: "member" }, { email: "sid@example.com", role: "member", sub: "sid-sub-1" }] }),
   other: policy({ name: "Other Co", members: [{ email: "oscar@example.com", role: "admin" }] }),
   race: policy({ name: "Race Co", members: [{ email: "rae@example.com", role: "admin" }] }),
   breaks: policy({ name: "Breaks Co", members: [{ email: "bea@example.com", role: "admin" }] }),
@@ -49,6 +49,8 @@ export function adminSuite() {
         await page.fill("#redirect-uris", `http://localhost:3118/callback\n${NEW_CALLBACK}`);
         await page.click("#save");
         await page.waitForFunction(() => document.querySelector("#save-status").textContent === "Saved");
+        const saved = await (await api("workspaces/adm/policy")).json();
+        assert.equal(saved.policy.members.find((m) => m.email === "sid@example.com")?.sub, "sid-sub-1", "the page keeps a member's sub it does not show");
 
         const seen = await browse(authorizeUrl({ clientId: client.client_id, challenge, redirectUri: NEW_CALLBACK }), { workspace: "adm", email: "alice@example.com" });
         assert.equal(seen.callbacks.length, 1, seen.error);

@@ -57,6 +57,14 @@ fn a_member_signs_in_at_the_provider_approves_and_whoami_names_them() {
     );
     let consent = b.get(&authorize);
     assert!(body_text(&consent).contains("<dd id=\"user-email\">ada@example.com</dd>"), "{}", body_text(&consent));
+    // "Sign out and sign in again" asks the provider to let the person choose the account.
+    let mut other = Browser::new(&svc);
+    provider_sign_in(&svc, &mut other, &authorize, ada());
+    let page = body_text(&other.get(&authorize));
+    let out = other.post_form("/signout", &[("csrf", &input_value(&page, "csrf")), ("next", &authorize)]);
+    let again = out.header("location").unwrap().to_string();
+    assert!(again.starts_with("/signin?switch=1&next="), "{again}");
+    assert!(other.get(&again).header("location").unwrap().ends_with("&prompt=select_account"));
     let code = approve(&mut b, &consent);
     let tokens = body_json(&exchange(&mut b, &client_id, &code, VERIFIER));
     let whoami = mcp(
@@ -256,6 +264,7 @@ fn with_a_provider_the_development_sign_in_is_refused_and_admin_goes_to_the_prov
     assert!(!session_set(&r));
     let admin = b.get("/admin");
     assert_eq!(admin.header("location"), Some("/signin?next=%2Fadmin"));
+    assert!(!b.get("/signin?next=%2Fadmin").header("location").unwrap().contains("prompt="));
     let start = b.get("/signin?next=%2Fadmin");
     assert!(start.header("location").unwrap().starts_with(&format!("{ISSUER}/auth?")));
 }

@@ -71,6 +71,17 @@ fn development_sign_in_is_off_unless_configured_and_refused_with_a_public_origin
 }
 
 #[test]
+fn a_loopback_host_from_another_machine_gets_no_development_sign_in() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let r = b.send(Method::Get, "/signin?next=%2Fadmin", &[("host", "localhost:8081"), ("cf-connecting-ip", "203.0.113.9")], b"");
+    assert_eq!(r.status, 503);
+    assert!(body_text(&r).contains("Server misconfigured: DEV_SIGN_IN is set on a non-loopback origin"), "{}", body_text(&r));
+    let r = b.send(Method::Get, "/signin?next=%2Fadmin", &[("host", "localhost:8081"), ("cf-connecting-ip", "127.0.0.1")], b"");
+    assert_eq!(r.status, 200, "wrangler dev's own peer address");
+}
+
+#[test]
 fn unsafe_methods_from_another_site_are_refused_except_where_clients_call_cross_origin() {
     let svc = Memory::new();
     let mut b = Browser::new(&svc);

@@ -44,8 +44,10 @@ impl Flow {
         constant_time_eq(self.state.as_bytes(), state.as_bytes())
     }
 
-    /// The authorization request (OIDC Core §3.1.2.1) the browser is sent to.
-    pub fn authorization_url(&self, meta: &ProviderMetadata, config: &OidcConfig, redirect_uri: &str) -> String {
+    /// The authorization request (OIDC Core §3.1.2.1) the browser is sent to. `switch_account`
+    /// (after "Sign out and sign in again") asks the provider to let the person pick another
+    /// account instead of signing the same one in silently (`prompt=select_account`).
+    pub fn authorization_url(&self, meta: &ProviderMetadata, config: &OidcConfig, redirect_uri: &str, switch_account: bool) -> String {
         let challenge = b64::encode(&Sha256::digest(self.verifier.as_bytes()));
         let mut url = url::Url::parse(&meta.authorization_endpoint).expect("checked when the metadata was parsed");
         url.query_pairs_mut()
@@ -57,6 +59,9 @@ impl Flow {
             .append_pair("nonce", &self.nonce)
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256");
+        if switch_account {
+            url.query_pairs_mut().append_pair("prompt", "select_account");
+        }
         url.into()
     }
 
@@ -109,7 +114,6 @@ mod tests {
             client_secret: secret.map(str::to_string),
             scopes: "openid email".into(),
             workspaces_claim: None,
-            provider_name: "Example ID".into(),
         }
     }
 
@@ -139,13 +143,17 @@ mod tests {
 
     #[test]
     fn the_authorization_request_carries_state_nonce_and_the_s256_challenge() {
-        let url = url::Url::parse(&flow().authorization_url(&meta(false), &config(None), "https://mcp.example.com/oidc/callback")).unwrap();
+        let url = url::Url::parse(&flow().authorization_url(&meta(false), &config(None), "https://mcp.example.com/oidc/callback", false))
+            .unwrap();
         let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(q["tenant"], "1", "the endpoint's own query is kept");
         assert_eq!((q["response_type"].as_str(), q["state"].as_str(), q["nonce"].as_str()), ("code", "st", "no"));
         assert_eq!(q["code_challenge_method"], "S256");
         assert_eq!(q["code_challenge"], b64::encode(&Sha256::digest("v".repeat(43).as_bytes())));
         assert_eq!(q["scope"], "openid email");
+        assert!(!q.contains_key("prompt"));
+        let switching = flow().authorization_url(&meta(false), &config(None), "https://x/cb", true);
+        assert!(switching.ends_with("&prompt=select_account"), "{switching}");
     }
 
     #[test]

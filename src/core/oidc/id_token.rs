@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 
 use super::JwsAlg;
 use crate::core::b64;
+use crate::core::cookies::MAX_SESSION_WORKSPACES;
 use crate::core::ids::{Email, Identity, WorkspaceId};
 
 /// Clock skew allowed on `exp` and `iat` (ours against the provider's).
@@ -57,8 +58,8 @@ impl std::fmt::Display for IdTokenError {
             IdTokenError::Issuer(iss) => write!(f, "the ID token was issued by `{iss}`, not the configured provider"),
             IdTokenError::Audience => write!(f, "the ID token is not for this server (aud does not name OIDC_CLIENT_ID)"),
             IdTokenError::AuthorizedParty => write!(f, "the ID token was issued to another client (azp)"),
-            IdTokenError::Expired { exp, now } => write!(f, "the ID token expired {} s ago", now - exp),
-            IdTokenError::IssuedInTheFuture { iat, now } => write!(f, "the ID token is dated {} s in the future", iat - now),
+            IdTokenError::Expired { exp, now } => write!(f, "the ID token expired {} s ago", now.saturating_sub(*exp)),
+            IdTokenError::IssuedInTheFuture { iat, now } => write!(f, "the ID token is dated {} s in the future", iat.saturating_sub(*now)),
             IdTokenError::Nonce => write!(f, "the ID token belongs to another sign-in (nonce)"),
             IdTokenError::NoSubject => write!(f, "the ID token has no subject (sub)"),
         }
@@ -140,11 +141,11 @@ pub fn check(jws: &Jws, expected: &Expected) -> Result<SignedIn, IdTokenError> {
         _ => {}
     }
     let exp = number(claims, "exp")?;
-    if expected.now >= exp + CLOCK_SKEW_SECONDS {
+    if expected.now >= exp.saturating_add(CLOCK_SKEW_SECONDS) {
         return Err(IdTokenError::Expired { exp, now: expected.now });
     }
     let iat = number(claims, "iat")?;
-    if iat > expected.now + CLOCK_SKEW_SECONDS {
+    if iat > expected.now.saturating_add(CLOCK_SKEW_SECONDS) {
         return Err(IdTokenError::IssuedInTheFuture { iat, now: expected.now });
     }
     let nonce = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
@@ -167,21 +168,28 @@ pub fn check(jws: &Jws, expected: &Expected) -> Result<SignedIn, IdTokenError> {
 
 /// A workspaces claim: an array of IDs, one string of IDs separated by spaces or commas, or an
 /// object whose keys are the IDs (as some organisation claims are).
+/// At most `MAX_SESSION_WORKSPACES` distinct IDs are taken, and at most `MAX_CLAIM_ITEMS` items
+/// looked at: a claim filled from attributes a user can edit must not cost unbounded time.
 fn workspace_ids(value: &Value) -> Vec<WorkspaceId> {
-    let names: Vec<&str> = match value {
-        Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
-        Value::String(s) => s.split([' ', ',']).collect(),
-        Value::Object(map) => map.keys().map(String::as_str).collect(),
-        _ => Vec::new(),
+    let names: Box<dyn Iterator<Item = &str>> = match value {
+        Value::Array(list) => Box::new(list.iter().filter_map(Value::as_str)),
+        Value::String(s) => Box::new(s.split([' ', ','])),
+        Value::Object(map) => Box::new(map.keys().map(String::as_str)),
+        _ => Box::new(std::iter::empty()),
     };
     let mut ids: Vec<WorkspaceId> = Vec::new();
-    for id in names.into_iter().filter_map(|n| WorkspaceId::parse(n.trim())) {
+    for id in names.take(MAX_CLAIM_ITEMS).filter_map(|n| WorkspaceId::parse(n.trim())) {
         if !ids.contains(&id) {
             ids.push(id);
+        }
+        if ids.len() == MAX_SESSION_WORKSPACES {
+            break;
         }
     }
     ids
 }
+
+const MAX_CLAIM_ITEMS: usize = 1000;
 
 #[cfg(test)]
 mod tests {
@@ -250,6 +258,10 @@ mod tests {
         assert_eq!(checked(|c| c["nonce"] = Value::Null), Err(IdTokenError::Nonce));
         assert_eq!(checked(|c| c["sub"] = json!("")), Err(IdTokenError::NoSubject));
         assert_eq!(checked(|c| c["exp"] = Value::Null), Err(IdTokenError::Malformed("exp")));
+        assert!(checked(|c| c["exp"] = json!(-1e300)).unwrap_err().to_string().starts_with("the ID token expired"), "no overflow");
+        assert!(checked(|c| c["iat"] = json!(1e300)).unwrap_err().is_clock());
+        let many: Vec<String> = (0..5000).map(|i| format!("w{i}")).collect();
+        assert_eq!(checked(|c| c["workspaces"] = json!(many)).unwrap().workspaces.len(), MAX_SESSION_WORKSPACES, "bounded");
     }
 
     #[test]

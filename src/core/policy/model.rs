@@ -154,6 +154,8 @@ fn parse_document(workspace: &WorkspaceId, json: &str, catalog: &ScopeCatalog) -
 
     let members = parse_members(&top)?;
     no_duplicates(members.iter().map(|(p, m)| (p, m.email.to_string())))?;
+    let subs: Vec<(String, String)> = members.iter().filter_map(|(p, m)| Some((p.replace(".email", ".sub"), m.sub.clone()?))).collect();
+    no_duplicates(subs.iter().map(|(p, s)| (p, s.clone())))?;
 
     Ok(WorkspacePolicy {
         id: workspace.clone(),
@@ -336,7 +338,8 @@ pub mod tests {
     #[test]
     fn members_with_a_subject_sign_in_only_as_that_subject() {
         let mut doc = sample();
-        doc["members"] = json!([{"email": "ada@example.com", "role": "admin"}, {"email": "nora@example.com", "role": "member", "sub": "u-nora"}]);
+        doc["members"] =
+            json!([{"email": "ada@example.com", "role": "admin"}, {"email": "nora@example.com", "role": "member", "sub": "u-nora"}]);
         let p = parse(&doc.to_string()).unwrap();
         let who = |sub: Option<&str>, email: Option<&str>| Identity { subject: sub.map(str::to_string), email: email.map(Email::from) };
         let email_of = |i: &Identity| p.member_for(i).map(|m| m.email.to_string());
@@ -345,6 +348,10 @@ pub mod tests {
         assert_eq!(email_of(&who(Some("u-other"), Some("nora@example.com"))), None, "a member with a subject is not matched by e-mail");
         assert_eq!(email_of(&who(None, None)), None);
         assert!(rejection(|d| d["members"][0]["sub"] = json!("")).contains("`members[0].sub` must be 1–255 characters"));
+        let twice = rejection(|d| {
+            d["members"] = json!([{"email": "a@example.com", "role": "admin", "sub": "u-1"}, {"email": "b@example.com", "role": "member", "sub": "u-1"}])
+        });
+        assert!(twice.contains("members[1].sub"), "{twice}");
         assert_eq!(p.members[0].email.as_str(), "ada@example.com");
         let mut doc = sample();
         doc.as_object_mut().unwrap().remove("allowed_client_ids");
