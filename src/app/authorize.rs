@@ -1,7 +1,7 @@
 //! `GET /authorize` shows the consent page; `POST /authorize` acts on Approve or Deny.
 //! Pipeline, in order: parameters → client → redirect URI vs registration → protocol checks →
 //! sign-in → workspace policy → consent. Every failure before consent is a page, not a redirect.
-use super::error::{AppError, PageError, Store};
+use super::error::{AppError, PageError, PageForm, Store};
 use super::extract::{self, CsrfNonce, Form};
 use super::{load_policy, signin, PolicyLoadError, Services};
 use crate::core::admin::{Outcome, OutcomeKind};
@@ -129,8 +129,8 @@ fn consent_page<S: Services>(svc: &S, req: &Request, checked: &Checked, site: &S
 }
 
 pub async fn post<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
-    let form = Form::from_body(req).map_err(|_| PageError::FormNotUrlencoded)?;
-    CsrfNonce::verify(svc, req, site, form.get("csrf")).map_err(|_| PageError::ConsentNotVerified)?;
+    let form = Form::from_body(req).map_err(|_| PageError::FormNotUrlencoded(PageForm::Consent))?;
+    CsrfNonce::verify(svc, req, site, form.get("csrf")).map_err(|_| PageError::FormNotVerified(PageForm::Consent))?;
     let checked = match check(svc, req, &form, site).await? {
         Step::Ready(checked) => checked,
         Step::SignIn(redirect) => return Ok(redirect),

@@ -2,7 +2,7 @@
 //! workspace ID (sign-in through a provider without a workspaces claim: once per session) or
 //! picks one of the workspaces the claim listed (the consent page's "Switch"). Membership is
 //! checked again each time; a refusal says the same whatever the reason.
-use super::error::{AppError, PageError};
+use super::error::{AppError, PageError, PageForm};
 use super::extract::{self, CsrfNonce, Form};
 use super::oidc::{describe, refusal};
 use super::signin::{membership, safe_next};
@@ -51,12 +51,12 @@ pub fn get<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response,
 }
 
 pub async fn post<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
-    let form = Form::from_body(req).map_err(|_| PageError::FormNotUrlencoded)?;
+    let form = Form::from_body(req).map_err(|_| PageError::FormNotUrlencoded(PageForm::Workspace))?;
     let next = safe_next(form.get("next"));
     let Some(session) = extract::session(svc, req, site) else {
         return Ok(sign_in_first(&next));
     };
-    CsrfNonce::verify(svc, req, site, form.get("csrf")).map_err(|_| PageError::ConsentNotVerified)?;
+    CsrfNonce::verify(svc, req, site, form.get("csrf")).map_err(|_| PageError::FormNotVerified(PageForm::Workspace))?;
     let refuse = |status| Ok(page(svc, req, site, &session, &next, status, Some(WORKSPACE_REFUSED)));
     let Some(workspace) = form.get("workspace").map(str::trim).and_then(WorkspaceId::parse) else {
         return refuse(400);

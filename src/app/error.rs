@@ -135,9 +135,10 @@ pub enum PageError {
         workspace_name: String,
     },
     PolicyUnusable(PolicyUnusable),
-    FormNotUrlencoded,
-    ConsentNotVerified,
-    SignOutNotVerified,
+    /// One of our forms was posted as something else than a URL-encoded form.
+    FormNotUrlencoded(PageForm),
+    /// One of our forms came back without the CSRF token of this browser's session.
+    FormNotVerified(PageForm),
     NoDecision,
     /// No sign-in method is configured (authorize and sign-in).
     SignInDisabled,
@@ -147,6 +148,33 @@ pub enum PageError {
     SignIn(SignInFailure),
     /// No sign-in method is configured (the admin page: the operator token still works).
     AdminSignInDisabled,
+}
+
+/// The forms our pages post (an error about one names it and says how to post it again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageForm {
+    Consent,
+    SignOut,
+    Workspace,
+}
+
+impl PageForm {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            PageForm::Consent => "consent",
+            PageForm::SignOut => "sign-out",
+            PageForm::Workspace => "workspace",
+        }
+    }
+
+    /// How to post it again, from a page that carries a current token.
+    pub(crate) fn again(self) -> &'static str {
+        match self {
+            PageForm::Consent => "Go back to your MCP client and start the connection again; approve from the page it opens.",
+            PageForm::SignOut => "Reload the page and sign out from it again.",
+            PageForm::Workspace => "Reload the page and choose the workspace again.",
+        }
+    }
 }
 
 /// Why a sign-in through the identity provider (or a workspace choice) failed: each is a page

@@ -6,7 +6,7 @@
 //! A refusal says the same thing whatever the reason (no such workspace, not a member, an
 //! unusable policy): the visitor is anonymous and learns nothing about who is a member of what.
 //! The reason goes to the log and, when the workspace exists, to its rejected attempts.
-use super::error::{AppError, PageError};
+use super::error::{AppError, PageError, PageForm};
 use super::extract::{self, CsrfNonce, Form};
 use super::{load_policy, PolicyLoadError, Services};
 use crate::core::admin::{Outcome, OutcomeKind};
@@ -171,8 +171,8 @@ pub(crate) async fn membership<S: Services>(
 /// `POST /signout`: ends the session (the form's CSRF token is checked, so another site cannot
 /// sign a person out), then returns to `next` — which signs in again — or says so.
 pub fn signout<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
-    let form = Form::from_body(req).map_err(|_| PageError::FormNotUrlencoded)?;
-    CsrfNonce::verify(svc, req, site, form.get("csrf")).map_err(|_| PageError::SignOutNotVerified)?;
+    let form = Form::from_body(req).map_err(|_| PageError::FormNotUrlencoded(PageForm::SignOut))?;
+    CsrfNonce::verify(svc, req, site, form.get("csrf")).map_err(|_| PageError::FormNotVerified(PageForm::SignOut))?;
     let ended = extract::end_session(site);
     // This ends the session here, not at the provider: signing in again asks it to let the
     // person choose the account, so a shared browser does not sign the same person in.

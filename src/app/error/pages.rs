@@ -39,23 +39,17 @@ pub(super) fn page(e: PageError) -> Response {
             &e.to_string(),
             "The stored policy is malformed, so nothing is allowed until an admin fixes it (run `make policy-check FILE=…` before `wrangler kv key put`).",
         ),
-        PageError::FormNotUrlencoded => error_page(
+        PageError::FormNotUrlencoded(form) => error_page(
             415,
             "Unsupported form",
-            "The consent form must be posted as application/x-www-form-urlencoded",
-            USE_THE_BUTTONS,
+            &format!("The {} form must be posted as application/x-www-form-urlencoded", form.name()),
+            form.again(),
         ),
-        PageError::ConsentNotVerified => error_page(
+        PageError::FormNotVerified(form) => error_page(
             403,
             "Request not verified",
-            "The consent form could not be verified (missing or wrong CSRF token)",
-            "Go back to your MCP client and start the connection again; approve from the page it opens.",
-        ),
-        PageError::SignOutNotVerified => error_page(
-            403,
-            "Request not verified",
-            "The sign-out form could not be verified (missing or wrong CSRF token)",
-            "Reload the page and sign out from it again.",
+            &format!("The {} form could not be verified (missing or wrong CSRF token)", form.name()),
+            form.again(),
         ),
         PageError::NoDecision => error_page(400, "No decision", "The form must say approve or deny", USE_THE_BUTTONS),
         PageError::SignInDisabled => error_page(

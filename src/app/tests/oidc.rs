@@ -251,7 +251,11 @@ fn without_a_workspaces_claim_the_person_enters_the_workspace_once() {
     let entered = b.post_form("/signin/workspace", &[("csrf", &csrf), ("next", &authorize), ("workspace", "acme")]);
     assert_eq!((entered.status, entered.header("location")), (303, Some(authorize.as_str())));
     assert_eq!(b.get(&authorize).status, 200, "remembered in the session");
-    assert_eq!(b.post_form("/signin/workspace", &[("csrf", "forged"), ("workspace", "acme")]).status, 403);
+    let forged = b.post_form("/signin/workspace", &[("csrf", "forged"), ("workspace", "acme")]);
+    assert_eq!(
+        (forged.status, error_of(&forged).as_str()),
+        (403, "The workspace form could not be verified (missing or wrong CSRF token)")
+    );
 }
 
 #[test]

@@ -147,7 +147,9 @@ fn the_consent_page_names_the_workspace_id_and_signs_out() {
     let page = body_text(&consent);
     assert!(page.contains("<code id=\"workspace-id\">acme</code>"), "{page}");
     let csrf = input_value(&page, "csrf");
-    assert_eq!(b.post_form("/signout", &[("csrf", "forged"), ("next", &authorize)]).status, 403);
+    let forged = b.post_form("/signout", &[("csrf", "forged"), ("next", &authorize)]);
+    assert_eq!(forged.status, 403);
+    assert!(body_text(&forged).contains("The sign-out form could not be verified"), "{}", body_text(&forged));
     let out = b.post_form("/signout", &[("csrf", &csrf), ("next", &authorize)]);
     assert_eq!((out.status, out.header("location")), (303, Some(authorize.as_str())));
     assert!(out.header("set-cookie").unwrap().starts_with("mcp_edge_session=; Path=/; Max-Age=0"), "{:?}", out.header("set-cookie"));
@@ -174,7 +176,7 @@ fn csrf_tokens_are_bound_to_the_session_they_were_shown_in() {
     assert_eq!(again.status, 303);
     let r = post_approve(&mut b, &first);
     assert_eq!(r.status, 403, "{}", body_text(&r));
-    assert!(body_text(&r).contains("could not be verified"));
+    assert!(body_text(&r).contains("The consent form could not be verified (missing or wrong CSRF token)"));
     let fresh = b.get(&authorize);
     assert_eq!(post_approve(&mut b, &fresh).status, 302);
 }
