@@ -138,9 +138,12 @@ async fn put_policy<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId) -> Re
         return Err(AdminError::PreconditionRequired.into());
     }
     let text = String::from_utf8(req.body.clone()).map_err(|_| AdminError::NotUtf8)?;
-    WorkspacePolicy::parse(ws, &text, &svc.config().catalog).map_err(AdminError::InvalidPolicy)?;
+    let policy = WorkspacePolicy::parse(ws, &text, &svc.config().catalog).map_err(AdminError::InvalidPolicy)?;
     match svc.replace_policy(ws, &text, if_match).await.map_err(Store::Workspaces.failed())? {
         ReplaceOutcome::Replaced { etag } => {
+            // This isolate decides by the new policy at once (others within POLICY_CACHE_SECONDS
+            // of KV serving it).
+            svc.isolate().borrow_mut().policies.insert(ws.clone(), Ok(std::rc::Rc::new(policy)), svc.now());
             svc.log(&format!("admin: policy of {ws} replaced ({etag})"));
             Ok(Response::json(200, &json!({ "workspace": ws, "etag": etag })).with_header("etag", &etag))
         }
@@ -188,6 +191,8 @@ async fn revoke<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId) -> Result
     let user = body.str_field("user").unwrap_or_default();
     let user = Email::parse(user).map_err(|why| AdminError::InvalidRequest(format!("`user` {why}")))?;
     let now = svc.now();
+    // This isolate stops trusting the connections at once (others within the revocation bound).
+    svc.isolate().borrow_mut().forget_connections_of(ws, &user);
     let revoked = match body.field("id").cloned() {
         None | Some(Value::Null) => svc.revoke_all(ws, &user, now).await.map_err(Store::Connections.failed())?,
         Some(Value::String(id)) => {

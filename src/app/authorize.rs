@@ -27,7 +27,7 @@ struct Checked {
     user: Email,
     /// The other workspaces of the signed-in person (the chooser).
     others: Vec<WorkspaceId>,
-    policy: WorkspacePolicy,
+    policy: std::rc::Rc<WorkspacePolicy>,
     granted: ScopeSet,
 }
 
@@ -75,7 +75,7 @@ async fn check<S: Services>(svc: &S, req: &Request, form: &Form, site: &Site) ->
             let scopes = request.requested.scopes.to_vec();
             let user = member.as_ref().unwrap_or(&current.email);
             record(svc, &policy.id, OutcomeKind::Rejected, user, &client, &request, scopes, Some(denial.message())).await;
-            return Err(PageError::Denied { denial, workspace_name: policy.name }.into());
+            return Err(PageError::Denied { denial, workspace_name: policy.name.clone() }.into());
         }
     };
     // `authorize` passed, so the identity is a member: `member` is set.

@@ -3,12 +3,13 @@
 //! protocol version, then one JSON-RPC message.
 use super::error::{AppError, BearerRejection, McpRejection, Store};
 use super::extract::{Bearer, BearerHeader};
-use super::{api_tools, load_policy, Services};
+use super::{api_tools, cached_policy, Services};
+use crate::core::connection::ConnectionKey;
 use crate::core::http::{Request, Response};
 use crate::core::mcp::jsonrpc::{self, envelope, Incoming, Outgoing};
 use crate::core::mcp::server::{self, version_supported, Answer, ApiView, ClientRequest};
 use crate::core::mcp::tools::Caller;
-use crate::core::oauth::access_token::{self, VerifiedToken};
+use crate::core::oauth::access_token::{self, BearerError, VerifiedToken};
 use crate::core::oauth::resource::mcp_resource;
 use crate::core::policy::evaluate::{self, GrantFacts, TokenInvalid};
 use crate::core::scopes::ScopeSet;
@@ -33,7 +34,12 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<R
         Incoming::Notification { .. } | Incoming::ClientResponse => return Ok(Response::new(202)),
         Incoming::Request { id, method, params } => match ClientRequest::parse(&method, params.as_ref()) {
             Err(e) => envelope(&id, Outgoing::Error(&e)),
-            Ok(request) => answer(svc, &id, request, caller, origin).await,
+            Ok(request) => {
+                // Tokens minted before they carried the client's name: look it up when shown.
+                let caller =
+                    if request.shows_client() && token.claims.client_name.is_none() { with_client_name(svc, caller).await } else { caller };
+                answer(svc, &id, request, caller, origin).await
+            }
         },
     };
     Ok(Response::json_text(200, body)
@@ -43,7 +49,6 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<R
 
 /// One request, answered by core, or by an OpenAPI tool when core says to call one.
 async fn answer<S: Services>(svc: &S, id: &serde_json::Value, request: ClientRequest, caller: Caller, origin: &str) -> String {
-    let caller = if request.shows_client() { with_client_name(svc, caller).await } else { caller };
     // `tools/list`, and native tools: `mcp_whoami` reports the catalog's state (cached).
     let catalog =
         if request.needs_api_view() || matches!(request, ClientRequest::CallApiTool { .. }) { Some(svc.api_catalog().await) } else { None };
@@ -63,7 +68,8 @@ async fn answer<S: Services>(svc: &S, id: &serde_json::Value, request: ClientReq
     }
 }
 
-/// Verifies the token and the live state it depends on.
+/// Verifies the token and the live state it depends on: the workspace policy (`cached_policy`)
+/// and the connection (`connection_active`), both without a storage round trip in the common case.
 async fn authenticate<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<(VerifiedToken, Caller), AppError> {
     let reject = |rejection| AppError::Bearer { origin: origin.to_string(), rejection };
     let bearer = Bearer::from_request(req).map_err(|e| {
@@ -72,20 +78,18 @@ async fn authenticate<S: Services>(svc: &S, req: &Request, origin: &str) -> Resu
             BearerHeader::NotBearer => BearerRejection::NotBearer,
         })
     })?;
-    let verified = access_token::verify(svc.keys(), bearer.as_str(), origin, &mcp_resource(origin), svc.now())
-        .map_err(|e| reject(BearerRejection::Token(e)))?;
+    let verified = verify(svc, bearer.as_str(), origin).map_err(|e| reject(BearerRejection::Token(e)))?;
     let claims = &verified.claims;
     let invalid = |why| reject(BearerRejection::Invalid(why));
-    let policy = match load_policy(svc, &claims.ws).await {
+    let policy = match cached_policy(svc, &claims.ws).await {
         Ok(p) => p,
         Err(e) => return Err(invalid(e.into_token_invalid()?)),
     };
     let granted = ScopeSet::from_trusted(claims.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string));
     let facts = GrantFacts { user: &claims.sub, client_id: &claims.client_id, redirect_uri: None };
     let scopes = evaluate::recheck(&policy, &svc.config().catalog, &facts, &granted).map_err(invalid)?;
-    match svc.touch(&claims.connection(), svc.now()).await.map_err(Store::Connections.failed())? {
-        ConnectionStatus::Active => {}
-        ConnectionStatus::Revoked | ConnectionStatus::Missing => return Err(invalid(TokenInvalid::ConnectionRevoked)),
+    if !connection_active(svc, &claims.connection()).await? {
+        return Err(invalid(TokenInvalid::ConnectionRevoked));
     }
     let member = policy.member(&claims.sub);
     let caller = Caller {
@@ -94,18 +98,46 @@ async fn authenticate<S: Services>(svc: &S, req: &Request, origin: &str) -> Resu
         workspace_id: policy.id.clone(),
         workspace_name: policy.name.clone(),
         client_id: claims.client_id.clone(),
-        client_name: claims.client_id.to_string(),
+        client_name: claims.client_name.clone().unwrap_or_else(|| claims.client_id.to_string()),
         scopes: scopes.to_vec(),
         expires_at: verified.expires_at,
     };
     Ok((verified, caller))
 }
 
-/// The client's registered name, read only when a tool result shows it (best effort: the ID
-/// stands in for it).
+/// The client's registered name, read only when a tool result shows it and the token does not
+/// carry it (best effort: the ID stands in for it).
 async fn with_client_name<S: Services>(svc: &S, mut caller: Caller) -> Caller {
     if let Ok(Some(client)) = svc.client(&caller.client_id).await {
         caller.client_name = client.display_name().to_string();
     }
     caller
+}
+
+/// Whether the connection is active: this isolate saw it active less than
+/// `REVOCATION_CHECK_SECONDS` ago, else its Durable Object says so (and notes the use, at most
+/// once a minute: `crate::core::connection::touch`).
+async fn connection_active<S: Services>(svc: &S, key: &ConnectionKey) -> Result<bool, AppError> {
+    let now = svc.now();
+    if svc.isolate().borrow().active.get(key, now).is_some() {
+        return Ok(true);
+    }
+    match svc.touch(key, now).await.map_err(Store::Connections.failed())? {
+        ConnectionStatus::Active => {
+            svc.isolate().borrow_mut().active.insert(key.clone(), (), now);
+            Ok(true)
+        }
+        ConnectionStatus::Revoked | ConnectionStatus::Missing => Ok(false),
+    }
+}
+
+/// `access_token::verify`, once per token per isolate (`IsolateCache::verified_token`).
+fn verify<S: Services>(svc: &S, token: &str, origin: &str) -> Result<VerifiedToken, BearerError> {
+    let (now, audience) = (svc.now(), mcp_resource(origin));
+    if let Some(known) = svc.isolate().borrow().verified_token(token, origin, &audience, now) {
+        return Ok(known.clone());
+    }
+    let verified = access_token::verify(svc.keys(), token, origin, &audience, now)?;
+    svc.isolate().borrow_mut().tokens.insert(token.to_string(), verified.clone(), now);
+    Ok(verified)
 }

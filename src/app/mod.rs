@@ -18,11 +18,15 @@ mod revoke;
 mod signin;
 mod token;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use serde_json::json;
 
 use crate::core::config::Config;
 use crate::core::http::{Method, Request, Response};
 use crate::core::ids::WorkspaceId;
+use crate::core::isolate::IsolateCache;
 use crate::core::oauth::keys::Keys;
 use crate::core::policy::evaluate::TokenInvalid;
 use crate::core::policy::model::{PolicyUnusable, WorkspacePolicy};
@@ -39,8 +43,11 @@ pub trait Services: PolicySource + ClientStore + CodeStore + ConnectionStore + W
     fn fill_random(&self, buf: &mut [u8]);
     fn log(&self, line: &str);
 
+    /// What this isolate remembers between requests (`crate::core::isolate`).
+    fn isolate(&self) -> &RefCell<IsolateCache>;
+
     /// The OpenAPI tool catalog, built once per document version per isolate.
-    async fn api_catalog(&self) -> std::rc::Rc<crate::core::openapi::catalog::ApiCatalog>;
+    async fn api_catalog(&self) -> Rc<crate::core::openapi::catalog::ApiCatalog>;
 
     /// Sends a request to the upstream API (with the configured timeout and size limit).
     async fn upstream(
@@ -50,7 +57,7 @@ pub trait Services: PolicySource + ClientStore + CodeStore + ConnectionStore + W
     ) -> Result<UpstreamResponse, UpstreamFailure>;
 
     /// The identity provider's metadata and keys, cached per isolate.
-    fn provider_cache(&self) -> &std::cell::RefCell<crate::core::oidc::jwks::ProviderCache>;
+    fn provider_cache(&self) -> &RefCell<crate::core::oidc::jwks::ProviderCache>;
 
     /// Sends a request to the identity provider (discovery, keys, token endpoint): a timeout,
     /// no redirects followed, a bounded body. `Err` says why there is no answer.
@@ -237,16 +244,30 @@ impl PolicyLoadError {
     }
 }
 
-/// Reads and validates a workspace policy; fails closed.
-pub(crate) async fn load_policy<S: Services>(svc: &S, workspace: &WorkspaceId) -> Result<WorkspacePolicy, PolicyLoadError> {
-    match svc.policy_document(workspace).await {
-        Err(e) => Err(PolicyLoadError::Store(e)),
-        Ok(None) => Err(PolicyLoadError::Unusable(PolicyUnusable::Missing { workspace: workspace.to_string() })),
-        Ok(Some(doc)) => WorkspacePolicy::parse(workspace, &doc, &svc.config().catalog).map_err(|e| {
-            svc.log(&format!("policy rejected: {e}"));
-            PolicyLoadError::Unusable(PolicyUnusable::Invalid(e))
-        }),
+/// A workspace's policy for a decision on an issued grant (`/mcp`, `/token`): the one this
+/// isolate parsed less than `POLICY_CACHE_SECONDS` ago, else read, validated and remembered.
+/// Fails closed; store failures are never remembered.
+pub(crate) async fn cached_policy<S: Services>(svc: &S, workspace: &WorkspaceId) -> Result<Rc<WorkspacePolicy>, PolicyLoadError> {
+    let cached = svc.isolate().borrow().policies.get(workspace, svc.now()).cloned();
+    match cached {
+        Some(found) => found.map_err(PolicyLoadError::Unusable),
+        None => load_policy(svc, workspace).await,
     }
+}
+
+/// Reads and validates a workspace policy (the browser steps: a person who was just told to ask
+/// an admin sees the change at once), and remembers it for `cached_policy`. Fails closed.
+pub(crate) async fn load_policy<S: Services>(svc: &S, workspace: &WorkspaceId) -> Result<Rc<WorkspacePolicy>, PolicyLoadError> {
+    let read = match svc.policy_document(workspace).await {
+        Err(e) => return Err(PolicyLoadError::Store(e)),
+        Ok(None) => Err(PolicyUnusable::Missing { workspace: workspace.to_string() }),
+        Ok(Some(doc)) => WorkspacePolicy::parse(workspace, &doc, &svc.config().catalog).map(Rc::new).map_err(|e| {
+            svc.log(&format!("policy rejected: {e}"));
+            PolicyUnusable::Invalid(e)
+        }),
+    };
+    svc.isolate().borrow_mut().policies.insert(workspace.clone(), read.clone(), svc.now());
+    read.map_err(PolicyLoadError::Unusable)
 }
 
 #[cfg(test)]

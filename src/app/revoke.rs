@@ -49,6 +49,7 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<R
     }
     match svc.revoke(&connection, Some(&client_id), svc.now()).await.map_err(Store::Connections.failed())? {
         RevokeOutcome::Revoked => {
+            svc.isolate().borrow_mut().active.forget(&connection);
             let ConnectionKey { workspace, user, id } = &connection;
             svc.log(&format!("revoke: connection {id} of {user} in {workspace} revoked"));
             Ok(done())

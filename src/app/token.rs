@@ -1,11 +1,14 @@
 //! `POST /token` (and its aliases): the authorization_code grant (RFC 6749 §4.1.3) and the
 //! refresh_token grant with rotation (OAuth 2.1 §4.3). Both re-check the live policy.
+use std::rc::Rc;
+
 use super::error::{AppError, Store};
 use super::extract::Form;
-use super::{load_policy, Services};
+use super::{cached_policy, Services};
 use crate::core::connection::{ConnectionRecord, Rotation};
 use crate::core::http::{Request, Response};
 use crate::core::ids::WorkspaceId;
+use crate::core::isolate::Chore;
 use crate::core::oauth::access_token::{self, AccessClaims};
 use crate::core::oauth::code::{CodeGrant, Redemption};
 use crate::core::oauth::error::{ErrorCode, OAuthError};
@@ -47,6 +50,7 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
                 Redemption::Replayed { grant } => {
                     // RFC 6749 §4.1.2 / OAuth 2.1 §4.1.3: revoke what the first redemption issued.
                     svc.revoke(&grant.connection(), None, svc.now()).await.map_err(Store::Connections.failed())?;
+                    svc.isolate().borrow_mut().active.forget(&grant.connection());
                     svc.log(&format!("token: code replayed; connection {} revoked", grant.connection_id));
                     return Err(OAuthError::invalid_grant(REPLAYED).into());
                 }
@@ -55,10 +59,14 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
             };
             token::check_redemption(&grant, &client_id, redirect_uri.as_deref(), &verifier, &resource)?;
             let tokens = redeem_code(svc, &grant, &client, origin).await?;
-            // A client in use is kept: its registration lives `client_ttl` from its last code.
-            // Best effort: the tokens are issued either way.
-            if let Err(e) = svc.register(&client, svc.now() + svc.config().client_ttl()).await {
-                svc.log(&format!("token: could not renew the registration of {}: {}", client_id.as_str(), e.0));
+            // A client in use is kept: its registration lives `client_ttl` from its last code
+            // (renewed at most once a day per isolate). Best effort: the tokens are issued either way.
+            let renewed = Chore::Renewed(client_id.clone());
+            if svc.isolate().borrow().done.get(&renewed, svc.now()).is_none() {
+                match svc.register(&client, svc.now() + svc.config().client_ttl()).await {
+                    Ok(()) => svc.isolate().borrow_mut().done.insert(renewed, (), svc.now()),
+                    Err(e) => svc.log(&format!("token: could not renew the registration of {}: {}", client_id.as_str(), e.0)),
+                }
             }
             Ok(tokens)
         }
@@ -69,18 +77,26 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
     }
 }
 
-/// Unknown client → 401 invalid_client (Claude Code then registers again).
+/// Unknown client → 401 invalid_client (Claude Code then registers again). A registration
+/// found is remembered for a minute (`crate::core::isolate`); an unknown one never.
 async fn known_client<S: Services>(svc: &S, client_id: &ClientId) -> Result<ClientRegistration, AppError> {
+    let now = svc.now();
+    if let Some(c) = svc.isolate().borrow().clients.get(client_id, now) {
+        return Ok(c.clone());
+    }
     match svc.client(client_id).await.map_err(Store::Clients.failed())? {
-        Some(c) => Ok(c),
+        Some(c) => {
+            svc.isolate().borrow_mut().clients.insert(client_id.clone(), c.clone(), now);
+            Ok(c)
+        }
         None => {
             Err(OAuthError::new(ErrorCode::InvalidClient, format!("Unknown OAuth client `{}`; register again", client_id.as_str())).into())
         }
     }
 }
 
-async fn policy_for<S: Services>(svc: &S, workspace: &WorkspaceId) -> Result<WorkspacePolicy, AppError> {
-    match load_policy(svc, workspace).await {
+async fn policy_for<S: Services>(svc: &S, workspace: &WorkspaceId) -> Result<Rc<WorkspacePolicy>, AppError> {
+    match cached_policy(svc, workspace).await {
         Ok(policy) => Ok(policy),
         Err(e) => Err(validation_failed(e.into_token_invalid()?)),
     }
@@ -121,8 +137,15 @@ async fn redeem_code<S: Services>(
     // they leave the policy's members.
     // Best effort: the code is already consumed, so failing here would cost the person the
     // whole sign-in; the admin's listing also notes every current member.
-    if let Err(e) = svc.note_connection_user(&connection.workspace, &connection.user).await {
-        svc.log(&format!("token: could not note {} in the connection index of {}: {}", connection.user, connection.workspace, e.0));
+    // Noted once, noted for good: at most once a day per isolate.
+    let noted = Chore::Noted(connection.workspace.clone(), connection.user.clone());
+    if svc.isolate().borrow().done.get(&noted, now).is_none() {
+        match svc.note_connection_user(&connection.workspace, &connection.user).await {
+            Ok(()) => svc.isolate().borrow_mut().done.insert(noted, (), now),
+            Err(e) => {
+                svc.log(&format!("token: could not note {} in the connection index of {}: {}", connection.user, connection.workspace, e.0))
+            }
+        }
     }
     // If a replay of this code already revoked the connection, it is created revoked: this
     // redemption was the first, so it gets its answer, and the tokens in it are already dead.
@@ -148,6 +171,7 @@ async fn refresh<S: Services>(svc: &S, raw: &str, client_id: &ClientId, origin: 
     let connection = match rotation {
         Rotation::Rotated { connection, .. } => connection,
         Rotation::Reused => {
+            svc.isolate().borrow_mut().active.forget(&token.connection);
             svc.log(&format!("token: refresh token reuse; connection {} revoked", token.connection.id));
             return Err(
                 OAuthError::invalid_grant("The refresh token was already used; the connection has been revoked. Authorize again").into()
@@ -183,6 +207,7 @@ fn mint<S: Services>(
         scope: scopes.to_param(),
         cid: connection.id.clone(),
         jti: svc.random_token(),
+        client_name: Some(connection.client_name.clone()),
     };
     let access = access_token::sign(svc.keys(), &claims, now, now + ttl);
     let refresh = RefreshToken::mint(svc.keys(), &connection.key(), connection.generation);

@@ -28,6 +28,13 @@ pub struct Config {
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub code_ttl: i64,
+    /// `POLICY_CACHE_SECONDS`: how long an isolate uses a workspace policy it read (0: read KV
+    /// on every request). A hand edit takes effect within KV propagation (≤ 60 s) + this.
+    pub policy_cache_seconds: i64,
+    /// `REVOCATION_CHECK_SECONDS`: how long an isolate trusts that a connection it saw active is
+    /// still active (0: ask its Durable Object on every `/mcp` call). A revocation elsewhere
+    /// takes effect on `/mcp` within this; one made through the same isolate at once.
+    pub revocation_check_seconds: i64,
     /// Sign-in through the product's OpenID Connect provider (`OIDC_ISSUER`, …).
     pub oidc: Option<OidcConfig>,
     /// `SIGN_IN_HELP`: whom a person who is in no workspace should ask (shown on that page).
@@ -101,8 +108,14 @@ pub enum UpstreamAuth {
 }
 
 pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 3600;
+pub const MAX_ACCESS_TOKEN_TTL: i64 = 86_400;
 pub const DEFAULT_REFRESH_TOKEN_TTL: i64 = 30 * 24 * 3600;
 pub const DEFAULT_CODE_TTL: i64 = 60;
+/// `POLICY_CACHE_SECONDS` and `REVOCATION_CHECK_SECONDS` (BENCHMARKS.md and docs/storage.md say
+/// why 10: a busy connection then costs an isolate at most one Durable Object call per 10 s,
+/// and a revocation ends it well inside the 60 s that KV itself takes to propagate).
+pub const DEFAULT_CACHE_SECONDS: i64 = 10;
+pub const MAX_CACHE_SECONDS: i64 = 300;
 
 /// How long a dynamically registered client is kept after it was registered or last used to
 /// obtain a code: registration is unauthenticated, so unused registrations must not pile up.
@@ -148,9 +161,11 @@ impl Config {
             sign_in_help: var("SIGN_IN_HELP").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()),
             public_origin,
             catalog: ScopeCatalog::parse(&catalog_json)?,
-            access_token_ttl: seconds(&var, "ACCESS_TOKEN_TTL_SECONDS", DEFAULT_ACCESS_TOKEN_TTL, 60, 86_400)?,
+            access_token_ttl: seconds(&var, "ACCESS_TOKEN_TTL_SECONDS", DEFAULT_ACCESS_TOKEN_TTL, 60, MAX_ACCESS_TOKEN_TTL)?,
             refresh_token_ttl: seconds(&var, "REFRESH_TOKEN_TTL_SECONDS", DEFAULT_REFRESH_TOKEN_TTL, 3600, 366 * 86_400)?,
             code_ttl: seconds(&var, "AUTH_CODE_TTL_SECONDS", DEFAULT_CODE_TTL, 1, 600)?,
+            policy_cache_seconds: seconds(&var, "POLICY_CACHE_SECONDS", DEFAULT_CACHE_SECONDS, 0, MAX_CACHE_SECONDS)?,
+            revocation_check_seconds: seconds(&var, "REVOCATION_CHECK_SECONDS", DEFAULT_CACHE_SECONDS, 0, MAX_CACHE_SECONDS)?,
             dev_sign_in,
             openapi_url: url_var(&var, "OPENAPI_URL")?,
             upstream_base_url: url_var(&var, "UPSTREAM_BASE_URL")?,

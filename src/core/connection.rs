@@ -72,7 +72,7 @@ impl ConnectionRecord {
 
 /// Which connection: the (workspace, user) whose object holds it, and its ID. Tokens carry it
 /// (access-token claims, the sealed contents of a refresh token).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConnectionKey {
     pub workspace: WorkspaceId,
     pub user: Email,

@@ -9,6 +9,7 @@ pub mod connection;
 pub mod cookies;
 pub mod http;
 pub mod ids;
+pub mod isolate;
 pub mod mcp;
 pub mod messages;
 pub mod oauth;

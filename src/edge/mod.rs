@@ -19,6 +19,7 @@ use worker::{Env, Headers, Request, Response, Result};
 use crate::app::error::{render, AppError, Surface};
 use crate::core::config::Config;
 use crate::core::http;
+use crate::core::isolate::IsolateCache;
 use crate::core::oauth::keys::Keys;
 use services::EdgeServices;
 
@@ -32,12 +33,18 @@ pub(crate) fn policy_key(workspace: &crate::core::ids::WorkspaceId) -> String {
 
 const MAX_BODY: usize = 1 << 20;
 
-thread_local! {
-    /// Configuration and keys are parsed once per isolate, not per request.
-    static SETUP: RefCell<Option<Rc<(Config, Keys)>>> = const { RefCell::new(None) };
+/// What an isolate builds once and keeps: configuration, keys, and its caches.
+pub struct Isolate {
+    pub config: Config,
+    pub keys: Keys,
+    pub cache: RefCell<IsolateCache>,
 }
 
-fn setup(env: &Env) -> std::result::Result<Rc<(Config, Keys)>, String> {
+thread_local! {
+    static SETUP: RefCell<Option<Rc<Isolate>>> = const { RefCell::new(None) };
+}
+
+fn setup(env: &Env) -> std::result::Result<Rc<Isolate>, String> {
     if let Some(s) = SETUP.with(|s| s.borrow().clone()) {
         return Ok(s);
     }
@@ -46,7 +53,8 @@ fn setup(env: &Env) -> std::result::Result<Rc<(Config, Keys)>, String> {
     let secret = var("SIGNING_KEY")
         .ok_or("The SIGNING_KEY secret is not set (run `make dev`, or `wrangler secret put SIGNING_KEY` in production)")?;
     let keys = Keys::from_secret(&secret)?;
-    let built = Rc::new((config, keys));
+    let cache = RefCell::new(IsolateCache::new(config.policy_cache_seconds, config.revocation_check_seconds));
+    let built = Rc::new(Isolate { config, keys, cache });
     SETUP.with(|s| *s.borrow_mut() = Some(built.clone()));
     Ok(built)
 }

@@ -22,12 +22,12 @@ use crate::core::store::{
 
 pub struct EdgeServices {
     env: Env,
-    setup: Rc<(Config, Keys)>,
+    setup: Rc<super::Isolate>,
     provider_cache: Rc<std::cell::RefCell<crate::core::oidc::jwks::ProviderCache>>,
 }
 
 impl EdgeServices {
-    pub fn new(env: Env, setup: Rc<(Config, Keys)>) -> EdgeServices {
+    pub fn new(env: Env, setup: Rc<super::Isolate>) -> EdgeServices {
         EdgeServices { env, setup, provider_cache: super::oidc::cache() }
     }
 
@@ -61,11 +61,15 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 
 impl Services for EdgeServices {
     fn config(&self) -> &Config {
-        &self.setup.0
+        &self.setup.config
     }
 
     fn keys(&self) -> &Keys {
-        &self.setup.1
+        &self.setup.keys
+    }
+
+    fn isolate(&self) -> &std::cell::RefCell<crate::core::isolate::IsolateCache> {
+        &self.setup.cache
     }
 
     fn now(&self) -> i64 {

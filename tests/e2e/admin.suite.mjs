@@ -142,7 +142,7 @@ export function adminSuite() {
         await Promise.all([page.waitForNavigation(READY), page.click("button:has-text('Sign in')")]);
         assert.equal(await page.locator("ul#scopes").count(), 1, "the policy is valid: the consent page is shown");
 
-        putPolicies({ breaks: JSON.stringify({ ...POLICIES.breaks, mcp_enabled: "yes" }) });
+        await putPolicies({ breaks: JSON.stringify({ ...POLICIES.breaks, mcp_enabled: "yes" }) });
         const before = callbacks.length;
         const response = await page.goto(url, READY);
         assert.equal(response.status(), 403);
@@ -166,7 +166,7 @@ export function adminSuite() {
       const put = await api("workspaces/hand/policy", { method: "PUT", body: mine, headers: { "if-match": read.etag } });
       assert.equal(put.status, 200);
       const { etag } = await put.json();
-      putPolicies({ hand: { ...mine, name: "Hand Co (by hand)" } });
+      await putPolicies({ hand: { ...mine, name: "Hand Co (by hand)" } });
       const now = await (await api("workspaces/hand/policy")).json();
       assert.equal(now.policy.name, "Hand Co (by hand)", "not hidden for 60 s behind the admin API's own write");
       assert.notEqual(now.etag, etag);

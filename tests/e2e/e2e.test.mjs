@@ -10,7 +10,7 @@ import { POLICIES as TOOLS, UPSTREAM_VARS, startUpstream, stopUpstream, toolsSui
 
 describe("mcp-edge end to end (wrangler dev)", { timeout: 900_000 }, () => {
   before(async () => {
-    putPolicies({ ...OAUTH, ...TOKENS, ...ADMIN, ...TOOLS });
+    await putPolicies({ ...OAUTH, ...TOKENS, ...ADMIN, ...TOOLS });
     await startUpstream();
     await startServer(UPSTREAM_VARS);
     await startCallbackListener();

@@ -16,6 +16,9 @@ export const CALLBACK = "http://localhost:3118/callback";
 export const SIGNING_KEY = crypto.randomBytes(32).toString("base64url");
 export const ADMIN_TOKEN = crypto.randomBytes(24).toString("hex");
 export const CODE_TTL = 8;
+/** The server's `POLICY_CACHE_SECONDS` here: a hand edit of a policy is in force this long after
+ * it is written (local KV has no propagation delay). */
+export const POLICY_CACHE_SECONDS = 2;
 export const STATE_DIR = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-edge-e2e-"));
 
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false", PATH: `${BIN}:${process.env.PATH}` };
@@ -36,16 +39,18 @@ export function policy(overrides = {}) {
   };
 }
 
-/** Writes policies into local KV the way an admin does by hand (visible to the running server). */
-export function putPolicies(policies) {
+/** Writes policies into local KV the way an admin does by hand, and waits until the running
+ * server must decide by them (`POLICY_CACHE_SECONDS`: until then it may use what it read before). */
+export async function putPolicies(policies) {
   const file = path.join(STATE_DIR, `bulk-${crypto.randomUUID()}.json`);
   const entries = Object.entries(policies).map(([ws, doc]) => ({ key: `policy:${ws}`, value: typeof doc === "string" ? doc : JSON.stringify(doc) }));
   fs.writeFileSync(file, JSON.stringify(entries));
   execFileSync(path.join(BIN, "wrangler"), ["kv", "bulk", "put", "--local", "--persist-to", STATE_DIR, "--binding", "POLICIES", file], { cwd: ROOT, env, stdio: "pipe" });
+  await new Promise((r) => setTimeout(r, POLICY_CACHE_SECONDS * 1000 + 100));
 }
 
 export async function startServer(vars = {}) {
-  const allVars = { SIGNING_KEY, ADMIN_TOKEN, DEV_SIGN_IN: "on", AUTH_CODE_TTL_SECONDS: String(CODE_TTL), ...vars };
+  const allVars = { SIGNING_KEY, ADMIN_TOKEN, DEV_SIGN_IN: "on", AUTH_CODE_TTL_SECONDS: String(CODE_TTL), POLICY_CACHE_SECONDS: String(POLICY_CACHE_SECONDS), ...vars };
   const args = ["dev", "--ip", "127.0.0.1", "--port", String(PORT), "--persist-to", STATE_DIR, "--log-level", "log"];
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
   server = spawn(path.join(BIN, "wrangler"), args, { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });

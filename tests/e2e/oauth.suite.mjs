@@ -236,12 +236,12 @@ export function oauthSuite() {
     it("MCP disabled after the token was issued: the next call fails with Token validation failed", async () => {
       const { tokens } = await connect({ workspace: "toggle", email: "tom@example.com" });
       assert.equal((await mcp(tokens.access_token, rpc("ping"))).status, 200);
-      putPolicies({ toggle: { ...POLICIES.toggle, mcp_enabled: false } });
+      await putPolicies({ toggle: { ...POLICIES.toggle, mcp_enabled: false } });
       const r = await mcp(tokens.access_token, rpc("ping"));
       assert.equal(r.status, 401);
       assert.match(r.body.error_description, /^Token validation failed: policy: MCP is disabled for the workspace\. /);
       assert.match(r.headers.get("www-authenticate"), /Token validation failed/);
-      putPolicies({ toggle: POLICIES.toggle });
+      await putPolicies({ toggle: POLICIES.toggle });
     });
 
     it("transport rules: GET/DELETE 405, foreign Origin 403, unknown protocol version 400, notifications 202, batches 400", async () => {

@@ -102,7 +102,7 @@ export function tokensSuite() {
 
     it("MCP disabled: the next call and the next refresh fail with Token validation failed; re-enabled, the same refresh token works again", async () => {
       const { client, tokens } = await connect({ workspace: "off", email: "otto@example.com" });
-      putPolicies({ off: { ...POLICIES.off, mcp_enabled: false } });
+      await putPolicies({ off: { ...POLICIES.off, mcp_enabled: false } });
       try {
         const call = await mcp(tokens.access_token, rpc("ping"));
         assert.equal(call.status, 401);
@@ -112,7 +112,7 @@ export function tokensSuite() {
         assert.equal(r.body.error, "invalid_grant");
         assert.match(r.body.error_description, /^Token validation failed: policy: MCP is disabled for the workspace\. /);
       } finally {
-        putPolicies({ off: POLICIES.off });
+        await putPolicies({ off: POLICIES.off });
       }
       const again = await refresh(client, tokens.refresh_token);
       assert.equal(again.status, 200, JSON.stringify(again.body));
@@ -123,19 +123,19 @@ export function tokensSuite() {
       const gus = await connect({ workspace: "gov", email: "gus@example.com" });
       const gia = await connect({ workspace: "gov", email: "gia@example.com" });
       assert.deepEqual(await whoamiScopes(gus.tokens.access_token), ["CONTACTS_READ", "WORKSPACE_READ"]);
-      putPolicies({ gov: { ...POLICIES.gov, scope_ceiling: ["CONTACTS_READ"] } });
-      assert.deepEqual(await whoamiScopes(gus.tokens.access_token), ["CONTACTS_READ"], "effective = granted ∩ ceiling at once");
+      await putPolicies({ gov: { ...POLICIES.gov, scope_ceiling: ["CONTACTS_READ"] } });
+      assert.deepEqual(await whoamiScopes(gus.tokens.access_token), ["CONTACTS_READ"], "effective = granted ∩ ceiling once POLICY_CACHE_SECONDS passed");
       const narrowed = await refresh(gus.client, gus.tokens.refresh_token);
       assert.equal(narrowed.body.scope, "CONTACTS_READ", "the token response says the scopes narrowed");
       assert.deepEqual(await whoamiScopes(narrowed.body.access_token), ["CONTACTS_READ"]);
-      putPolicies({ gov: { ...POLICIES.gov, scope_ceiling: ["CONTACTS_READ"], members: [{ email: "gus@example.com", role: "member" }] } });
+      await putPolicies({ gov: { ...POLICIES.gov, scope_ceiling: ["CONTACTS_READ"], members: [{ email: "gus@example.com", role: "member" }] } });
       const gone = await mcp(gia.tokens.access_token, rpc("ping"));
       assert.equal(gone.status, 401);
       assert.match(gone.body.error_description, /^Token validation failed: user is no longer a member of the workspace\. /);
       const gone2 = await refresh(gia.client, gia.tokens.refresh_token);
       assert.match(gone2.body.error_description, /^Token validation failed: user is no longer a member of the workspace\. /);
       assert.equal((await mcp(narrowed.body.access_token, rpc("ping"))).status, 200, "the other member is unaffected");
-      putPolicies({ gov: POLICIES.gov });
+      await putPolicies({ gov: POLICIES.gov });
     });
   });
 }

@@ -24,7 +24,7 @@ fn operator_post(b: &mut Browser, path: &str, body: &Value) -> Response {
 }
 
 /// The operator replaces the policy of `ws` with the current one changed by `edit`.
-fn operator_edit(b: &mut Browser, ws: &str, edit: impl FnOnce(&mut Value)) {
+pub(super) fn operator_edit(b: &mut Browser, ws: &str, edit: impl FnOnce(&mut Value)) {
     let read = body_json(&admin_get(b, &format!("/admin/api/workspaces/{ws}/policy"), Some(OPERATOR)));
     let mut doc = read["policy"].clone();
     edit(&mut doc);

@@ -67,6 +67,7 @@ pub(super) struct Memory {
     /// The identity provider `provider_fetch` talks to.
     pub(super) provider: provider::TestProvider,
     pub(super) provider_cache: RefCell<crate::core::oidc::jwks::ProviderCache>,
+    pub(super) isolate: RefCell<crate::core::isolate::IsolateCache>,
 }
 
 impl Memory {
@@ -79,11 +80,13 @@ impl Memory {
         let config = Config::from_vars(|k| match k {
             "DEV_SIGN_IN" => extra.get("DEV_SIGN_IN").cloned().or(Some("on".to_string())),
             "ADMIN_TOKEN" => Some(OPERATOR.to_string()),
+            // Tests change stores under the app and expect the next request to see it; the
+            // caches' bounds have their own tests (`isolate.rs`), at the default values.
+            "POLICY_CACHE_SECONDS" | "REVOCATION_CHECK_SECONDS" => extra.get(k).cloned().or(Some("0".to_string())),
             other => extra.get(other).cloned(),
         })
         .unwrap();
         let m = Memory {
-            config,
             keys: test_keys(),
             now: Cell::new(1_800_000_000),
             counter: Cell::new(0),
@@ -105,6 +108,8 @@ impl Memory {
             store_down: Cell::new(false),
             provider: provider::TestProvider::new(),
             provider_cache: RefCell::default(),
+            isolate: RefCell::new(crate::core::isolate::IsolateCache::new(config.policy_cache_seconds, config.revocation_check_seconds)),
+            config,
         };
         m.set_policy("acme", |_| {});
         m
@@ -314,6 +319,10 @@ impl Services for Memory {
         &self.provider_cache
     }
 
+    fn isolate(&self) -> &RefCell<crate::core::isolate::IsolateCache> {
+        &self.isolate
+    }
+
     async fn provider_fetch(&self, request: &crate::core::oidc::ProviderRequest) -> Result<UpstreamResponse, String> {
         self.provider.fetch(request, self.now.get())
     }
@@ -508,6 +517,7 @@ pub(super) fn connect(svc: &Memory, scope: Option<&str>) -> (String, String, Val
 
 mod admin;
 mod errors;
+mod isolate;
 mod oauth;
 mod oidc;
 mod provider;

@@ -25,6 +25,10 @@ pub struct AccessClaims {
     /// The connection (one approval) this token belongs to.
     pub cid: ConnectionId,
     pub jti: String,
+    /// The client's display name at approval, for `mcp_whoami` without a lookup (tokens minted
+    /// before it was carried have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
 }
 
 impl AccessClaims {
@@ -118,6 +122,7 @@ mod tests {
             scope: "CONTACTS_READ".into(),
             cid: "conn1".into(),
             jti: "j1".into(),
+            client_name: Some("Claude Code".into()),
         }
     }
 
