@@ -163,6 +163,15 @@ mod tests {
     }
 
     #[test]
+    fn hosts_are_ascii_punycode_is_accepted() {
+        // `url` is built without Unicode tables (Cargo.toml, `idna_adapter`): a non-ASCII host is
+        // refused with the URI named; its punycode form is an ordinary ASCII host.
+        let err = parse_registration("{\"redirect_uris\":[\"https://bücher.example/cb\"]}".as_bytes(), id(), 0).unwrap_err();
+        assert!(err.description.contains("bücher.example"), "{}", err.description);
+        assert!(parse_registration(br#"{"redirect_uris":["https://xn--bcher-kva.example/cb"]}"#, id(), 0).is_ok());
+    }
+
+    #[test]
     fn redirect_matching_is_exact() {
         let reg = parse_registration(br#"{"redirect_uris":["http://localhost:3118/callback"]}"#, id(), 0).unwrap();
         assert!(reg.match_redirect_uri(Some("http://localhost:3118/callback")).is_ok());
