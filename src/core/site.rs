@@ -53,6 +53,22 @@ impl Site {
     /// `Host` header, else the URL's `host[:port]`). `public_origin` is the parsed
     /// `PUBLIC_ORIGIN` (`scheme://host[:port]`).
     pub fn resolve(public_origin: Option<&str>, scheme: &str, authority: &str) -> Result<Site, Misdirected> {
+        // Nearly every request names the pinned origin's own authority: that needs no parsing
+        // (the origin was parsed and normalised once, by `Config`).
+        if let Some((pinned, (pinned_scheme, pinned_authority))) = public_origin.and_then(|o| Some((o, o.split_once("://")?))) {
+            if authority.eq_ignore_ascii_case(pinned_authority) {
+                let host = pinned_authority
+                    .rsplit_once(':')
+                    .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+                    .map_or(pinned_authority, |(h, _)| h);
+                let https = pinned_scheme == "https";
+                return Ok(Site { origin: pinned.to_string(), loopback: is_loopback_host(host), secure: https || scheme == "https" });
+            }
+        }
+        Site::parse_and_resolve(public_origin, scheme, authority)
+    }
+
+    fn parse_and_resolve(public_origin: Option<&str>, scheme: &str, authority: &str) -> Result<Site, Misdirected> {
         let bad = || Misdirected::BadHost { host: printable(authority) };
         let request = url::Url::parse(&format!("{scheme}://{authority}/")).map_err(|_| bad())?;
         let host = request.host_str().ok_or_else(bad)?;
@@ -188,6 +204,23 @@ mod tests {
         assert!(!local.allows_origin("http://localhost:6274", false));
         assert!(!local.allows_origin("http://evil.example.com:8081", true));
         assert!(!local.allows_origin("http://127.0.0.1.evil.example", true));
+    }
+
+    #[test]
+    fn the_pinned_authority_shortcut_decides_as_the_full_parse_does() {
+        for (pinned, scheme, authority) in [
+            ("https://mcp.example.com", "https", "mcp.example.com"),
+            ("https://mcp.example.com", "http", "MCP.Example.COM"),
+            ("https://mcp.example.com:8443", "https", "mcp.example.com:8443"),
+            ("http://127.0.0.1:8081", "http", "127.0.0.1:8081"),
+            ("https://[::1]:8443", "https", "[::1]:8443"),
+        ] {
+            assert_eq!(
+                Site::resolve(Some(pinned), scheme, authority),
+                Site::parse_and_resolve(Some(pinned), scheme, authority),
+                "{pinned} {authority}"
+            );
+        }
     }
 
     #[test]

@@ -125,11 +125,13 @@ pub fn unknown_tool(id: &Value, name: &str) -> String {
 /// catalog was built. For a token that sees all 324 tools of the benchmark document (220 KB)
 /// this is a copy of bytes, not a rebuild and reserialization of every schema (`make bench`).
 fn tools_list(id: &Value, api: &ApiView) -> String {
-    let whoami = tools::whoami_definition().to_string();
+    // The native tool's definition never changes: serialized once per isolate.
+    static WHOAMI: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let whoami = WHOAMI.get_or_init(|| tools::whoami_definition().to_string());
     let size = whoami.len() + api.listings.iter().map(|l| l.len() + 1).sum::<usize>() + 16;
     jsonrpc::result_envelope(id, size, |out| {
         out.push_str(r#"{"tools":["#);
-        out.push_str(&whoami);
+        out.push_str(whoami);
         for listing in &api.listings {
             out.push(',');
             out.push_str(listing);
