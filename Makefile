@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 DEV_WORKSPACE := dev
 
-.PHONY: dev test install install-test build seed lint unit e2e clean policy-check bench deploy-check
+.PHONY: dev test install install-test build seed lint unit e2e clean policy-check bench bench-core deploy-check
 
 dev: install build .dev.vars seed
 	$(ENV) wrangler dev --ip 127.0.0.1 --port 8081
@@ -50,8 +50,13 @@ policy-check:
 	@test -n "$(FILE)" || { echo "usage: make policy-check FILE=path/to/policy.json [WORKSPACE=id]"; exit 2; }
 	$(ENV) cargo run --quiet --bin policy-check -- "$(FILE)" $(WORKSPACE)
 
+# The HTTP benchmark: our worker, an empty worker and @cloudflare/workers-oauth-provider, each
+# under wrangler dev (and plain workerd), loaded with wrk; writes BENCHMARKS.md (bench/run.mjs).
+bench: install
+	scripts/bench.sh
+
 # Native benchmarks of the hot pure paths (numbers in README, "Performance").
-bench:
+bench-core:
 	$(ENV) cargo run --release --quiet --bin bench-catalog
 
 clean:
