@@ -10,7 +10,7 @@
 // Knobs (environment): BENCH_DURATION seconds per run (3), BENCH_ROUNDS (2),
 // BENCH_CONNECTIONS (1,8), BENCH_ONLY (workload ids, comma-separated), BENCH_MEMBERS (8),
 // BENCH_RUNTIME (wrangler | workerd | both: which server runs the workers; default both),
-// BENCH_OUT (BENCHMARKS.md; empty: do not write).
+// BENCH_OUT (BENCHMARKS.md; empty: do not write), BENCH_KEEP=1 (keep the state and logs).
 import { spawn, execFileSync } from "node:child_process";
 import crypto from "node:crypto";
 import fs from "node:fs";
@@ -99,7 +99,9 @@ async function waitFor(name, proc, probe, timeoutMs = 240_000) {
   throw new Error(`${name} did not answer within ${timeoutMs / 1000} s; log ${proc.logFile}:\n${proc.tail()}`);
 }
 
-const childEnv = () => ({ ...process.env, WRANGLER_SEND_METRICS: "false", PATH: `${BIN}:${process.env.PATH}` });
+// CLOUDFLARE_CF_FETCH_ENABLED=false: miniflare would otherwise try to download a `Request.cf`
+// example from the internet at every start (and wait 3 s for it to fail here).
+const childEnv = () => ({ ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false", PATH: `${BIN}:${process.env.PATH}` });
 
 // --- the workers ----------------------------------------------------------------------------------
 
@@ -390,6 +392,22 @@ function summaryTable(stats) {
   return rows.map((r) => `| ${r.join(" | ")} |`).join("\n");
 }
 
+/** Plain workerd ÷ wrangler dev, per workload and worker: what wrangler dev's proxy costs. */
+function proxySection(byRuntime) {
+  const a = byRuntime.workerd, b = byRuntime.wrangler;
+  const cols = PEERS.flatMap((p) => cfg.conns.map((c) => [p, c]));
+  const rows = [["workload", ...cols.map(([p, c]) => `${p} @${c}`)]];
+  rows.push(rows[0].map(() => "---"));
+  for (const w of WORKLOADS) rows.push([w.title, ...cols.map(([p, c]) => fmtRatio(a[`${w.id}/${p}/${c}`]?.rps, b[`${w.id}/${p}/${c}`]?.rps))]);
+  const e = (st, c) => st[`whoami/empty/${c}`];
+  const lines = ["## What `wrangler dev` costs", ""];
+  if (e(a, 1) && e(b, 1)) {
+    lines.push(`The empty worker answers \`mcp_whoami\` at ${fmtRps(e(b, 1).rps)} req/s under \`wrangler dev\` and ${fmtRps(e(a, 1).rps)} under plain workerd (one connection; p50 ${fmtMs(e(b, 1).p50)} ms against ${fmtMs(e(a, 1).p50)} ms): \`wrangler dev\` puts its proxy — a second workerd process per worker — in front of each request, and for a cheap request that proxy is most of the time. Compare workers within one table; the plain-workerd tables show the workers' own costs.`, "");
+  }
+  lines.push("req/s under plain workerd ÷ req/s under `wrangler dev`:", "", ...rows.map((r) => `| ${r.join(" | ")} |`));
+  return lines;
+}
+
 function report({ facts, wasm, byRuntime, seconds, notes }) {
   const lines = [];
   lines.push("# Benchmarks", "");
@@ -406,13 +424,13 @@ function report({ facts, wasm, byRuntime, seconds, notes }) {
   lines.push(`| mcp-edge | ${facts.commit} (${facts.branch}) |`, "");
   lines.push("## The worker's wasm", "");
   lines.push(`\`build/index_bg.wasm\` (release, wasm-opt -Oz): **${wasm.raw.toLocaleString("en")} bytes**, **${wasm.gzip.toLocaleString("en")} gzipped** (gzip -9).`);
-  lines.push(`Compile + instantiate in node ${facts.node} (\`WebAssembly.compile\`, then \`WebAssembly.instantiate\` with each of its ${wasm.imports} imports stubbed), median of ${wasm.runs} runs: **${wasm.total.toFixed(1)} ms** (compile ${wasm.compile.toFixed(1)} ms, instantiate ${wasm.instantiate.toFixed(2)} ms).`, "");
+  lines.push(`Compile + instantiate in node ${facts.node} (\`WebAssembly.compile\`, then \`WebAssembly.instantiate\` with each of its ${wasm.imports} imports stubbed), median of ${wasm.runs} runs: **${wasm.total.toFixed(1)} ms** (compile ${wasm.compile.toFixed(1)} ms, instantiate ${wasm.instantiate.toFixed(2)} ms). V8 compiles a module's functions lazily, so this is the cost of starting an isolate, not of compiling every function.${wasm.rewritten ? " The module's imports are in the compact import-section encoding (wasm-opt `--all-features`), which workerd's V8 reads and this node's does not: node is given the same module with only that section written in the standard encoding." : ""}`, "");
   for (const runtime of Object.keys(byRuntime)) {
     const stats = byRuntime[runtime];
     lines.push(`## Under ${runtime === "wrangler" ? "`wrangler dev`" : "plain `workerd`"}`, "");
     lines.push(runtime === "wrangler"
       ? "Each worker under its own `wrangler dev` (local mode: workerd behind wrangler's proxy, local KV and Durable Objects in a fresh `--persist-to` directory)."
-      : "The same three workers, each in its own plain `workerd serve` with a generated capnp config (bench/workerd.mjs): no wrangler proxy in front; KV and Durable Objects as miniflare would run them are replaced by workerd's own local disk-backed implementations (see \"How\").", "");
+      : "The same three workers, each bundled as `wrangler deploy` bundles it and served by its own plain `workerd serve` (the same workerd binary) from a generated capnp config (bench/workerd.mjs): nothing in front of the worker. Durable Objects are workerd's own, SQLite on a local directory (what miniflare uses too); each KV namespace is bench/workerd-kv.js, an in-memory service speaking workerd's KV protocol (under wrangler dev, miniflare's SQLite-backed one).", "");
     lines.push("Ratios: ours ÷ the other; for req/s higher is better for ours, for latency lower is.", "");
     lines.push(summaryTable(stats), "");
     for (const w of WORKLOADS) {
@@ -421,6 +439,7 @@ function report({ facts, wasm, byRuntime, seconds, notes }) {
       if (dry.length) lines.push(`Runs that used every code minted before the end (req/s over the time they ran): ${dry.join(", ")}.`, "");
     }
   }
+  if (byRuntime.wrangler && byRuntime.workerd) lines.push(...proxySection(byRuntime), "");
   lines.push("## How the numbers were taken", "");
   lines.push(...[
     `- Three workers, each started fresh (state in a new \`mktemp\` directory): **ours** (this repository's release build, \`make build\`), **empty** (bench/empty: answers every POST with a constant — the bytes our worker answers for \`mcp_whoami\` and \`tools/list\` — the ceiling of the runtime), and **provider** (bench/provider: \`@cloudflare/workers-oauth-provider\` ${facts.provider} as \`OAuthProvider\`, guarding a minimal \`/mcp\` that answers \`mcp_whoami\` from \`ctx.props\` and \`tools/list\` with the same tools, its \`/authorize\` approving at once).`,
@@ -552,7 +571,8 @@ async function main() {
     log(`wrote ${path.relative(process.cwd(), cfg.out) || cfg.out}`);
   }
   await stopChildren(children.map((c) => c.name));
-  fs.rmSync(STATE, { recursive: true, force: true });
+  if (E.BENCH_KEEP) log(`state and logs kept in ${STATE}`);
+  else fs.rmSync(STATE, { recursive: true, force: true });
   log(`done in ${Math.round(seconds)} s`);
 }
 
