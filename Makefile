@@ -55,9 +55,11 @@ policy-check:
 bench: install
 	scripts/bench.sh
 
-# Native benchmarks of the hot pure paths (numbers in README, "Performance").
+# Native benchmarks of the pure core (README, "Performance"): the catalog build and tools/list
+# pass timed, and instruction counts per operation under callgrind (repeatable run to run).
 bench-core:
-	$(ENV) cargo run --release --quiet --bin bench-catalog
+	$(ENV) cargo run --locked --release --quiet --bin bench-catalog
+	scripts/callgrind.sh
 
 clean:
 	rm -rf build target/wasm32-unknown-unknown .wrangler
