@@ -18,7 +18,7 @@ use crate::core::secrets;
 /// catalog's state for `mcp_whoami`.
 pub fn view<'a, S: Services>(svc: &S, catalog: &'a ApiCatalog, caller: &Caller) -> ApiView<'a> {
     let listings: Vec<&str> =
-        catalog.tools.iter().filter(|t| ApiCatalog::allows(t, &caller.scopes, &svc.config().catalog)).map(|t| t.listing.as_str()).collect();
+        catalog.visible(&caller.scopes, &svc.config().catalog).iter().map(|&i| catalog.tools[i].listing.as_str()).collect();
     let status = ApiToolsStatus { available: listings.len(), total: catalog.tools.len(), problems: catalog.problems.clone() };
     ApiView { listings, status }
 }

@@ -146,10 +146,10 @@ async fn route<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Respo
     let origin = site.origin();
     Ok(match (req.method, path) {
         (Method::Options, _) => preflight(),
-        (Method::Get, "/.well-known/oauth-protected-resource") => discovery::protected_resource(origin, false),
-        (Method::Get, "/.well-known/oauth-protected-resource/mcp") => discovery::protected_resource(origin, true),
-        (Method::Get, "/.well-known/oauth-authorization-server") => discovery::authorization_server(origin),
-        (Method::Get, "/.well-known/jwks.json") => discovery::jwks(svc.keys()),
+        (Method::Get, "/.well-known/oauth-protected-resource") => discovery::protected_resource(svc, origin, false),
+        (Method::Get, "/.well-known/oauth-protected-resource/mcp") => discovery::protected_resource(svc, origin, true),
+        (Method::Get, "/.well-known/oauth-authorization-server") => discovery::authorization_server(svc, origin),
+        (Method::Get, "/.well-known/jwks.json") => discovery::jwks(svc),
         (Method::Post, p) if REGISTER_PATHS.contains(&p) => register::post(svc, req).await?,
         (Method::Get, "/authorize") => authorize::get(svc, req, site).await?,
         (Method::Post, "/authorize") => authorize::post(svc, req, site).await?,

@@ -105,9 +105,8 @@ fn main() {
                 evaluate::recheck(black_box(&policy), &scopes, &facts, &granted).map_or(0, |s| s.to_vec().len())
             }
             "list" => {
-                // The per-call part: the scope filter, then the answer.
-                let listings: Vec<&str> =
-                    catalog.tools.iter().filter(|t| ApiCatalog::allows(t, &held, &scopes)).map(|t| t.listing.as_str()).collect();
+                // The per-call part: the visible tools (worked out once per scope set), then the answer.
+                let listings: Vec<&str> = catalog.visible(&held, &scopes).iter().map(|&i| catalog.tools[i].listing.as_str()).collect();
                 dispatch(black_box(list.as_bytes()), &caller, &ApiView { listings, status: ApiToolsStatus::default() })
             }
             "call" => dispatch(black_box(call.as_bytes()), &caller, &view),

@@ -37,6 +37,10 @@ pub const CLIENT_ENTRIES: usize = 1_000;
 pub const TOKEN_ENTRIES: usize = 2_000;
 pub const CLIENT_SECONDS: i64 = 60;
 pub const CHORE_ENTRIES: usize = 10_000;
+/// Discovery documents: a few per origin served (one in production, each loopback name in
+/// development); they change only with a new deployment, which is a new isolate.
+pub const DOCUMENT_ENTRIES: usize = 64;
+pub const DOCUMENT_SECONDS: i64 = 86_400;
 pub const CHORE_SECONDS: i64 = 86_400;
 
 /// A map whose entries count for `ttl` seconds after they were stored.
@@ -110,6 +114,17 @@ pub struct IsolateCache {
     pub done: Fresh<Chore, ()>,
     /// Access tokens this isolate verified, by their text (`verified_token`).
     pub tokens: Fresh<String, VerifiedToken>,
+    /// Serialized discovery documents, by kind and origin.
+    pub documents: Fresh<(Document, String), Rc<str>>,
+}
+
+/// The discovery documents (`app::discovery`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Document {
+    AuthorizationServer,
+    ProtectedResource,
+    ProtectedResourceMcp,
+    Jwks,
 }
 
 /// A write whose effect lasts: done once, it need not be done again for `CHORE_SECONDS`.
@@ -129,6 +144,7 @@ impl IsolateCache {
             clients: Fresh::new(CLIENT_SECONDS, CLIENT_ENTRIES),
             done: Fresh::new(CHORE_SECONDS, CHORE_ENTRIES),
             tokens: Fresh::new(crate::core::config::MAX_ACCESS_TOKEN_TTL, TOKEN_ENTRIES),
+            documents: Fresh::new(DOCUMENT_SECONDS, DOCUMENT_ENTRIES),
         }
     }
 

@@ -195,3 +195,17 @@ fn a_remembered_token_still_expires_and_still_belongs_to_its_origin() {
     assert_eq!(r.status, 401);
     assert!(r.header("www-authenticate").unwrap().contains("expired"), "{:?}", r.header("www-authenticate"));
 }
+
+#[test]
+fn discovery_documents_are_remembered_per_origin() {
+    let svc = with_default_caches();
+    let get = |host: &str| {
+        let r = Browser::new(&svc).send(Method::Get, "/.well-known/oauth-authorization-server", &[("host", host)], b"");
+        assert_eq!((r.status, r.header("content-type")), (200, Some("application/json")));
+        body_json(&r)["issuer"].as_str().unwrap().to_string()
+    };
+    for _ in 0..2 {
+        assert_eq!(get("127.0.0.1:8081"), "http://127.0.0.1:8081");
+        assert_eq!(get("localhost:8787"), "http://localhost:8787");
+    }
+}

@@ -1,4 +1,8 @@
 //! A built tool catalog with where it came from, as the MCP layer uses it.
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
 use serde_json::Value;
 
 use super::required_scopes::ALL;
@@ -12,7 +16,12 @@ pub struct ApiCatalog {
     pub base_url: Option<String>,
     /// Why there are no (or fewer) tools: shown in logs, and in `mcp_whoami`.
     pub problems: Vec<String>,
+    /// `visible`'s answers, by scope set.
+    visible: RefCell<HashMap<Vec<String>, Rc<[usize]>>>,
 }
+
+/// Scope sets whose visible tools a catalog remembers (a workspace's members hold a few).
+const VISIBLE_SETS: usize = 64;
 
 impl ApiCatalog {
     /// Builds the catalog from a document's text. Never fails: a bad document yields no tools
@@ -37,11 +46,27 @@ impl ApiCatalog {
         if base_url.is_none() {
             problems.push("no upstream base URL: set UPSTREAM_BASE_URL or `servers` in the document".into());
         }
-        ApiCatalog { tools: built.tools, base_url, problems }
+        ApiCatalog { tools: built.tools, base_url, problems, visible: RefCell::default() }
     }
 
     pub fn failed(problem: String) -> ApiCatalog {
-        ApiCatalog { tools: Vec::new(), base_url: None, problems: vec![problem] }
+        ApiCatalog { tools: Vec::new(), base_url: None, problems: vec![problem], visible: RefCell::default() }
+    }
+
+    /// The indices of the tools `held` allows (`allows`), worked out once per scope set per
+    /// catalog: a catalog is built once per document version per isolate, and `tools/list` and
+    /// `mcp_whoami` ask on every call.
+    pub fn visible(&self, held: &[String], scopes: &ScopeCatalog) -> Rc<[usize]> {
+        if let Some(known) = self.visible.borrow().get(held) {
+            return known.clone();
+        }
+        let found: Rc<[usize]> = self.tools.iter().enumerate().filter(|(_, t)| Self::allows(t, held, scopes)).map(|(i, _)| i).collect();
+        let mut memo = self.visible.borrow_mut();
+        if memo.len() >= VISIBLE_SETS {
+            memo.clear();
+        }
+        memo.insert(held.to_vec(), found.clone());
+        found
     }
 
     pub fn tool(&self, name: &str) -> Option<&ApiTool> {
@@ -73,6 +98,22 @@ mod tests {
     use crate::core::config::BUNDLED_SCOPE_CATALOG;
 
     const SAMPLE: &str = include_str!("../../../config/openapi.json");
+
+    #[test]
+    fn visible_tools_are_the_allowed_ones_remembered_per_scope_set() {
+        let scopes = ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).unwrap();
+        let catalog = ApiCatalog::from_document(SAMPLE, None, &scopes);
+        for held in [vec![], vec!["CONTACTS_READ".to_string()], vec!["ALL".to_string()]] {
+            let expected: Vec<usize> =
+                (0..catalog.tools.len()).filter(|&i| ApiCatalog::allows(&catalog.tools[i], &held, &scopes)).collect();
+            assert_eq!(&*catalog.visible(&held, &scopes), expected.as_slice());
+            assert!(Rc::ptr_eq(&catalog.visible(&held, &scopes), &catalog.visible(&held, &scopes)), "remembered");
+        }
+        for n in 0..VISIBLE_SETS + 1 {
+            catalog.visible(&[format!("S{n}")], &scopes);
+        }
+        assert!(catalog.visible.borrow().len() <= VISIBLE_SETS, "bounded");
+    }
 
     #[test]
     fn the_sample_document_becomes_a_clean_catalog() {
