@@ -173,7 +173,18 @@ fn save(sql: &SqlStorage, c: &ConnectionRecord) -> Result<()> {
 fn create(sql: &SqlStorage, c: &ConnectionRecord) -> Result<CreateOutcome> {
     let (row, outcome) = connection::create(load(sql, &c.id)?, c);
     save(sql, &row)?;
-    for old in load_all(sql)?.into_iter().filter(|r| connection::forget_on_create(r, c)) {
+    // SQL narrows the rows to those that may be forgotten (revoked, or whose family expired,
+    // long enough ago); `forget_on_create` decides. Loading every row here cost a user with
+    // hundreds of connections milliseconds of CPU per new one (BENCHMARKS.md).
+    let before = c.created_at - connection::FORGET_AFTER;
+    let candidates: Vec<Row> = sql
+        .exec(
+            "SELECT * FROM connections WHERE id != ? AND ((revoked_at IS NOT NULL AND revoked_at < ?) OR refresh_expires_at < ?)",
+            vec![c.id.as_str().into(), int(before), int(before)],
+        )?
+        .to_array()?;
+    let candidates = candidates.into_iter().filter_map(|r| ConnectionRecord::try_from(r).ok());
+    for old in candidates.filter(|r| connection::forget_on_create(r, c)) {
         sql.exec("DELETE FROM connections WHERE id = ?", vec![old.id.as_str().into()])?;
     }
     Ok(outcome)
