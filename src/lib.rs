@@ -16,6 +16,6 @@ pub use edge::{AuthCodes, Connections, Workspaces};
 
 #[cfg(target_arch = "wasm32")]
 #[worker::event(fetch)]
-async fn fetch(req: worker::Request, env: worker::Env, _ctx: worker::Context) -> worker::Result<worker::Response> {
+async fn fetch(req: web_sys::Request, env: worker::Env, _ctx: worker::Context) -> worker::Result<web_sys::Response> {
     edge::serve(req, env).await
 }

@@ -43,12 +43,18 @@ impl EdgeServices {
         let mut init = RequestInit::new();
         init.with_method(Method::Post).with_body(Some(json.into()));
         let req = Request::new_with_init(DO_URL, &init).map_err(err)?;
-        let mut resp = self.stub(binding, name)?.fetch_with_request(req).await.map_err(err)?;
-        if resp.status_code() != 200 {
-            let text = resp.text().await.unwrap_or_default();
-            return Err(StoreError(format!("{binding}/{}: {} {text}", message.op(), resp.status_code())));
+        let resp = self.stub(binding, name)?.fetch_with_request(req).await.map_err(err)?;
+        let status = resp.status_code();
+        // The body in one `text()` (worker's reader takes a stream lock and a read per chunk).
+        let raw: web_sys::Response = resp.into();
+        let text = match raw.text() {
+            Ok(promise) => wasm_bindgen_futures::JsFuture::from(promise).await.ok().and_then(|v| v.as_string()).unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if status != 200 {
+            return Err(StoreError(format!("{binding}/{}: {status} {text}", message.op())));
         }
-        resp.json::<T>().await.map_err(err)
+        serde_json::from_str(&text).map_err(err)
     }
 }
 
