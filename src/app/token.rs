@@ -61,12 +61,9 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
             let tokens = redeem_code(svc, &grant, &client, origin).await?;
             // A client in use is kept: its registration lives `client_ttl` from its last code
             // (renewed at most once a day per isolate). Best effort: the tokens are issued either way.
-            let renewed = Chore::Renewed(client_id.clone());
-            if svc.isolate().borrow().done.get(&renewed, svc.now()).is_none() {
-                match svc.register(&client, svc.now() + svc.config().client_ttl()).await {
-                    Ok(()) => svc.isolate().borrow_mut().done.insert(renewed, (), svc.now()),
-                    Err(e) => svc.log(&format!("token: could not renew the registration of {}: {}", client_id.as_str(), e.0)),
-                }
+            let renew = svc.register(&client, svc.now() + svc.config().client_ttl());
+            if let Err(e) = once_a_day(svc, Chore::Renewed(client_id.clone()), renew).await {
+                svc.log(&format!("token: could not renew the registration of {}: {}", client_id.as_str(), e.0));
             }
             Ok(tokens)
         }
@@ -138,14 +135,9 @@ async fn redeem_code<S: Services>(
     // Best effort: the code is already consumed, so failing here would cost the person the
     // whole sign-in; the admin's listing also notes every current member.
     // Noted once, noted for good: at most once a day per isolate.
-    let noted = Chore::Noted(connection.workspace.clone(), connection.user.clone());
-    if svc.isolate().borrow().done.get(&noted, now).is_none() {
-        match svc.note_connection_user(&connection.workspace, &connection.user).await {
-            Ok(()) => svc.isolate().borrow_mut().done.insert(noted, (), now),
-            Err(e) => {
-                svc.log(&format!("token: could not note {} in the connection index of {}: {}", connection.user, connection.workspace, e.0))
-            }
-        }
+    let note = svc.note_connection_user(&connection.workspace, &connection.user);
+    if let Err(e) = once_a_day(svc, Chore::Noted(connection.workspace.clone(), connection.user.clone()), note).await {
+        svc.log(&format!("token: could not note {} in the connection index of {}: {}", connection.user, connection.workspace, e.0));
     }
     // If a replay of this code already revoked the connection, it is created revoked: this
     // redemption was the first, so it gets its answer, and the tokens in it are already dead.
@@ -212,4 +204,19 @@ fn mint<S: Services>(
     let access = access_token::sign(svc.keys(), &claims, now, now + ttl);
     let refresh = RefreshToken::mint(svc.keys(), &connection.key(), connection.generation);
     token::token_response(&access, ttl, Some(refresh.as_str()), &scopes.to_param())
+}
+
+/// Runs `write` unless this isolate did `chore` within `CHORE_SECONDS`; remembers it when it
+/// succeeds (a failure is retried by the next request). The future is lazy: skipped, it never runs.
+async fn once_a_day<S: Services>(
+    svc: &S,
+    chore: Chore,
+    write: impl std::future::Future<Output = Result<(), crate::core::store::StoreError>>,
+) -> Result<(), crate::core::store::StoreError> {
+    if svc.isolate().borrow().done.get(&chore, svc.now()).is_some() {
+        return Ok(());
+    }
+    write.await?;
+    svc.isolate().borrow_mut().done.insert(chore, (), svc.now());
+    Ok(())
 }
