@@ -1,4 +1,4 @@
-//! `make bench`: how long building the tool catalog takes for a 300-operation document, and how
+//! `make bench-core`: how long building the tool catalog takes for a 300-operation document, and how
 //! long one tools/list filtering pass takes once it is built. The worker builds the catalog once
 //! per document version per isolate; this says what that one build costs.
 use std::time::Instant;
@@ -10,24 +10,12 @@ use mcp_edge::core::mcp::tools::{ApiToolsStatus, Caller};
 use mcp_edge::core::oauth::types::ClientId;
 use mcp_edge::core::openapi::catalog::ApiCatalog;
 use mcp_edge::core::scopes::ScopeCatalog;
-use serde_json::{json, Value};
+use serde_json::json;
 
-const SAMPLE: &str = include_str!("../../config/openapi.json");
+#[path = "common/sample.rs"]
+mod sample;
 
-/// The sample document's paths repeated under /v{n} prefixes until it has `target` operations.
-fn document(target: usize) -> String {
-    let mut doc: Value = serde_json::from_str(SAMPLE).expect("the bundled sample is valid JSON");
-    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
-    let per_copy: usize = paths.values().map(|p| p.as_object().map_or(0, |o| o.keys().filter(|k| *k != "parameters").count())).sum();
-    let mut out = serde_json::Map::new();
-    for copy in 0..target.div_ceil(per_copy) {
-        for (path, item) in &paths {
-            out.insert(format!("/v{copy}{path}"), item.clone());
-        }
-    }
-    doc["paths"] = Value::Object(out);
-    doc.to_string()
-}
+use sample::document;
 
 fn main() {
     let scopes = ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).expect("bundled catalog");

@@ -20,27 +20,16 @@ use mcp_edge::core::openapi::catalog::ApiCatalog;
 use mcp_edge::core::policy::evaluate::{self, GrantFacts};
 use mcp_edge::core::policy::model::WorkspacePolicy;
 use mcp_edge::core::scopes::{ScopeCatalog, ScopeSet};
-use serde_json::{json, Value};
+use serde_json::json;
 
-const SAMPLE: &str = include_str!("../../config/openapi.json");
+#[path = "common/sample.rs"]
+mod sample;
+
+use sample::document;
+
 const POLICY: &str = include_str!("../../config/dev-policy.json");
 const ORIGIN: &str = "https://mcp.example.com";
 const NOW: i64 = 1_800_000_000;
-
-/// The sample document's paths repeated under /v{n} prefixes until it has `target` operations.
-fn document(target: usize) -> String {
-    let mut doc: Value = serde_json::from_str(SAMPLE).expect("the bundled sample is valid JSON");
-    let paths = doc["paths"].as_object().cloned().unwrap_or_default();
-    let per_copy: usize = paths.values().map(|p| p.as_object().map_or(0, |o| o.keys().filter(|k| *k != "parameters").count())).sum();
-    let mut out = serde_json::Map::new();
-    for copy in 0..target.div_ceil(per_copy) {
-        for (path, item) in &paths {
-            out.insert(format!("/v{copy}{path}"), item.clone());
-        }
-    }
-    doc["paths"] = Value::Object(out);
-    doc.to_string()
-}
 
 fn caller(scopes: &[String]) -> Caller {
     Caller {
