@@ -6,7 +6,6 @@ use serde_json::{json, Value};
 
 use crate::core::http::{printable, Response};
 use crate::core::mcp::jsonrpc::{envelope, Outgoing, Rejected, RpcCode, RpcError};
-use crate::core::mcp::server::SUPPORTED_VERSIONS;
 use crate::core::oauth::access_token::BearerError;
 use crate::core::oauth::error::{ErrorCode, OAuthError};
 use crate::core::oidc::id_token::IdTokenError;
@@ -119,7 +118,6 @@ pub enum BearerRejection {
 pub enum McpRejection {
     /// Streamable HTTP: servers MUST validate `Origin` (DNS rebinding).
     ForbiddenOrigin(String),
-    UnsupportedVersion(String),
     NotJson,
     TooLarge,
     Malformed(Rejected),
@@ -389,10 +387,6 @@ fn bearer(origin: &str, rejection: BearerRejection) -> Response {
 fn mcp(e: McpRejection) -> Response {
     let (status, rejected) = match e {
         McpRejection::ForbiddenOrigin(origin) => (403, invalid_request(format!("Forbidden: Origin {origin} is not allowed"))),
-        McpRejection::UnsupportedVersion(v) => (
-            400,
-            invalid_request(format!("Bad Request: unsupported MCP-Protocol-Version {v}; supported: {}", SUPPORTED_VERSIONS.join(", "))),
-        ),
         McpRejection::NotJson => (415, invalid_request("Unsupported Media Type: send Content-Type: application/json".into())),
         McpRejection::TooLarge => (413, invalid_request("Request body larger than 1 MiB".into())),
         McpRejection::Malformed(rejected) => (400, rejected),

@@ -1,13 +1,15 @@
 //! `POST /mcp`: stateless Streamable HTTP. Checks, in order: Origin (DNS-rebinding defence),
 //! bearer token (RFC 6750 / RFC 9728 challenge), live state (policy, membership, connection),
-//! protocol version, then one JSON-RPC message.
+//! one JSON-RPC message, then its era (`core::mcp::era`: 2026-07-28's `_meta` and headers, or
+//! the legacy revisions) and its method.
 use super::error::{AppError, BearerRejection, McpRejection, Store};
 use super::extract::{Bearer, BearerHeader};
 use super::{api_tools, cached_policy, Services};
 use crate::core::connection::ConnectionKey;
 use crate::core::http::{Request, Response};
-use crate::core::mcp::jsonrpc::{self, envelope, Incoming, Outgoing};
-use crate::core::mcp::server::{self, version_supported, Answer, ApiView, ClientRequest};
+use crate::core::mcp::era::{Era, McpHeaders};
+use crate::core::mcp::jsonrpc::{self, envelope, Incoming, Outgoing, RpcError};
+use crate::core::mcp::server::{self, Answer, ApiView, ClientRequest};
 use crate::core::mcp::tools::Caller;
 use crate::core::oauth::access_token::{self, BearerError, VerifiedToken};
 use crate::core::oauth::resource::mcp_resource;
@@ -19,36 +21,49 @@ const MAX_BODY: usize = 1 << 20;
 
 pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<Response, AppError> {
     let (token, caller) = authenticate(svc, req, origin).await?;
-    if let Some(v) = req.header("mcp-protocol-version") {
-        if !version_supported(v) {
-            return Err(McpRejection::UnsupportedVersion(v.to_string()).into());
-        }
-    }
     if !req.content_type_is("application/json") {
         return Err(McpRejection::NotJson.into());
     }
     if req.body.len() > MAX_BODY {
         return Err(McpRejection::TooLarge.into());
     }
-    let body = match jsonrpc::parse(&req.body).map_err(McpRejection::Malformed)? {
+    let (id, method, params) = match jsonrpc::parse(&req.body).map_err(McpRejection::Malformed)? {
         Incoming::Notification { .. } | Incoming::ClientResponse => return Ok(Response::new(202)),
-        Incoming::Request { id, method, params } => match ClientRequest::parse(&method, params.as_ref()) {
-            Err(e) => envelope(&id, Outgoing::Error(&e)),
+        Incoming::Request { id, method, params } => (id, method, params),
+    };
+    let headers =
+        McpHeaders { protocol_version: req.header("mcp-protocol-version"), method: req.header("mcp-method"), name: req.header("mcp-name") };
+    let error = |era: &Era, e: RpcError| (era.error_status(e.code), envelope(&id, Outgoing::Error(&e)));
+    let (status, body) = match Era::of(headers, &method, params.as_ref()) {
+        // Every era failure is a 400 (`-32602`, `-32020`, `-32022`), whatever the era would be.
+        Err(e) => (400, envelope(&id, Outgoing::Error(&e))),
+        Ok(era) => match ClientRequest::parse(&era, &method, params.as_ref()) {
+            Err(e) => error(&era, e),
             Ok(request) => {
                 // Tokens minted before they carried the client's name: look it up when shown.
                 let caller =
                     if request.shows_client() && token.claims.client_name.is_none() { with_client_name(svc, caller).await } else { caller };
-                answer(svc, &id, request, caller, origin).await
+                match answer(svc, &id, &era, request, caller, origin).await {
+                    Ok(body) => (200, body),
+                    Err(e) => error(&era, e),
+                }
             }
         },
     };
-    Ok(Response::json_text(200, body)
+    Ok(Response::json_text(status, body)
         .with_header("cache-control", "no-store")
         .with_header("x-token-expires-at", &token.expires_at.to_string()))
 }
 
 /// One request, answered by core, or by an OpenAPI tool when core says to call one.
-async fn answer<S: Services>(svc: &S, id: &serde_json::Value, request: ClientRequest, caller: Caller, origin: &str) -> String {
+async fn answer<S: Services>(
+    svc: &S,
+    id: &serde_json::Value,
+    era: &Era,
+    request: ClientRequest,
+    caller: Caller,
+    origin: &str,
+) -> Result<String, RpcError> {
     // `tools/list`, and native tools: `mcp_whoami` reports the catalog's state (cached).
     let catalog =
         if request.needs_api_view() || matches!(request, ClientRequest::CallApiTool { .. }) { Some(svc.api_catalog().await) } else { None };
@@ -56,14 +71,14 @@ async fn answer<S: Services>(svc: &S, id: &serde_json::Value, request: ClientReq
         (Some(catalog), true) => api_tools::view(svc, catalog, &caller),
         _ => ApiView::default(),
     };
-    match server::answer(id, request, &caller, svc.now(), &view) {
-        Answer::Response(body) => body,
+    match server::answer(id, era, request, &caller, svc.now(), &view) {
+        Answer::Response(body) => Ok(body),
         Answer::CallApiTool { name, arguments } => match catalog.as_deref().and_then(|c| c.tool(&name).map(|tool| (c, tool))) {
             Some((catalog, tool)) => {
                 let result = api_tools::call(svc, catalog, tool, &caller, &arguments, origin).await;
-                envelope(id, Outgoing::Result(&result))
+                Ok(server::respond(id, era, result))
             }
-            None => server::unknown_tool(id, &name),
+            None => Err(server::unknown_tool(&name)),
         },
     }
 }

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use mcp_edge::core::config::BUNDLED_SCOPE_CATALOG;
 use mcp_edge::core::ids::{Email, WorkspaceId};
+use mcp_edge::core::mcp::era::Era;
 use mcp_edge::core::mcp::server::{self, Answer, ApiView, ClientRequest};
 use mcp_edge::core::mcp::tools::{ApiToolsStatus, Caller};
 use mcp_edge::core::oauth::types::ClientId;
@@ -55,7 +56,7 @@ fn main() {
                 catalog.tools.iter().filter(|t| ApiCatalog::allows(t, held, &scopes)).map(|t| t.listing.as_str()).collect();
             count = listings.len();
             let view = ApiView { listings, status: ApiToolsStatus::default() };
-            bytes = match server::answer(&json!(1), ClientRequest::ToolsList, &caller(held), 0, &view) {
+            bytes = match server::answer(&json!(1), &Era::Legacy, ClientRequest::ToolsList, &caller(held), 0, &view) {
                 Answer::Response(text) => text.len(),
                 Answer::CallApiTool { .. } => 0,
             };

@@ -10,6 +10,7 @@ use std::hint::black_box;
 
 use mcp_edge::core::config::BUNDLED_SCOPE_CATALOG;
 use mcp_edge::core::ids::{ConnectionId, Email, WorkspaceId};
+use mcp_edge::core::mcp::era::{Era, McpHeaders};
 use mcp_edge::core::mcp::jsonrpc::{self, Incoming};
 use mcp_edge::core::mcp::server::{self, Answer, ApiView, ClientRequest};
 use mcp_edge::core::mcp::tools::{ApiToolsStatus, Caller};
@@ -47,8 +48,9 @@ fn caller(scopes: &[String]) -> Caller {
 /// A JSON-RPC body from parse to the answer's text, as `app::mcp` drives it.
 fn dispatch(body: &[u8], caller: &Caller, view: &ApiView) -> usize {
     let Ok(Incoming::Request { id, method, params }) = jsonrpc::parse(body) else { panic!("a request") };
-    let request = ClientRequest::parse(&method, params.as_ref()).expect("a served method");
-    match server::answer(&id, request, caller, NOW, view) {
+    let era = Era::of(McpHeaders::default(), &method, params.as_ref()).expect("a legacy request");
+    let request = ClientRequest::parse(&era, &method, params.as_ref()).expect("a served method");
+    match server::answer(&id, &era, request, caller, NOW, view) {
         Answer::Response(text) => text.len(),
         Answer::CallApiTool { .. } => 0,
     }

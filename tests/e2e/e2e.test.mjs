@@ -4,7 +4,6 @@ import { closeBrowser, launchBrowser, putPolicies, startCallbackListener, startS
 import { POLICIES as OAUTH, oauthSuite } from "./oauth.suite.mjs";
 import { POLICIES as TOKENS, tokensSuite } from "./tokens.suite.mjs";
 import { POLICIES as ADMIN, adminSuite } from "./admin.suite.mjs";
-import { conformanceSuite } from "./conformance.suite.mjs";
 import { siteSuite } from "./site.suite.mjs";
 import { POLICIES as TOOLS, UPSTREAM_VARS, startUpstream, stopUpstream, toolsSuite } from "./tools.suite.mjs";
 
@@ -27,5 +26,4 @@ describe("mcp-edge end to end (wrangler dev)", { timeout: 900_000 }, () => {
   adminSuite();
   toolsSuite();
   siteSuite();
-  conformanceSuite();
 });

@@ -218,3 +218,48 @@ pub(super) fn registrations_expire_unless_used_for_a_code() {
     assert!(body_text(&gone).contains("Unknown OAuth client"));
     assert_eq!(b.get(&authorize_path(&used, None)).status, 303, "a code renewed the other: on to sign-in");
 }
+
+/// MCP 2026-07-28 beside the legacy revisions on the same endpoint, chosen per request, with the
+/// revision's HTTP statuses (docs/protocol.md §10).
+#[test]
+pub(super) fn both_mcp_eras_on_one_endpoint() {
+    let svc = Memory::new();
+    let (_, _, tokens) = connect(&svc, None);
+    let auth = format!("Bearer {}", tokens["access_token"].as_str().unwrap());
+    let mut b = Browser::new(&svc);
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let mut post = |method: &str, params: Value, extra: &[(&str, &str)]| {
+        let mut headers = vec![("authorization", auth.as_str()), ("content-type", "application/json")];
+        headers.extend_from_slice(extra);
+        let body = json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string();
+        let r = b.send(Method::Post, "/mcp", &headers, body.as_bytes());
+        (r.status, body_json(&r))
+    };
+    let modern = [("mcp-protocol-version", "2026-07-28"), ("mcp-method", "tools/call"), ("mcp-name", "mcp_whoami")];
+    let (status, r) = post("tools/call", json!({"name": "mcp_whoami", "_meta": meta}), &modern);
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["result"]["resultType"], "complete");
+    assert_eq!(r["result"]["structuredContent"]["user"]["email"], "ada@example.com");
+    let (status, r) =
+        post("server/discover", json!({"_meta": meta}), &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "server/discover")]);
+    assert_eq!((status, r["result"]["supportedVersions"][0].as_str()), (200, Some("2026-07-28")));
+    // Errors carry their status and the request's ID.
+    let (status, r) = post("tools/call", json!({"name": "mcp_whoami", "_meta": meta}), &[modern[0], modern[1], ("mcp-name", "other")]);
+    assert_eq!((status, r["error"]["code"].as_i64(), r["id"].as_i64()), (400, Some(-32020), Some(7)));
+    let (status, r) = post("ping", json!({"_meta": meta}), &[("mcp-protocol-version", "2026-07-28"), ("mcp-method", "ping")]);
+    assert_eq!((status, r["error"]["code"].as_i64()), (404, Some(-32601)));
+    let (status, r) = post("tools/call", json!({"name": "nope", "_meta": meta}), &[modern[0], modern[1], ("mcp-name", "nope")]);
+    assert_eq!((status, r["error"]["code"].as_i64()), (400, Some(-32602)));
+    let future = json!({"io.modelcontextprotocol/protocolVersion": "2027-01-01", "io.modelcontextprotocol/clientCapabilities": {}});
+    let (status, r) =
+        post("server/discover", json!({"_meta": future}), &[("mcp-protocol-version", "2027-01-01"), ("mcp-method", "server/discover")]);
+    assert_eq!((status, r["error"]["code"].as_i64()), (400, Some(-32022)));
+    assert_eq!(r["error"]["data"]["supported"], json!(["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"]));
+    // The legacy era is as it was: initialize, ping, errors answered 200.
+    let (status, r) =
+        post("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}), &[]);
+    assert_eq!((status, r["result"]["protocolVersion"].as_str()), (200, Some("2025-06-18")));
+    assert_eq!(post("ping", json!({}), &[("mcp-protocol-version", "2025-11-25")]).0, 200);
+    let (status, r) = post("nope", json!({}), &[("mcp-protocol-version", "2025-11-25")]);
+    assert_eq!((status, r["error"]["code"].as_i64()), (200, Some(-32601)));
+}

@@ -11,6 +11,12 @@ pub enum RpcCode {
     InvalidRequest,
     MethodNotFound,
     InvalidParams,
+    /// MCP 2026-07-28: an HTTP header disagrees with the body, or a required one is missing.
+    HeaderMismatch,
+    /// MCP 2026-07-28: the request needs a client capability the client did not declare.
+    MissingClientCapability,
+    /// MCP 2026-07-28: the requested protocol version is not served (`data` lists those that are).
+    UnsupportedVersion,
 }
 
 impl RpcCode {
@@ -20,6 +26,9 @@ impl RpcCode {
             RpcCode::InvalidRequest => -32600,
             RpcCode::MethodNotFound => -32601,
             RpcCode::InvalidParams => -32602,
+            RpcCode::HeaderMismatch => -32020,
+            RpcCode::MissingClientCapability => -32021,
+            RpcCode::UnsupportedVersion => -32022,
         }
     }
 }
@@ -30,11 +39,16 @@ impl RpcCode {
 pub struct RpcError {
     pub code: RpcCode,
     pub message: String,
+    pub data: Option<Value>,
 }
 
 impl RpcError {
     pub fn new(code: RpcCode, message: impl Into<String>) -> RpcError {
-        RpcError { code, message: message.into() }
+        RpcError { code, message: message.into(), data: None }
+    }
+
+    pub fn with_data(self, data: Value) -> RpcError {
+        RpcError { data: Some(data), ..self }
     }
 }
 
@@ -75,7 +89,11 @@ pub fn envelope(id: &Value, body: Outgoing) -> String {
             let _ = write!(out, "{value}");
         }),
         Outgoing::Error(e) => {
-            let error = serde_json::json!({ "code": e.code.code(), "message": e.message }).to_string();
+            let mut error = serde_json::json!({ "code": e.code.code(), "message": e.message });
+            if let Some(data) = &e.data {
+                error["data"] = data.clone();
+            }
+            let error = error.to_string();
             framed(id, "error", error.len(), |out| out.push_str(&error))
         }
     }

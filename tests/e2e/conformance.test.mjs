@@ -1,0 +1,188 @@
+// Issue #11: both MCP eras on /mcp. A `wrangler dev` of its own whose API tools come from the
+// conformance fixture document (tests/conformance/openapi.json) through the product's own
+// OpenAPI mapping, answered by the fixture upstream (tests/conformance/upstream.mjs). Then:
+//
+// - the MCP conformance suite (@modelcontextprotocol/conformance 0.2.0-alpha.12), server mode:
+//   the 2026-07-28 requirement set, and the 2025-11-25 scenarios. Its scenarios do not
+//   authenticate, so they talk to a loopback proxy that adds a real access token (obtained the
+//   way clients get one: sign-in and consent in Chromium, code, token) and forwards everything
+//   else as sent, `Host` and `Origin` included. What does not apply to a tools server is listed,
+//   with a reason, in tests/conformance/expected-failures-*.yaml; the suite's exit code (which
+//   also fails on an entry that now passes) decides;
+// - one end-to-end test per revision with the official SDK clients: v2 (2026-07-28, probing
+//   with server/discover) and v1 (initialize, 2025-11-25), and raw requests for the errors.
+import "./conformance-port.mjs";
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import fs from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
+import { after, before, describe, it } from "node:test";
+import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from "@modelcontextprotocol/client";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { BASE, ROOT, closeBrowser, connect, launchBrowser, logTail, policy, putPolicies, rawRequest, startCallbackListener, startServer, stopCallbackListener, stopServer } from "./harness.mjs";
+import { startFixtureUpstream } from "../conformance/upstream.mjs";
+
+const run = promisify(execFile);
+const UPSTREAM_PORT = 4021;
+const UPSTREAM = `http://127.0.0.1:${UPSTREAM_PORT}`;
+const PROXY_PORT = Number(process.env.E2E_CONFORMANCE_PROXY_PORT || 8798);
+const PROXY = `http://127.0.0.1:${PROXY_PORT}`;
+const MODERN = "2026-07-28";
+const META = { "io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "e2e", version: "1" } };
+const FIXTURE_TOOLS = ["test_simple_text", "test_image_content", "test_audio_content", "test_error_handling", "test_json_object"];
+
+let upstream, proxy, access;
+
+/** One POST to /mcp (through the proxy, which adds the token) with exactly these headers. */
+async function post(message, headers = {}) {
+  const r = await rawRequest(`${PROXY}/mcp`, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers }, body: JSON.stringify(message) });
+  return { status: r.status, body: JSON.parse(r.body.toString() || "null") };
+}
+const modernHeaders = (method, name) => ({ "mcp-protocol-version": MODERN, "mcp-method": method, ...(name ? { "mcp-name": name } : {}) });
+
+/** Runs the suite and returns its output; asserts its exit code (0: every failure expected). */
+async function conformance(args, baseline) {
+  const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-conformance-"));
+  const cli = path.join(ROOT, "node_modules/.bin/conformance");
+  const all = ["server", "--url", `${PROXY}/mcp`, ...args, "--expected-failures", path.join(ROOT, "tests/conformance", baseline), "-o", outDir];
+  const result = await run(process.execPath, [cli, ...all], { cwd: ROOT, timeout: 600_000, maxBuffer: 64 << 20 }).then((r) => ({ ...r, code: 0 }), (e) => e);
+  const out = `${result.stdout ?? ""}\n${result.stderr ?? ""}`;
+  fs.writeFileSync(path.join(outDir, "output.txt"), out);
+  assert.equal(result.code, 0, `conformance ${all.join(" ")} exited ${result.code} (whole output: ${outDir}/output.txt):\n${out.slice(-6000)}`);
+  assert.match(out, /Baseline check passed/);
+  return out;
+}
+
+describe("MCP eras and the conformance suite", () => {
+  before(async () => {
+    upstream = await startFixtureUpstream(UPSTREAM_PORT);
+    await startServer({ OPENAPI_URL: `${UPSTREAM}/openapi.json`, UPSTREAM_BASE_URL: UPSTREAM });
+    await putPolicies({ acme: policy({ scope_ceiling: ["WORKSPACE_READ"] }) });
+    await startCallbackListener();
+    await launchBrowser();
+    // The token is obtained through the proxy, so it is issued for the origin the suite talks to.
+    proxy = http.createServer(async (req, res) => {
+      const chunks = [];
+      for await (const c of req) chunks.push(c);
+      const headers = { ...req.headers };
+      if (req.url.startsWith("/mcp") && access) headers.authorization ??= `Bearer ${access}`;
+      try {
+        const r = await rawRequest(`${BASE}${req.url}`, { method: req.method, headers, body: Buffer.concat(chunks) });
+        const out = Object.fromEntries(Object.entries(r.headers).filter(([k]) => !["transfer-encoding", "content-length", "connection"].includes(k)));
+        res.writeHead(r.status, out).end(r.body);
+      } catch (e) {
+        res.writeHead(502).end(String(e));
+      }
+    });
+    await new Promise((ok) => proxy.listen(PROXY_PORT, "127.0.0.1", ok));
+    access = (await connect({ base: PROXY, scope: "WORKSPACE_READ" })).tokens.access_token;
+  });
+  after(async () => {
+    proxy?.close();
+    upstream?.close();
+    await closeBrowser();
+    stopCallbackListener();
+    await stopServer();
+  });
+
+  it("2026-07-28: server/discover, then tools/list and a fixture tool, each result complete", async () => {
+    const d = await post({ jsonrpc: "2.0", id: 1, method: "server/discover", params: { _meta: META } }, modernHeaders("server/discover"));
+    assert.equal(d.status, 200, JSON.stringify(d.body));
+    assert.deepEqual(d.body.result.supportedVersions, [MODERN, "2025-11-25", "2025-06-18", "2025-03-26"]);
+    assert.equal(d.body.result._meta["io.modelcontextprotocol/serverInfo"].name, "mcp-edge");
+    // Discovery is not a prerequisite: a stateless client may call straight away.
+    const list = await post({ jsonrpc: "2.0", id: 2, method: "tools/list", params: { _meta: META } }, modernHeaders("tools/list"));
+    assert.equal(list.status, 200);
+    assert.equal(list.body.result.resultType, "complete");
+    assert.equal(list.body.result.cacheScope, "private");
+    const names = list.body.result.tools.map((t) => t.name);
+    assert.deepEqual([names[0], names.slice(1).sort()], ["mcp_whoami", [...FIXTURE_TOOLS].sort()]);
+    const text = await post({ jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: "test_simple_text", arguments: {}, _meta: META } }, modernHeaders("tools/call", "test_simple_text"));
+    assert.equal(text.status, 200, JSON.stringify(text.body));
+    assert.deepEqual(text.body.result.content, [{ type: "text", text: "This is a simple text response for testing." }]);
+    assert.equal(text.body.result.resultType, "complete");
+  });
+
+  it("2026-07-28: headers that disagree with the body, an unserved version, removed methods", async () => {
+    const call = { jsonrpc: "2.0", id: 9, method: "tools/call", params: { name: "mcp_whoami", arguments: {}, _meta: META } };
+    for (const [headers, why] of [
+      [modernHeaders("tools/call", "test_simple_text"), "Mcp-Name names another tool"],
+      [modernHeaders("tools/list", "mcp_whoami"), "Mcp-Method names another method"],
+      [{ "mcp-protocol-version": MODERN, "mcp-method": "tools/call" }, "Mcp-Name missing"],
+      [{ ...modernHeaders("tools/call", "mcp_whoami"), "mcp-protocol-version": "2025-11-25" }, "the header's version is not _meta's"],
+    ]) {
+      const r = await post(call, headers);
+      assert.deepEqual([r.status, r.body.error?.code, r.body.id], [400, -32020, 9], `${why}: ${JSON.stringify(r.body)}`);
+    }
+    const b64 = `=?base64?${Buffer.from("mcp_whoami").toString("base64")}?=`;
+    assert.equal((await post(call, modernHeaders("tools/call", b64))).status, 200, "a Base64-encoded Mcp-Name");
+    const future = { ...META, "io.modelcontextprotocol/protocolVersion": "2027-01-01" };
+    const r = await post({ jsonrpc: "2.0", id: 10, method: "server/discover", params: { _meta: future } }, { ...modernHeaders("server/discover"), "mcp-protocol-version": "2027-01-01" });
+    assert.deepEqual([r.status, r.body.error.code, r.body.error.data.requested], [400, -32022, "2027-01-01"]);
+    assert.ok(r.body.error.data.supported.includes("2025-11-25"), "a client that speaks only older revisions can fall back");
+    const noMeta = await post({ jsonrpc: "2.0", id: 11, method: "tools/list", params: {} }, modernHeaders("tools/list"));
+    assert.deepEqual([noMeta.status, noMeta.body.error.code], [400, -32602]);
+    for (const method of ["initialize", "ping", "logging/setLevel"]) {
+      const removed = await post({ jsonrpc: "2.0", id: 12, method, params: { _meta: META, level: "info" } }, modernHeaders(method));
+      assert.deepEqual([removed.status, removed.body.error.code], [404, -32601], method);
+    }
+  });
+
+  it("2026-07-28: the v2 SDK client probes with server/discover and speaks the modern era", async () => {
+    const seen = [];
+    const client = new ClientV2({ name: "e2e-v2", version: "1.0.0" }, { versionNegotiation: { mode: "auto" } });
+    const transport = new TransportV2(new URL(`${PROXY}/mcp`), {
+      requestInit: { headers: { authorization: `Bearer ${access}` } },
+      fetch: async (url, init) => {
+        seen.push(JSON.parse(init.body).method);
+        return fetch(url, init);
+      },
+    });
+    await client.connect(transport);
+    try {
+      assert.equal(seen[0], "server/discover");
+      assert.ok(!seen.includes("initialize"), `no handshake: ${seen}`);
+      const { tools } = await client.listTools();
+      assert.ok(tools.some((t) => t.name === "test_image_content"));
+      const who = await client.callTool({ name: "mcp_whoami", arguments: {} });
+      assert.equal(who.structuredContent.user.email, "ada@example.com");
+      const image = await client.callTool({ name: "test_image_content", arguments: {} });
+      assert.equal(image.content[0].type, "image");
+      assert.equal(image.content[0].mimeType, "image/png");
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("2025-11-25: the v1 SDK client's initialize handshake still works beside it", async () => {
+    const client = new Client({ name: "e2e-v1", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${PROXY}/mcp`), { requestInit: { headers: { authorization: `Bearer ${access}` } } }));
+    try {
+      const who = await client.callTool({ name: "mcp_whoami", arguments: {} });
+      assert.equal(who.structuredContent.user.email, "ada@example.com");
+      assert.equal(who.resultType, undefined, "legacy results are as the older revisions define them");
+      const error = await client.callTool({ name: "test_error_handling", arguments: {} });
+      assert.equal(error.isError, true);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("conformance 0.2.0-alpha.12: the 2026-07-28 requirement set", async () => {
+    const out = await conformance(["--requirements", MODERN], "expected-failures-2026-07-28.yaml");
+    assert.match(out, /tools-call-simple-text/);
+  });
+
+  it("conformance 0.2.0-alpha.12: the 2025-11-25 scenarios", async () => {
+    const out = await conformance(["--spec-version", "2025-11-25"], "expected-failures-2025-11-25.yaml");
+    assert.match(out, /server-initialize/);
+  });
+});
+
+process.on("exit", (code) => {
+  if (code) console.error(logTail());
+});
