@@ -1,6 +1,7 @@
 //! `GET /authorize` shows the consent page; `POST /authorize` acts on Approve or Deny.
 //! Pipeline, in order: parameters → client → redirect URI vs registration → protocol checks →
 //! sign-in → workspace policy → consent. Every failure before consent is a page, not a redirect.
+use super::clients::{self, ClientProblem};
 use super::error::{AppError, PageError, PageForm, Store};
 use super::extract::{self, CsrfNonce, Form};
 use super::{load_policy, signin, PolicyLoadError, Services};
@@ -9,6 +10,7 @@ use crate::core::cookies;
 use crate::core::http::{Request, Response};
 use crate::core::ids::{ConnectionId, Email, WorkspaceId};
 use crate::core::oauth::authorize::{self as rules, AuthorizationRequest, AuthorizeParams};
+use crate::core::oauth::cimd;
 use crate::core::oauth::code::{AuthCode, CodeGrant};
 use crate::core::oauth::error::{ErrorCode, OAuthError};
 use crate::core::oauth::pkce::constant_time_eq;
@@ -43,11 +45,11 @@ async fn check<S: Services>(svc: &S, req: &Request, form: &Form, site: &Site) ->
     let rejected = |e| AppError::from(PageError::AuthorizationRejected(e));
     let params = AuthorizeParams::from_pairs(form.pairs()).map_err(rejected)?;
     let client_id = params.client_id().map_err(rejected)?;
-    let client = svc
-        .client(&client_id)
-        .await
-        .map_err(Store::Clients.failed())?
-        .ok_or_else(|| PageError::UnknownClient(client_id.as_str().to_string()))?;
+    let client = clients::find(svc, &client_id).await.map_err(|e| match e {
+        ClientProblem::Unknown => PageError::UnknownClient(client_id.as_str().to_string()).into(),
+        ClientProblem::Document(why) => PageError::ClientDocument(why).into(),
+        ClientProblem::Store(e) => e,
+    })?;
     let request = rules::validate(&params, &client, &svc.config().catalog, site.origin()).map_err(rejected)?;
     let Some(session) = extract::session(svc, req, site) else {
         return Ok(Step::SignIn(signin::redirect_to_signin(svc, site, &params)?));
@@ -109,9 +111,11 @@ fn consent_page<S: Services>(svc: &S, req: &Request, checked: &Checked, site: &S
     let csrf = CsrfNonce::get_or_mint(svc, req, site);
     let redirect_host = checked.request.redirect_uri.display_host();
     let others: Vec<&str> = checked.others.iter().map(WorkspaceId::as_str).collect();
+    let verified_host = cimd::verified_host(&checked.client.client_id);
     let page = consent(&ConsentView {
         client_name: checked.client.display_name(),
         client_id: checked.client.client_id.as_str(),
+        verified_host: verified_host.as_deref(),
         redirect_host: &redirect_host,
         workspace_name: &checked.policy.name,
         workspace_id: checked.policy.id.as_str(),

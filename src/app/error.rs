@@ -128,6 +128,8 @@ pub enum PageError {
     /// A protocol error before the redirect URI is trusted: shown, never redirected.
     AuthorizationRejected(OAuthError),
     UnknownClient(String),
+    /// The client ID is a metadata-document URL whose document could not be used: why.
+    ClientDocument(String),
     Denied {
         denial: Denial,
         workspace_name: String,

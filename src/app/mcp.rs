@@ -123,7 +123,7 @@ async fn authenticate<S: Services>(svc: &S, req: &Request, origin: &str) -> Resu
 /// The client's registered name, read only when a tool result shows it and the token does not
 /// carry it (best effort: the ID stands in for it).
 async fn with_client_name<S: Services>(svc: &S, mut caller: Caller) -> Caller {
-    if let Ok(Some(client)) = svc.client(&caller.client_id).await {
+    if let Ok(client) = super::clients::find(svc, &caller.client_id).await {
         caller.client_name = client.display_name().to_string();
     }
     caller

@@ -8,6 +8,7 @@ mod admin;
 mod api_tools;
 mod authorize;
 mod choose;
+mod clients;
 mod discovery;
 pub mod error;
 mod extract;
@@ -62,6 +63,11 @@ pub trait Services: PolicySource + ClientStore + CodeStore + ConnectionStore + W
     /// Sends a request to the identity provider (discovery, keys, token endpoint): a timeout,
     /// no redirects followed, a bounded body. `Err` says why there is no answer.
     async fn provider_fetch(&self, request: &crate::core::oidc::ProviderRequest) -> Result<UpstreamResponse, String>;
+
+    /// Fetches a client's metadata document (`core::oauth::cimd`): GET, `cimd::FETCH_TIMEOUT_MS`,
+    /// no redirects followed, at most `cimd::MAX_DOCUMENT_BYTES + 1` bytes read. `Err` says why
+    /// there is no answer.
+    async fn client_document(&self, url: &str) -> Result<crate::core::oauth::cimd::FetchedDocument, String>;
 
     /// Whether `signature` is `alg`'s signature of `signing_input` under `key` (WebCrypto at the
     /// edge). `Err` when the key cannot be used at all.

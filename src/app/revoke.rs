@@ -1,4 +1,5 @@
 //! `POST /revoke` (RFC 7009): revoking either token of a connection ends the connection.
+use super::clients::{self, ClientProblem};
 use super::error::{AppError, Store};
 use super::extract::Form;
 use super::Services;
@@ -30,7 +31,11 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<R
         .ok_or_else(|| OAuthError::invalid_request("client_id is required: a client may revoke only its own tokens"))?;
     let unknown = || OAuthError::new(ErrorCode::InvalidClient, format!("Unknown OAuth client `{client_id}`"));
     let client_id = ClientId::parse(client_id).ok_or_else(unknown)?;
-    svc.client(&client_id).await.map_err(Store::Clients.failed())?.ok_or_else(unknown)?;
+    clients::find(svc, &client_id).await.map_err(|e| match e {
+        ClientProblem::Unknown => unknown().into(),
+        ClientProblem::Document(why) => OAuthError::new(ErrorCode::InvalidClient, why).into(),
+        ClientProblem::Store(e) => e,
+    })?;
     // Which connection the token names. Tokens we did not issue are answered 200 with nothing
     // done (RFC 7009 §2.2): the client's goal, an unusable token, holds. An expired access token
     // of ours still names its connection, which is ended.

@@ -2,6 +2,7 @@
 //! refresh_token grant with rotation (OAuth 2.1 §4.3). Both re-check the live policy.
 use std::rc::Rc;
 
+use super::clients::{self, ClientProblem};
 use super::error::{AppError, Store};
 use super::extract::Form;
 use super::{cached_policy, Services};
@@ -10,6 +11,7 @@ use crate::core::http::{Request, Response};
 use crate::core::ids::WorkspaceId;
 use crate::core::isolate::Chore;
 use crate::core::oauth::access_token::{self, AccessClaims};
+use crate::core::oauth::cimd;
 use crate::core::oauth::code::{CodeGrant, Redemption};
 use crate::core::oauth::error::{ErrorCode, OAuthError};
 use crate::core::oauth::refresh::RefreshToken;
@@ -61,9 +63,12 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
             let tokens = redeem_code(svc, &grant, &client, origin).await?;
             // A client in use is kept: its registration lives `client_ttl` from its last code
             // (renewed at most once a day per isolate). Best effort: the tokens are issued either way.
-            let renew = svc.register(&client, svc.now() + svc.config().client_ttl());
-            if let Err(e) = once_a_day(svc, Chore::Renewed(client_id.clone()), renew).await {
-                svc.log(&format!("token: could not renew the registration of {}: {}", client_id.as_str(), e.0));
+            // A metadata-document client has no registration here to renew.
+            if !cimd::is_document_url(&client_id) {
+                let renew = svc.register(&client, svc.now() + svc.config().client_ttl());
+                if let Err(e) = once_a_day(svc, Chore::Renewed(client_id.clone()), renew).await {
+                    svc.log(&format!("token: could not renew the registration of {}: {}", client_id.as_str(), e.0));
+                }
             }
             Ok(tokens)
         }
@@ -74,22 +79,16 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
     }
 }
 
-/// Unknown client → 401 invalid_client (Claude Code then registers again). A registration
-/// found is remembered for a minute (`crate::core::isolate`); an unknown one never.
+/// Unknown client → 401 invalid_client (Claude Code then registers again); a metadata document
+/// that cannot be used → 401 invalid_client saying why (`clients::find`).
 async fn known_client<S: Services>(svc: &S, client_id: &ClientId) -> Result<ClientRegistration, AppError> {
-    let now = svc.now();
-    if let Some(c) = svc.isolate().borrow().clients.get(client_id, now) {
-        return Ok(c.clone());
-    }
-    match svc.client(client_id).await.map_err(Store::Clients.failed())? {
-        Some(c) => {
-            svc.isolate().borrow_mut().clients.insert(client_id.clone(), c.clone(), now);
-            Ok(c)
+    clients::find(svc, client_id).await.map_err(|e| match e {
+        ClientProblem::Unknown => {
+            OAuthError::new(ErrorCode::InvalidClient, format!("Unknown OAuth client `{client_id}`; register again")).into()
         }
-        None => {
-            Err(OAuthError::new(ErrorCode::InvalidClient, format!("Unknown OAuth client `{}`; register again", client_id.as_str())).into())
-        }
-    }
+        ClientProblem::Document(why) => OAuthError::new(ErrorCode::InvalidClient, why).into(),
+        ClientProblem::Store(e) => e,
+    })
 }
 
 async fn policy_for<S: Services>(svc: &S, workspace: &WorkspaceId) -> Result<Rc<WorkspacePolicy>, AppError> {

@@ -111,6 +111,9 @@ pub struct IsolateCache {
     /// Connections seen active by their Durable Object.
     pub active: Fresh<ConnectionKey, ()>,
     pub clients: Fresh<ClientId, ClientRegistration>,
+    /// Clients described by metadata documents, each with the time it may be kept until
+    /// (`Cache-Control`, within `cimd::MAX_CACHE_SECONDS`).
+    pub client_documents: Fresh<ClientId, (ClientRegistration, i64)>,
     pub done: Fresh<Chore, ()>,
     /// Access tokens this isolate verified, by their text (`verified_token`).
     pub tokens: Fresh<String, VerifiedToken>,
@@ -142,6 +145,7 @@ impl IsolateCache {
             policies: Fresh::new(policy_seconds, POLICY_ENTRIES),
             active: Fresh::new(revocation_seconds, CONNECTION_ENTRIES),
             clients: Fresh::new(CLIENT_SECONDS, CLIENT_ENTRIES),
+            client_documents: Fresh::new(crate::core::oauth::cimd::MAX_CACHE_SECONDS, crate::core::oauth::cimd::CACHE_ENTRIES),
             done: Fresh::new(CHORE_SECONDS, CHORE_ENTRIES),
             tokens: Fresh::new(crate::core::config::MAX_ACCESS_TOKEN_TTL, TOKEN_ENTRIES),
             documents: Fresh::new(DOCUMENT_SECONDS, DOCUMENT_ENTRIES),

@@ -66,6 +66,9 @@ fn fill(template: &str, values: &[(&str, Value)]) -> String {
 pub struct ConsentView<'a> {
     pub client_name: &'a str,
     pub client_id: &'a str,
+    /// The host of the client's metadata document (CIMD): who vouches for the name. `None`: a
+    /// registered client, whose name anyone could have chosen.
+    pub verified_host: Option<&'a str>,
     pub redirect_host: &'a str,
     pub workspace_name: &'a str,
     /// Shown next to the name: a name is chosen freely and can be copied, the ID cannot.
@@ -99,10 +102,22 @@ pub fn consent(view: &ConsentView) -> String {
         view.notice.map(|n| format!("<p id=\"consent-notice\" class=\"error\" role=\"alert\">{}</p>", escape(n))).unwrap_or_default();
     let hidden: String =
         view.params.iter().map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(k), escape(v))).collect();
+    let (badge, identity) = match view.verified_host {
+        Some(host) => (
+            format!(" <span class=\"badge verified\" id=\"client-verified\">from {}</span>", escape(host)),
+            format!("Verified: described by a metadata document published at <strong>{}</strong>", escape(host)),
+        ),
+        None => (
+            " <span class=\"badge unverified\" id=\"client-unverified\">unverified</span>".to_string(),
+            "Unverified: the client registered itself, and its name was chosen by whoever registered it".to_string(),
+        ),
+    };
     fill(
         CONSENT,
         &[
             ("client_name", Value::Text(view.client_name)),
+            ("client_badge", Value::Html(badge)),
+            ("client_identity", Value::Html(identity)),
             ("client_id", Value::Text(view.client_id)),
             ("redirect_host", Value::Text(view.redirect_host)),
             ("workspace_name", Value::Text(view.workspace_name)),
@@ -213,9 +228,10 @@ mod tests {
         let catalog = ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).unwrap();
         let scopes = ScopeSet::from_trusted(["CONTACTS_READ"]);
         let params = vec![("state".to_string(), "\"><script>x</script>".to_string())];
-        let page = consent(&ConsentView {
+        let view = ConsentView {
             client_name: "<img src=x onerror=alert(1)>",
             client_id: "c1",
+            verified_host: None,
             redirect_host: "localhost:3118",
             workspace_name: "Acme & Co",
             workspace_id: "acme",
@@ -228,13 +244,18 @@ mod tests {
             return_path: "/authorize?x",
             notice: None,
             other_workspaces: &[],
-        });
+        };
+        let page = consent(&view);
         assert!(!page.contains("<img src=x"));
         assert!(!page.contains("<script>x"));
         assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"));
         assert!(page.contains("Acme &amp; Co"));
         assert!(page.contains("data-scope=\"CONTACTS_READ\""));
         assert!(!page.contains("{{"), "every placeholder is filled");
+        assert!(page.contains("id=\"client-unverified\">unverified</span>"), "a registered name is marked unverified");
+        let documented = consent(&ConsentView { verified_host: Some("claude.ai<x>"), ..view });
+        assert!(documented.contains("id=\"client-verified\">from claude.ai&lt;x&gt;</span>"), "{documented}");
+        assert!(!documented.contains("unverified"));
     }
 
     #[test]
@@ -245,6 +266,7 @@ mod tests {
         let page = consent(&ConsentView {
             client_name: "{{scope_items}}",
             client_id: "c1",
+            verified_host: None,
             redirect_host: "localhost:3118",
             workspace_name: "Acme",
             workspace_id: "acme",

@@ -112,6 +112,10 @@ impl Services for EdgeServices {
         super::oidc::fetch(request).await
     }
 
+    async fn client_document(&self, url: &str) -> Result<crate::core::oauth::cimd::FetchedDocument, String> {
+        super::upstream::client_document(url).await
+    }
+
     async fn verify_signature(
         &self,
         alg: crate::core::oidc::JwsAlg,

@@ -11,6 +11,7 @@ use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestIni
 
 use crate::app::{UpstreamFailure, UpstreamResponse};
 use crate::core::config::Config;
+use crate::core::oauth::cimd::{self, FetchedDocument};
 use crate::core::openapi::cache::{DocumentCache, Fetched, Next};
 use crate::core::openapi::call::UpstreamRequest;
 use crate::core::openapi::catalog::ApiCatalog;
@@ -87,9 +88,26 @@ async fn fetch_document(url: &str, etag: Option<&str>) -> Result<Fetched, String
     })?;
     match resp.0.status {
         304 => Ok(Fetched::NotModified),
-        200 if !resp.1 => Ok(Fetched::Document { text: String::from_utf8_lossy(&resp.0.body).into_owned(), etag: resp.2 }),
+        200 if !resp.1 => Ok(Fetched::Document { text: String::from_utf8_lossy(&resp.0.body).into_owned(), etag: resp.2.etag }),
         200 => Err(format!("larger than {MAX_DOCUMENT} bytes")),
         s => Err(format!("HTTP {s}")),
+    }
+}
+
+/// A client's metadata document (`core::oauth::cimd`): no redirects followed (the 3xx is the
+/// answer, which `cimd` refuses), a timeout, at most one byte past the size limit read.
+pub async fn client_document(url: &str) -> Result<FetchedDocument, String> {
+    let headers = Headers::new();
+    let _ = headers.set("accept", "application/json");
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers).with_redirect(RequestRedirect::Manual);
+    let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
+    match send(request, cimd::FETCH_TIMEOUT_MS, cimd::MAX_DOCUMENT_BYTES + 1).await {
+        Ok((r, _, caching)) => {
+            Ok(FetchedDocument { status: r.status, content_type: r.content_type, cache_control: caching.cache_control, body: r.body })
+        }
+        Err(UpstreamFailure::Timeout { after_ms }) => Err(format!("no answer within {after_ms} ms")),
+        Err(UpstreamFailure::Network(e)) => Err(e),
     }
 }
 
@@ -114,16 +132,24 @@ pub async fn call(config: &Config, request: &UpstreamRequest, headers: &[(String
     Ok(resp)
 }
 
+/// The response headers a caller of `send` may need besides the content type.
+#[derive(Debug, Default)]
+pub(super) struct Caching {
+    pub etag: Option<String>,
+    pub cache_control: Option<String>,
+}
+
 /// Sends with a timeout (aborting the fetch) and reads at most `limit` bytes of the body.
-/// Returns the response, whether the body went over the limit, and its ETag.
-pub(super) async fn send(req: Request, timeout_ms: u64, limit: usize) -> Result<(UpstreamResponse, bool, Option<String>), UpstreamFailure> {
+/// Returns the response, whether the body went over the limit, and its caching headers.
+pub(super) async fn send(req: Request, timeout_ms: u64, limit: usize) -> Result<(UpstreamResponse, bool, Caching), UpstreamFailure> {
     let controller = AbortController::default();
     let signal = controller.signal();
     let work = async move {
         let mut resp = Fetch::Request(req).send_with_signal(&signal).await.map_err(|e| UpstreamFailure::Network(e.to_string()))?;
         let status = resp.status_code();
         let content_type = resp.headers().get("content-type").ok().flatten().unwrap_or_default();
-        let etag = resp.headers().get("etag").ok().flatten();
+        let caching =
+            Caching { etag: resp.headers().get("etag").ok().flatten(), cache_control: resp.headers().get("cache-control").ok().flatten() };
         let mut body = Vec::new();
         let mut over = false;
         if let Ok(mut stream) = resp.stream() {
@@ -136,7 +162,7 @@ pub(super) async fn send(req: Request, timeout_ms: u64, limit: usize) -> Result<
                 }
             }
         }
-        Ok((UpstreamResponse { status, content_type, body }, over, etag))
+        Ok((UpstreamResponse { status, content_type, body }, over, caching))
     };
     let mut work = std::pin::pin!(work);
     let mut delay = std::pin::pin!(Delay::from(Duration::from_millis(timeout_ms)));

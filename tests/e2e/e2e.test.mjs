@@ -5,11 +5,12 @@ import { POLICIES as OAUTH, oauthSuite } from "./oauth.suite.mjs";
 import { POLICIES as TOKENS, tokensSuite } from "./tokens.suite.mjs";
 import { POLICIES as ADMIN, adminSuite } from "./admin.suite.mjs";
 import { siteSuite } from "./site.suite.mjs";
+import { POLICIES as CIMD, cimdSuite } from "./cimd.suite.mjs";
 import { POLICIES as TOOLS, UPSTREAM_VARS, startUpstream, stopUpstream, toolsSuite } from "./tools.suite.mjs";
 
 describe("mcp-edge end to end (wrangler dev)", { timeout: 900_000 }, () => {
   before(async () => {
-    await putPolicies({ ...OAUTH, ...TOKENS, ...ADMIN, ...TOOLS });
+    await putPolicies({ ...OAUTH, ...TOKENS, ...ADMIN, ...TOOLS, ...CIMD });
     await startUpstream();
     await startServer(UPSTREAM_VARS);
     await startCallbackListener();
@@ -22,6 +23,7 @@ describe("mcp-edge end to end (wrangler dev)", { timeout: 900_000 }, () => {
     await stopServer();
   });
   oauthSuite();
+  cimdSuite();
   tokensSuite();
   adminSuite();
   toolsSuite();

@@ -24,6 +24,12 @@ pub(super) fn page(e: PageError) -> Response {
             &format!("OAuth client `{id}` is not registered here"),
             "Remove and re-add the server in your MCP client so that it registers again.",
         ),
+        PageError::ClientDocument(why) => error_page(
+            400,
+            "Client metadata document unusable",
+            &why,
+            "The MCP client identifies itself by a Client ID Metadata Document, and this server could not use it. The client's maintainers must fix the document; until then, the client may work if it registers instead (dynamic registration).",
+        ),
         PageError::Denied { denial, workspace_name } => {
             error_page(403, "Authorization blocked by workspace policy", denial.message(), &denial.hint(&workspace_name))
         }

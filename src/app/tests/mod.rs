@@ -14,6 +14,7 @@ use crate::core::config::Config;
 use crate::core::connection::{self, ConnectionKey, ConnectionRecord, Rotation};
 use crate::core::http::{Method, Request, Response};
 use crate::core::ids::{Email, WorkspaceId};
+use crate::core::oauth::cimd::FetchedDocument;
 use crate::core::oauth::code::{self, AuthCode, CodeGrant, CodeRow, Redemption};
 use crate::core::oauth::keys::{test_keys, Keys};
 use crate::core::oauth::register::ClientRegistration;
@@ -68,6 +69,9 @@ pub(super) struct Memory {
     pub(super) provider: provider::TestProvider,
     pub(super) provider_cache: RefCell<crate::core::oidc::jwks::ProviderCache>,
     pub(super) isolate: RefCell<crate::core::isolate::IsolateCache>,
+    /// Client metadata documents by URL (`client_document`), and every URL fetched.
+    pub(super) client_documents: RefCell<HashMap<String, Result<FetchedDocument, String>>>,
+    pub(super) document_fetches: RefCell<Vec<String>>,
 }
 
 impl Memory {
@@ -109,6 +113,8 @@ impl Memory {
             provider: provider::TestProvider::new(),
             provider_cache: RefCell::default(),
             isolate: RefCell::new(crate::core::isolate::IsolateCache::new(config.policy_cache_seconds, config.revocation_check_seconds)),
+            client_documents: RefCell::default(),
+            document_fetches: RefCell::default(),
             config,
         };
         m.set_policy("acme", |_| {});
@@ -327,6 +333,11 @@ impl Services for Memory {
         self.provider.fetch(request, self.now.get())
     }
 
+    async fn client_document(&self, url: &str) -> Result<FetchedDocument, String> {
+        self.document_fetches.borrow_mut().push(url.to_string());
+        self.client_documents.borrow().get(url).cloned().unwrap_or_else(|| Err("connection refused".into()))
+    }
+
     async fn verify_signature(
         &self,
         alg: crate::core::oidc::JwsAlg,
@@ -516,6 +527,7 @@ pub(super) fn connect(svc: &Memory, scope: Option<&str>) -> (String, String, Val
 }
 
 mod admin;
+mod cimd;
 mod errors;
 mod isolate;
 mod oauth;

@@ -36,6 +36,9 @@ pub fn authorization_server(origin: &str) -> Value {
         "revocation_endpoint_auth_methods_supported": ["none"],
         "scopes_supported": [OFFLINE_ACCESS],
         "authorization_response_iss_parameter_supported": true,
+        // A `client_id` may be the URL of its metadata document (`cimd`); Claude Code then uses
+        // its document instead of registering.
+        "client_id_metadata_document_supported": true,
     })
 }
 

@@ -1,6 +1,7 @@
 //! OAuth 2.1 authorization server: types, errors and each endpoint's decisions.
 pub mod access_token;
 pub mod authorize;
+pub mod cimd;
 pub mod code;
 pub mod error;
 pub mod keys;

@@ -1,4 +1,5 @@
-//! RFC 7591 dynamic client registration, for public clients only.
+//! RFC 7591 dynamic client registration, for public clients only, and the client metadata it
+//! shares with Client ID Metadata Documents (`super::cimd`).
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -23,15 +24,17 @@ impl ClientRegistration {
         self.client_name.as_deref().unwrap_or(self.client_id.as_str())
     }
 
-    /// RFC 6749 §3.1.2.3: exact string match against a registered URI. Omitted → the only one.
+    /// RFC 6749 §3.1.2.3: exact string match against a registered URI, except that a loopback
+    /// URI registered without a port matches the same URI on any port (RFC 8252 §7.3: native
+    /// apps listen on whatever port is free). Omitted → the only one.
     pub fn match_redirect_uri(&self, requested: Option<&str>) -> Result<RedirectUri, String> {
         match requested {
-            Some(raw) => self
-                .redirect_uris
-                .iter()
-                .find(|r| r.as_str() == raw)
-                .cloned()
-                .ok_or_else(|| format!("redirect_uri `{raw}` is not registered for this client")),
+            Some(raw) => match self.redirect_uris.iter().find(|r| r.as_str() == raw || r.matches_on_any_port(raw)) {
+                Some(registered) if registered.as_str() == raw => Ok(registered.clone()),
+                // The port-ful URI the client asked for is where the code goes.
+                Some(_) => RedirectUri::parse(raw),
+                None => Err(format!("redirect_uri `{raw}` is not registered for this client")),
+            },
             None if self.redirect_uris.len() == 1 => Ok(self.redirect_uris[0].clone()),
             None => Err("redirect_uri is required: this client registered several".to_string()),
         }
@@ -61,22 +64,44 @@ pub const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
 const MAX_REDIRECT_URIS: usize = 10;
 const MAX_NAME: usize = 200;
 
-/// The registration request. Fields we do not understand are ignored (RFC 7591 §2).
+/// Client metadata (RFC 7591 §2), as a registration request or a metadata document carries it.
+/// Fields we do not understand are ignored (RFC 7591 §2).
 #[derive(Debug, Deserialize)]
-struct RegistrationRequest {
+struct MetadataFields {
     redirect_uris: Option<Value>,
     client_name: Option<Value>,
     client_uri: Option<Value>,
     grant_types: Option<Vec<String>>,
     response_types: Option<Vec<String>>,
+    application_type: Option<Value>,
+}
+
+/// What this server keeps of a client's metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientMetadata {
+    pub client_name: Option<String>,
+    pub client_uri: Option<String>,
+    pub redirect_uris: Vec<RedirectUri>,
 }
 
 /// Validates a registration body. `token_endpoint_auth_method` is always registered as `none`
 /// (RFC 7591 §3.2.1 lets the server replace requested values; this server has only public clients).
 pub fn parse_registration(body: &[u8], client_id: ClientId, now: i64) -> Result<ClientRegistration, OAuthError> {
-    let bad = |msg: String| OAuthError::new(ErrorCode::InvalidClientMetadata, msg);
-    let req: RegistrationRequest = serde_json::from_slice(body)
+    let fields: Value = serde_json::from_slice(body)
         .map_err(|e| OAuthError::invalid_request(format!("the registration body must be a JSON object: {e}")))?;
+    if !fields.is_object() {
+        return Err(OAuthError::invalid_request("the registration body must be a JSON object"));
+    }
+    let ClientMetadata { client_name, client_uri, redirect_uris } = parse_metadata(&fields)?;
+    Ok(ClientRegistration { client_id, client_name, client_uri, redirect_uris, client_id_issued_at: now })
+}
+
+/// Checks the metadata fields shared by registrations and metadata documents: redirect URIs,
+/// name, URI, grant and response types, and `application_type` (OpenID Connect Registration §2:
+/// `web`, the default, or `native`, whose redirects are loopback or a private-use scheme).
+pub fn parse_metadata(fields: &Value) -> Result<ClientMetadata, OAuthError> {
+    let bad = |msg: String| OAuthError::new(ErrorCode::InvalidClientMetadata, msg);
+    let req: MetadataFields = serde_json::from_value(fields.clone()).map_err(|e| bad(format!("the client metadata is malformed: {e}")))?;
     let uris = match req.redirect_uris {
         Some(Value::Array(items)) if !items.is_empty() => items,
         _ => return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, "redirect_uris must be a non-empty array of URIs")),
@@ -91,6 +116,22 @@ pub fn parse_registration(body: &[u8], client_id: ClientId, now: i64) -> Result<
         if !redirect_uris.contains(&uri) {
             redirect_uris.push(uri);
         }
+    }
+    match req.application_type {
+        None | Some(Value::Null) => {}
+        Some(Value::String(t)) if t == "web" => {}
+        Some(Value::String(t)) if t == "native" => {
+            if let Some(web) = redirect_uris.iter().find(|u| !u.is_native_app_uri()) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidRedirectUri,
+                    format!(
+                        "redirect URI `{}` does not suit application_type native: use a loopback http URI or a private-use scheme",
+                        web.as_str()
+                    ),
+                ));
+            }
+        }
+        Some(other) => return Err(bad(format!("application_type must be `web` or `native`, not {other}"))),
     }
     let client_name = optional_string(req.client_name, "client_name", MAX_NAME).map_err(bad)?;
     let client_uri = optional_string(req.client_uri, "client_uri", 2000).map_err(bad)?;
@@ -112,7 +153,7 @@ pub fn parse_registration(body: &[u8], client_id: ClientId, now: i64) -> Result<
             return Err(bad("response_types may only contain `code`".to_string()));
         }
     }
-    Ok(ClientRegistration { client_id, client_name, client_uri, redirect_uris, client_id_issued_at: now })
+    Ok(ClientMetadata { client_name, client_uri, redirect_uris })
 }
 
 /// A string field that is absent, or present and non-empty (empty and null count as absent).
@@ -169,6 +210,30 @@ mod tests {
         let err = parse_registration("{\"redirect_uris\":[\"https://bücher.example/cb\"]}".as_bytes(), id(), 0).unwrap_err();
         assert!(err.description.contains("bücher.example"), "{}", err.description);
         assert!(parse_registration(br#"{"redirect_uris":["https://xn--bcher-kva.example/cb"]}"#, id(), 0).is_ok());
+    }
+
+    #[test]
+    fn native_clients_redirect_to_loopback_or_a_private_scheme() {
+        let native =
+            |uris: &str| parse_registration(format!(r#"{{"application_type":"native","redirect_uris":{uris}}}"#).as_bytes(), id(), 0);
+        assert!(native(r#"["http://localhost:3118/callback","http://127.0.0.1/callback","com.example.app:/cb"]"#).is_ok());
+        let e = native(r#"["https://app.example/cb"]"#).unwrap_err();
+        assert!(e.description.contains("does not suit application_type native"), "{}", e.description);
+        let e = parse_registration(br#"{"application_type":"desktop","redirect_uris":["http://localhost/cb"]}"#, id(), 0).unwrap_err();
+        assert!(e.description.contains("application_type must be `web` or `native`"), "{}", e.description);
+        assert!(parse_registration(br#"{"application_type":"web","redirect_uris":["https://app.example/cb"]}"#, id(), 0).is_ok());
+    }
+
+    #[test]
+    fn a_loopback_uri_registered_without_a_port_matches_any_port() {
+        let reg = parse_registration(br#"{"redirect_uris":["http://localhost/callback","http://127.0.0.1/callback"]}"#, id(), 0).unwrap();
+        assert_eq!(reg.match_redirect_uri(Some("http://localhost:3118/callback")).unwrap().as_str(), "http://localhost:3118/callback");
+        assert_eq!(reg.match_redirect_uri(Some("http://127.0.0.1:50123/callback")).unwrap().as_str(), "http://127.0.0.1:50123/callback");
+        assert!(reg.match_redirect_uri(Some("http://localhost:3118/other")).is_err(), "only the port may differ");
+        assert!(reg.match_redirect_uri(Some("http://localhost:3118/callback?x=1")).is_err());
+        assert!(reg.match_redirect_uri(Some("http://[::1]:3118/callback")).is_err(), "nor the host");
+        let https = parse_registration(br#"{"redirect_uris":["https://app.example/cb"]}"#, id(), 0).unwrap();
+        assert!(https.match_redirect_uri(Some("https://app.example:8443/cb")).is_err(), "not for https");
     }
 
     #[test]

@@ -61,6 +61,28 @@ impl RedirectUri {
         &self.0
     }
 
+    /// RFC 8252 §7.3: this is a loopback `http` URI without a port, and `requested` is the same
+    /// URI with one (any port).
+    pub fn matches_on_any_port(&self, requested: &str) -> bool {
+        let (Ok(registered), Ok(requested)) = (url::Url::parse(&self.0), url::Url::parse(requested)) else { return false };
+        let loopback = |u: &url::Url| u.scheme() == "http" && u.host_str().is_some_and(is_loopback_host);
+        if !loopback(&registered) || registered.port().is_some() || requested.port().is_none() {
+            return false;
+        }
+        let mut without_port = requested.clone();
+        without_port.set_port(None).is_ok() && without_port == registered
+    }
+
+    /// Where a native app (RFC 8252) can receive a redirect: a loopback `http` URI, or a
+    /// private-use URI scheme (`com.example.app:/cb`).
+    pub fn is_native_app_uri(&self) -> bool {
+        match url::Url::parse(&self.0) {
+            Ok(u) if u.scheme() == "http" => u.host_str().is_some_and(is_loopback_host),
+            Ok(u) => u.scheme() != "https",
+            Err(_) => false,
+        }
+    }
+
     /// The host (and port) the consent page names, or the scheme for native-app URIs.
     pub fn display_host(&self) -> String {
         match url::Url::parse(&self.0) {

@@ -1,0 +1,57 @@
+//! Who a client is: a registration made here (RFC 7591, in KV), or a Client ID Metadata Document
+//! at the URL that is its ID (`core::oauth::cimd`), fetched and checked. `/authorize`, `/token`
+//! and `/revoke` all ask `find`.
+use super::error::{AppError, Store};
+use super::Services;
+use crate::core::oauth::cimd;
+use crate::core::oauth::register::ClientRegistration;
+use crate::core::oauth::types::ClientId;
+
+#[derive(Debug)]
+pub enum ClientProblem {
+    /// No registration has this ID (expired, or never made here).
+    Unknown,
+    /// The ID is a document URL, and the document could not be fetched or used: why.
+    Document(String),
+    /// The registrations could not be read.
+    Store(AppError),
+}
+
+/// The client with this ID. A registration found is remembered for a minute, a document for as
+/// long as its `Cache-Control` allows (within `cimd::MAX_CACHE_SECONDS`); failures never.
+pub async fn find<S: Services>(svc: &S, id: &ClientId) -> Result<ClientRegistration, ClientProblem> {
+    let now = svc.now();
+    if cimd::is_document_url(id) {
+        return document(svc, id, now).await;
+    }
+    if let Some(c) = svc.isolate().borrow().clients.get(id, now) {
+        return Ok(c.clone());
+    }
+    match svc.client(id).await.map_err(|e| ClientProblem::Store(Store::Clients.error(e)))? {
+        Some(c) => {
+            svc.isolate().borrow_mut().clients.insert(id.clone(), c.clone(), now);
+            Ok(c)
+        }
+        None => Err(ClientProblem::Unknown),
+    }
+}
+
+async fn document<S: Services>(svc: &S, id: &ClientId, now: i64) -> Result<ClientRegistration, ClientProblem> {
+    if let Some((client, until)) = svc.isolate().borrow().client_documents.get(id, now) {
+        if *until > now {
+            return Ok(client.clone());
+        }
+    }
+    // Plain http only for a loopback document while developing locally (no PUBLIC_ORIGIN).
+    let url = cimd::document_url(id, svc.config().public_origin.is_none()).map_err(ClientProblem::Document)?;
+    let fetched = svc
+        .client_document(url.as_str())
+        .await
+        .map_err(|why| ClientProblem::Document(format!("The client's metadata document at {id} could not be fetched: {why}")))?;
+    let (client, until) = cimd::client_from_document(id, &fetched, now).map_err(ClientProblem::Document)?;
+    if until > now {
+        svc.isolate().borrow_mut().client_documents.insert(id.clone(), (client.clone(), until), now);
+    }
+    svc.log(&format!("client metadata document fetched: {id} ({} redirect URIs, kept {} s)", client.redirect_uris.len(), until - now));
+    Ok(client)
+}
