@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::error::Store;
 use super::{Services, UpstreamFailure};
-use crate::core::config::UpstreamAuth;
+use crate::core::config::{StepUp, UpstreamAuth};
 use crate::core::ids::WorkspaceId;
 use crate::core::mcp::server::ApiView;
 use crate::core::mcp::tools::{ApiToolsStatus, Caller};
@@ -14,24 +14,67 @@ use crate::core::openapi::catalog::ApiCatalog;
 use crate::core::openapi::to_tools::ApiTool;
 use crate::core::secrets;
 
-/// The tools `caller`'s effective scopes allow (their serialized definitions), and the
-/// catalog's state for `mcp_whoami`.
+/// The tools `caller` is shown (their serialized definitions): those its effective scopes
+/// allow, or with `STEP_UP=challenge` those the workspace's ceiling allows (a call then asks for
+/// the scopes it lacks); and the catalog's state for `mcp_whoami`.
 pub fn view<'a, S: Services>(svc: &S, catalog: &'a ApiCatalog, caller: &Caller) -> ApiView<'a> {
-    let listings: Vec<&str> =
-        catalog.visible(&caller.scopes, &svc.config().catalog).iter().map(|&i| catalog.tools[i].listing.as_str()).collect();
-    let status = ApiToolsStatus { available: listings.len(), total: catalog.tools.len(), problems: catalog.problems.clone() };
+    let scopes = &svc.config().catalog;
+    let callable = catalog.visible(&caller.scopes, scopes);
+    let shown = match svc.config().step_up {
+        StepUp::ToolError => callable.clone(),
+        StepUp::Challenge => catalog.visible(&caller.ceiling, scopes),
+    };
+    let listings: Vec<&str> = shown.iter().map(|&i| catalog.tools[i].listing.as_str()).collect();
+    let status = ApiToolsStatus { available: callable.len(), total: catalog.tools.len(), problems: catalog.problems.clone() };
     ApiView { listings, status }
 }
 
-pub async fn call<S: Services>(svc: &S, catalog: &ApiCatalog, tool: &ApiTool, caller: &Caller, args: &Value, origin: &str) -> Value {
-    let Some(granting) = tool.required_scopes.met_by(&caller.scopes, &svc.config().catalog) else {
+/// A tool call this connection's scopes do not allow, answered as a step-up challenge
+/// (`STEP_UP=challenge`): the client re-authorizes with `scope` and calls again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepUpNeeded {
+    /// The scopes held plus those the tool needs, all within the workspace's ceiling.
+    pub scope: Vec<String>,
+    /// `Tool requires scopes: …`, as the tool error would say.
+    pub message: String,
+}
+
+pub async fn call<S: Services>(
+    svc: &S,
+    catalog: &ApiCatalog,
+    tool: &ApiTool,
+    caller: &Caller,
+    args: &Value,
+    origin: &str,
+) -> Result<Value, StepUpNeeded> {
+    let scopes = &svc.config().catalog;
+    let Some(granting) = tool.required_scopes.met_by(&caller.scopes, scopes) else {
+        let missing = tool.required_scopes.describe_missing(&caller.scopes, scopes);
+        // Step-up only when a re-authorization could succeed: an alternative within the ceiling.
+        if let (StepUp::Challenge, Some(needed)) = (svc.config().step_up, tool.required_scopes.met_by(&caller.ceiling, scopes)) {
+            let mut scope = caller.scopes.clone();
+            scope.extend(needed.iter().filter(|s| !caller.scopes.contains(s)).cloned());
+            return Err(StepUpNeeded { scope, message: format!("Tool requires scopes: {missing}") });
+        }
         let held = if caller.scopes.is_empty() { "none".to_string() } else { caller.scopes.join(", ") };
-        return error_result(&format!(
-            "Tool requires scopes: {}. This connection has: {held}. Ask an admin of workspace {} to allow them in the MCP scope ceiling, then reconnect.",
-            tool.required_scopes.describe_missing(&caller.scopes, &svc.config().catalog),
+        return Ok(error_result(&format!(
+            "Tool requires scopes: {missing}. This connection has: {held}. Ask an admin of workspace {} to allow them in the MCP scope ceiling, then reconnect.",
             caller.workspace_name
-        ));
+        )));
     };
+    Ok(call_allowed(svc, tool, caller, args, origin, catalog, granting).await)
+}
+
+/// A call the scopes allow, made under `granting` (the alternative the upstream should check).
+async fn call_allowed<S: Services>(
+    svc: &S,
+    tool: &ApiTool,
+    caller: &Caller,
+    args: &Value,
+    origin: &str,
+    catalog: &ApiCatalog,
+    granting: &[String],
+) -> Value {
     let Some(base) = catalog.base_url.as_deref() else {
         return error_result("This server has no upstream API configured (UPSTREAM_BASE_URL)");
     };
@@ -62,7 +105,13 @@ pub async fn call<S: Services>(svc: &S, catalog: &ApiCatalog, tool: &ApiTool, ca
         headers.push(("content-type".to_string(), "application/json".to_string()));
     }
     match svc.upstream(&request, &headers).await {
-        Ok(r) => call::to_result(r.status, &r.content_type, &r.body, svc.config().upstream_max_bytes),
+        Ok(r) => {
+            let result = call::to_result(r.status, &r.content_type, &r.body, svc.config().upstream_max_bytes);
+            match &tool.output {
+                Some(output) => call::conform(result, output),
+                None => result,
+            }
+        }
         Err(UpstreamFailure::Timeout { after_ms }) => {
             error_result(&format!("The API did not answer within {after_ms} ms ({} {})", request.method, tool.path))
         }

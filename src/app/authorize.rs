@@ -15,7 +15,7 @@ use crate::core::oauth::code::{AuthCode, CodeGrant};
 use crate::core::oauth::error::{ErrorCode, OAuthError};
 use crate::core::oauth::pkce::constant_time_eq;
 use crate::core::oauth::register::ClientRegistration;
-use crate::core::pages::{consent, ConsentView};
+use crate::core::pages::{consent, ConsentView, ReturnTo};
 use crate::core::policy::evaluate::{self, AuthorizationFacts};
 use crate::core::policy::model::WorkspacePolicy;
 use crate::core::scopes::ScopeSet;
@@ -77,7 +77,12 @@ async fn check<S: Services>(svc: &S, req: &Request, form: &Form, site: &Site) ->
             let scopes = request.requested.scopes.to_vec();
             let user = member.as_ref().unwrap_or(&current.email);
             record(svc, &policy.id, OutcomeKind::Rejected, user, &client, &request, scopes, Some(denial.message())).await;
-            return Err(PageError::Denied { denial, workspace_name: policy.name.clone() }.into());
+            let allowed = policy.allowed_redirect_uris.iter().any(|u| u == &request.redirect_uri);
+            let return_to = denial.redirect_error().filter(|_| allowed).map(|code| ReturnTo {
+                client_name: client.display_name().to_string(),
+                url: request.error_redirect(&OAuthError::new(code, denial.message()), site.origin()),
+            });
+            return Err(PageError::Denied { denial, workspace_name: policy.name.clone(), return_to }.into());
         }
     };
     // `authorize` passed, so the identity is a member: `member` is set.

@@ -112,6 +112,12 @@ pub enum BearerRejection {
     Token(BearerError),
     /// A valid token whose grant no longer holds.
     Invalid(TokenInvalid),
+    /// A valid token without the scopes a tool needs (`STEP_UP=challenge`): 403 naming the
+    /// scopes to ask for (RFC 6750 §3.1, MCP authorization "Step-up").
+    InsufficientScope {
+        scope: String,
+        message: String,
+    },
 }
 
 #[derive(Debug)]
@@ -133,6 +139,9 @@ pub enum PageError {
     Denied {
         denial: Denial,
         workspace_name: String,
+        /// The way back to the client with the error, when the redirect URI is registered and
+        /// allowed and the refusal is one the client should hear of (`Denial::redirect_error`).
+        return_to: Option<crate::core::pages::ReturnTo>,
     },
     PolicyUnusable(PolicyUnusable),
     /// One of our forms was posted as something else than a URL-encoded form.
@@ -374,6 +383,15 @@ fn bearer(origin: &str, rejection: BearerRejection) -> Response {
         BearerRejection::Missing => {
             return json_error(401, "invalid_request", "Authorization required: send an OAuth access token as `Authorization: Bearer …`")
                 .with_header("www-authenticate", &format!("Bearer resource_metadata=\"{metadata}\""))
+        }
+        BearerRejection::InsufficientScope { scope, message } => {
+            let quoted = message.replace(['"', '\\'], "'");
+            return json_error(403, "insufficient_scope", &message).with_header(
+                "www-authenticate",
+                &format!(
+                    "Bearer resource_metadata=\"{metadata}\", error=\"insufficient_scope\", scope=\"{scope}\", error_description=\"{quoted}\""
+                ),
+            );
         }
         BearerRejection::NotBearer => "The Authorization header must be `Bearer <access token>`".to_string(),
         BearerRejection::Token(e) => e.description().to_string(),

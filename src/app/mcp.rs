@@ -2,9 +2,10 @@
 //! bearer token (RFC 6750 / RFC 9728 challenge), live state (policy, membership, connection),
 //! one JSON-RPC message, then its era (`core::mcp::era`: 2026-07-28's `_meta` and headers, or
 //! the legacy revisions) and its method.
+use super::api_tools::{self, StepUpNeeded};
 use super::error::{AppError, BearerRejection, McpRejection, Store};
 use super::extract::{Bearer, BearerHeader};
-use super::{api_tools, cached_policy, Services};
+use super::{cached_policy, Services};
 use crate::core::connection::ConnectionKey;
 use crate::core::http::{Request, Response};
 use crate::core::mcp::era::{Era, McpHeaders};
@@ -43,7 +44,7 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<R
                 // Tokens minted before they carried the client's name: look it up when shown.
                 let caller =
                     if request.shows_client() && token.claims.client_name.is_none() { with_client_name(svc, caller).await } else { caller };
-                match answer(svc, &id, &era, request, caller, origin).await {
+                match answer(svc, &id, &era, request, caller, origin).await? {
                     Ok(body) => (200, body),
                     Err(e) => error(&era, e),
                 }
@@ -55,7 +56,8 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<R
         .with_header("x-token-expires-at", &token.expires_at.to_string()))
 }
 
-/// One request, answered by core, or by an OpenAPI tool when core says to call one.
+/// One request, answered by core, or by an OpenAPI tool when core says to call one. The outer
+/// `Err` is an HTTP answer instead of a JSON-RPC one (a step-up challenge).
 async fn answer<S: Services>(
     svc: &S,
     id: &serde_json::Value,
@@ -63,7 +65,7 @@ async fn answer<S: Services>(
     request: ClientRequest,
     caller: Caller,
     origin: &str,
-) -> Result<String, RpcError> {
+) -> Result<Result<String, RpcError>, AppError> {
     // `tools/list`, and native tools: `mcp_whoami` reports the catalog's state (cached).
     let catalog =
         if request.needs_api_view() || matches!(request, ClientRequest::CallApiTool { .. }) { Some(svc.api_catalog().await) } else { None };
@@ -71,16 +73,20 @@ async fn answer<S: Services>(
         (Some(catalog), true) => api_tools::view(svc, catalog, &caller),
         _ => ApiView::default(),
     };
-    match server::answer(id, era, request, &caller, svc.now(), &view) {
+    Ok(match server::answer(id, era, request, &caller, svc.now(), &view) {
         Answer::Response(body) => Ok(body),
         Answer::CallApiTool { name, arguments } => match catalog.as_deref().and_then(|c| c.tool(&name).map(|tool| (c, tool))) {
-            Some((catalog, tool)) => {
-                let result = api_tools::call(svc, catalog, tool, &caller, &arguments, origin).await;
-                Ok(server::respond(id, era, result))
-            }
+            Some((catalog, tool)) => match api_tools::call(svc, catalog, tool, &caller, &arguments, origin).await {
+                Ok(result) => Ok(server::respond(id, era, result)),
+                Err(StepUpNeeded { scope, message }) => {
+                    svc.log(&format!("mcp: step-up for {name}: {message}; challenge scope={}", scope.join(" ")));
+                    let rejection = BearerRejection::InsufficientScope { scope: scope.join(" "), message };
+                    return Err(AppError::Bearer { origin: origin.to_string(), rejection });
+                }
+            },
             None => Err(server::unknown_tool(&name)),
         },
-    }
+    })
 }
 
 /// Verifies the token and the live state it depends on: the workspace policy (`cached_policy`)
@@ -115,6 +121,7 @@ async fn authenticate<S: Services>(svc: &S, req: &Request, origin: &str) -> Resu
         client_id: claims.client_id.clone(),
         client_name: claims.client_name.clone().unwrap_or_else(|| claims.client_id.to_string()),
         scopes: scopes.to_vec(),
+        ceiling: policy.scope_ceiling.to_vec(),
         expires_at: verified.expires_at,
     };
     Ok((verified, caller))

@@ -46,6 +46,7 @@ fn main() {
         client_id: ClientId::parse("c1").expect("a valid client ID"),
         client_name: "Claude Code".into(),
         scopes: held.to_vec(),
+        ceiling: held.to_vec(),
         expires_at: 0,
     };
     let answer = |held: &[String]| {

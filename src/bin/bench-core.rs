@@ -41,6 +41,7 @@ fn caller(scopes: &[String]) -> Caller {
         client_id: ClientId::parse("c1").expect("a valid client ID"),
         client_name: "Claude Code".into(),
         scopes: scopes.to_vec(),
+        ceiling: scopes.to_vec(),
         expires_at: NOW + 3600,
     }
 }

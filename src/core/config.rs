@@ -51,6 +51,8 @@ pub struct Config {
     pub upstream_timeout_ms: u64,
     pub upstream_max_bytes: usize,
     pub upstream_auth: UpstreamAuth,
+    /// `STEP_UP`: what a tool call lacking scopes gets.
+    pub step_up: StepUp,
 }
 
 /// The OpenID Connect provider people sign in with (README, "Sign-in").
@@ -105,6 +107,18 @@ pub enum UpstreamAuth {
     /// `UPSTREAM_AUTH=api_key`: the workspace's API key (set through the admin API), sent in
     /// `UPSTREAM_API_KEY_HEADER` (default `x-api-key`).
     ApiKey { header: String },
+}
+
+/// What a tool call lacking scopes gets (`STEP_UP`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepUp {
+    /// `tool_error` (default, as the reference product): the tool error `Tool requires scopes: …`;
+    /// `tools/list` shows only the tools the connection's scopes allow.
+    ToolError,
+    /// `challenge`: HTTP 403 `insufficient_scope` naming the scopes held plus those the tool
+    /// needs, when the workspace's ceiling allows them, so that clients re-authorize with them
+    /// (MCP authorization, "Step-up"); `tools/list` shows every tool the ceiling allows.
+    Challenge,
 }
 
 pub const DEFAULT_ACCESS_TOKEN_TTL: i64 = 3600;
@@ -180,6 +194,11 @@ impl Config {
                         .to_ascii_lowercase(),
                 },
                 Some(other) => return Err(format!("UPSTREAM_AUTH must be `assertion` or `api_key`, not `{other}`")),
+            },
+            step_up: match var("STEP_UP").as_deref() {
+                None | Some("" | "tool_error") => StepUp::ToolError,
+                Some("challenge") => StepUp::Challenge,
+                Some(other) => return Err(format!("STEP_UP must be `tool_error` or `challenge`, not `{other}`")),
             },
             admin_token: match var("ADMIN_TOKEN").filter(|t| !t.is_empty()) {
                 Some(t) if t.len() < 32 => return Err("ADMIN_TOKEN must be at least 32 characters".into()),

@@ -215,13 +215,47 @@ pub fn signed_out() -> String {
 }
 
 pub fn error(title: &str, message: &str, hint: &str) -> String {
-    fill(ERROR, &[("title", Value::Text(title)), ("message", Value::Text(message)), ("hint", Value::Text(hint))])
+    error_returning(title, message, hint, None)
+}
+
+/// Where an error page can send the person back to the client, with the error for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReturnTo {
+    pub client_name: String,
+    /// The client's redirect URI with `error`, `error_description`, `state` and `iss`.
+    pub url: String,
+}
+
+/// An error page that, when `back` is given, offers "Return to <client>": the client then
+/// learns why (RFC 6749 §4.1.2.1) instead of waiting for a callback that never comes.
+pub fn error_returning(title: &str, message: &str, hint: &str, back: Option<&ReturnTo>) -> String {
+    let after = match back {
+        Some(back) => format!(
+            "<div class=\"actions\"><a id=\"return-to-client\" class=\"button primary\" href=\"{}\">Return to {}</a></div>\n<p class=\"muted\">The client is told this message, so it stops waiting.</p>",
+            escape(&back.url),
+            escape(&back.client_name)
+        ),
+        None => "<p class=\"muted\">You can close this window and return to your MCP client.</p>".to_string(),
+    };
+    fill(
+        ERROR,
+        &[("title", Value::Text(title)), ("message", Value::Text(message)), ("hint", Value::Text(hint)), ("after", Value::Html(after))],
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::config::BUNDLED_SCOPE_CATALOG;
+
+    #[test]
+    fn an_error_page_can_return_to_the_client() {
+        let back = ReturnTo { client_name: "<b>C</b>".into(), url: "http://localhost:3118/callback?error=access_denied&state=\"x".into() };
+        let page = error_returning("T", "M", "H", Some(&back));
+        assert!(page.contains("href=\"http://localhost:3118/callback?error=access_denied&amp;state=&quot;x\""), "{page}");
+        assert!(page.contains(">Return to &lt;b&gt;C&lt;/b&gt;</a>"), "{page}");
+        assert!(!error("T", "M", "H").contains("return-to-client"));
+    }
 
     #[test]
     fn consent_escapes_client_supplied_text() {

@@ -34,6 +34,7 @@ const ANSWERS = {
   "/audio": () => [200, "audio/wav", wav()],
   "/error": () => [500, "application/json", JSON.stringify({ error: "This tool intentionally returns an error for testing" })],
   "/json-object": () => [200, "application/json", JSON.stringify({ id: "fx_1", count: 3 })],
+  "/step-up": () => [200, "text/plain; charset=utf-8", "Called with the scopes it needs."],
 };
 
 /** Every request it received: method, path and the assertion it carried. */

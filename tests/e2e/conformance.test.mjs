@@ -23,7 +23,7 @@ import { after, before, describe, it } from "node:test";
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { BASE, ROOT, closeBrowser, connect, launchBrowser, logTail, policy, putPolicies, rawRequest, startCallbackListener, startServer, stopCallbackListener, stopServer } from "./harness.mjs";
+import { BASE, MemoryProvider, ROOT, browse, closeBrowser, connect, launchBrowser, logTail, policy, putPolicies, rawRequest, startCallbackListener, startServer, stopCallbackListener, stopServer } from "./harness.mjs";
 import { startFixtureUpstream } from "../conformance/upstream.mjs";
 
 const run = promisify(execFile);
@@ -33,7 +33,7 @@ const PROXY_PORT = Number(process.env.E2E_CONFORMANCE_PROXY_PORT || 8798);
 const PROXY = `http://127.0.0.1:${PROXY_PORT}`;
 const MODERN = "2026-07-28";
 const META = { "io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "e2e", version: "1" } };
-const FIXTURE_TOOLS = ["test_simple_text", "test_image_content", "test_audio_content", "test_error_handling", "test_json_object"];
+const FIXTURE_TOOLS = ["test_simple_text", "test_image_content", "test_audio_content", "test_error_handling", "test_json_object", "test_step_up"];
 
 let upstream, proxy, access;
 
@@ -60,8 +60,10 @@ async function conformance(args, baseline) {
 describe("MCP eras and the conformance suite", () => {
   before(async () => {
     upstream = await startFixtureUpstream(UPSTREAM_PORT);
-    await startServer({ OPENAPI_URL: `${UPSTREAM}/openapi.json`, UPSTREAM_BASE_URL: UPSTREAM });
-    await putPolicies({ acme: policy({ scope_ceiling: ["WORKSPACE_READ"] }) });
+    // This deployment asks for missing scopes (STEP_UP=challenge); the main e2e run keeps the
+    // default tool error. The suite's token holds WORKSPACE_READ of a ceiling with CONTACTS_READ.
+    await startServer({ OPENAPI_URL: `${UPSTREAM}/openapi.json`, UPSTREAM_BASE_URL: UPSTREAM, STEP_UP: "challenge" });
+    await putPolicies({ acme: policy({ scope_ceiling: ["WORKSPACE_READ", "CONTACTS_READ"] }) });
     await startCallbackListener();
     await launchBrowser();
     // The token is obtained through the proxy, so it is issued for the origin the suite talks to.
@@ -150,11 +152,47 @@ describe("MCP eras and the conformance suite", () => {
       assert.ok(tools.some((t) => t.name === "test_image_content"));
       const who = await client.callTool({ name: "mcp_whoami", arguments: {} });
       assert.equal(who.structuredContent.user.email, "ada@example.com");
+      // Its output schema comes from the documented response; the client checks the answer.
+      assert.equal(tools.find((t) => t.name === "test_json_object").outputSchema.required.join(), "id,count");
+      const json = await client.callTool({ name: "test_json_object", arguments: {} });
+      assert.deepEqual(json.structuredContent, { id: "fx_1", count: 3 });
       const image = await client.callTool({ name: "test_image_content", arguments: {} });
       assert.equal(image.content[0].type, "image");
       assert.equal(image.content[0].mimeType, "image/png");
     } finally {
       await client.close();
+    }
+  });
+
+  it("step-up (STEP_UP=challenge): the v2 SDK client re-authorizes with the union the 403 names, and the retried call succeeds", async () => {
+    // A connection made narrow on purpose: WORKSPACE_READ of the ceiling's two scopes.
+    const first = await connect({ base: PROXY, scope: "WORKSPACE_READ" });
+    let consent;
+    const provider = new MemoryProvider((url) => { consent = browse(url); });
+    provider.client = first.client;
+    provider.savedTokens = first.tokens;
+    const requests = [];
+    const transport = () => new TransportV2(new URL(`${PROXY}/mcp`), { authProvider: provider, fetch: async (url, init) => { requests.push(init?.method ?? "GET"); return fetch(url, init); } });
+    const client = new ClientV2({ name: "e2e-step-up", version: "1.0.0" }, { versionNegotiation: { mode: "auto" } });
+    await client.connect(transport());
+    try {
+      const who = await client.callTool({ name: "mcp_whoami", arguments: {} });
+      assert.deepEqual(who.structuredContent.scopes, ["WORKSPACE_READ"]);
+      await assert.rejects(client.callTool({ name: "test_step_up", arguments: {} }), (e) => e.constructor.name === "UnauthorizedError" || /unauthori[sz]ed/i.test(String(e)));
+    } finally {
+      await client.close();
+    }
+    const seen = await consent;
+    assert.deepEqual(seen.scopes, ["CONTACTS_READ", "WORKSPACE_READ"], "the authorization asked for the union");
+    // The v2 client checks the callback's `iss` (RFC 9207): it takes the whole query.
+    await transport().finishAuth(new URL(seen.callbacks[0]).searchParams);
+    const retried = new ClientV2({ name: "e2e-step-up", version: "1.0.0" }, { versionNegotiation: { mode: "auto" } });
+    await retried.connect(transport());
+    try {
+      const r = await retried.callTool({ name: "test_step_up", arguments: {} });
+      assert.deepEqual(r.content, [{ type: "text", text: "Called with the scopes it needs." }]);
+    } finally {
+      await retried.close();
     }
   });
 

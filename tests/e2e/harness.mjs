@@ -166,9 +166,10 @@ export function authorizeUrl({ clientId, challenge, redirectUri = CALLBACK, scop
 
 /**
  * Drives the browser through sign-in and consent. Returns what the person saw and the callbacks
- * the loopback listener received meanwhile (none, when the server refused).
+ * the loopback listener received meanwhile (none, when the server refused; with
+ * `returnToClient`, a refusal's "Return to <client>" is clicked and its callback awaited).
  */
-export async function browse(url, { workspace = "acme", email = "ada@example.com", decision = "approve" } = {}) {
+export async function browse(url, { workspace = "acme", email = "ada@example.com", decision = "approve", returnToClient = false } = {}) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const before = callbacks.length;
@@ -185,8 +186,15 @@ export async function browse(url, { workspace = "acme", email = "ada@example.com
     const seen = { status: response?.status(), url: page.url(), headers: response?.headers() ?? {} };
     const error = await page.locator("#error-message").textContent({ timeout: 500 }).catch(() => null);
     if (error !== null || !(await page.locator("ul#scopes").count())) {
+      const back = page.locator("#return-to-client");
+      const returnLabel = (await back.count()) ? (await back.textContent()).trim() : null;
+      const failed = { ...seen, error: error?.trim(), hint: (await page.locator("#error-hint").textContent().catch(() => ""))?.trim(), returnLabel, html: await page.content() };
+      if (returnToClient && returnLabel) {
+        await back.click();
+        return { ...failed, callbacks: await newCallbacks(before) };
+      }
       await page.waitForTimeout(200);
-      return { ...seen, error: error?.trim(), hint: (await page.locator("#error-hint").textContent().catch(() => ""))?.trim(), callbacks: received(), html: await page.content() };
+      return { ...failed, callbacks: received() };
     }
     const scopes = await page.locator("ul#scopes li[data-scope]").evaluateAll((els) => els.map((e) => e.dataset.scope));
     const consent = {

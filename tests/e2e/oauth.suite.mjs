@@ -89,23 +89,43 @@ export function oauthSuite() {
     });
   });
 
-  describe("authorization refusals are pages, never redirects", () => {
+  describe("authorization refusals are pages, never redirects; once the redirect URI is trusted, the person may return to the client with the error", () => {
     const cases = [
-      ["redirect URI off the workspace allowlist", "elsewhere", "eli@example.com", undefined, "redirect_uri is not allowed"],
-      ["pinned client-ID list without the client", "pinned", "pia@example.com", undefined, "OAuth client_id is not allowed"],
-      ["scopes above the ceiling", "acme", "ada@example.com", "CONTACTS_WRITE", "Requested scopes are not allowed"],
-      ["MCP disabled for the workspace", "disabled", "dan@example.com", undefined, "MCP is disabled for this workspace"],
+      ["redirect URI off the workspace allowlist", "elsewhere", "eli@example.com", undefined, "redirect_uri is not allowed", null],
+      ["pinned client-ID list without the client", "pinned", "pia@example.com", undefined, "OAuth client_id is not allowed", "access_denied"],
+      ["scopes above the ceiling", "acme", "ada@example.com", "CONTACTS_WRITE", "Requested scopes are not allowed", "invalid_scope"],
+      ["MCP disabled for the workspace", "disabled", "dan@example.com", undefined, "MCP is disabled for this workspace", "access_denied"],
     ];
-    for (const [title, workspace, email, scope, message] of cases) {
+    for (const [title, workspace, email, scope, message, code] of cases) {
       it(title, async () => {
-        const client = await register();
-        const seen = await browse(authorizeUrl({ clientId: client.client_id, challenge: pkce().challenge, scope }), { workspace, email });
+        const client = await register(undefined, "Refused Client");
+        const url = authorizeUrl({ clientId: client.client_id, challenge: pkce().challenge, scope, state: "st-refused" });
+        const seen = await browse(url, { workspace, email });
         assert.equal(seen.error, message);
         assert.ok(seen.hint.length > 20, "says what to check");
         assert.equal(seen.status, 403);
-        assert.deepEqual(seen.callbacks, [], "the browser was never sent to the redirect URI");
+        assert.deepEqual(seen.callbacks, [], "the browser was not sent to the redirect URI by itself");
+        assert.equal(seen.returnLabel, code ? "Return to Refused Client" : null);
+        if (!code) return;
+        const back = await browse(url, { workspace, email, returnToClient: true });
+        assert.equal(back.callbacks.length, 1);
+        const params = Object.fromEntries(new URL(back.callbacks[0]).searchParams);
+        assert.deepEqual(params, { error: code, error_description: message, state: "st-refused", iss: BASE });
       });
     }
+
+    it("the SDK client's authorization ends with the exact message instead of waiting", async () => {
+      let refused;
+      const provider = new MemoryProvider((url) => { refused = browse(url, { workspace: "pinned", email: "pia@example.com", returnToClient: true }); });
+      await assert.rejects(new Client({ name: "e2e", version: "1" }).connect(new StreamableHTTPClientTransport(new URL(`${BASE}/mcp`), { authProvider: provider })), UnauthorizedError);
+      const seen = await refused;
+      assert.equal(seen.callbacks.length, 1, "the loopback listener heard back");
+      const params = new URL(seen.callbacks[0]).searchParams;
+      // What Claude Code shows: the error and its description, for the state it sent.
+      assert.equal(params.get("state"), provider.sentState);
+      assert.equal(`${params.get("error")}: ${params.get("error_description")}`, "access_denied: OAuth client_id is not allowed");
+      assert.equal(params.get("code"), null);
+    });
 
     it("a redirect URI the client did not register", async () => {
       const client = await register();

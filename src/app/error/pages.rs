@@ -30,9 +30,10 @@ pub(super) fn page(e: PageError) -> Response {
             &why,
             "The MCP client identifies itself by a Client ID Metadata Document, and this server could not use it. The client's maintainers must fix the document; until then, the client may work if it registers instead (dynamic registration).",
         ),
-        PageError::Denied { denial, workspace_name } => {
-            error_page(403, "Authorization blocked by workspace policy", denial.message(), &denial.hint(&workspace_name))
-        }
+        PageError::Denied { denial, workspace_name, return_to } => Response::html(
+            403,
+            pages::error_returning("Authorization blocked by workspace policy", denial.message(), &denial.hint(&workspace_name), return_to.as_ref()),
+        ),
         PageError::PolicyUnusable(PolicyUnusable::Missing { workspace }) => error_page(
             403,
             "Workspace policy unavailable",

@@ -83,23 +83,49 @@ pub(super) fn policy_rules_are_pages_with_the_exact_message_and_no_redirect() {
         d["allowed_client_ids"] = json!(["someone-else"]);
     });
     svc.set_policy("elsewhere", |d| d["allowed_redirect_uris"] = json!(["http://localhost:9999/callback"]));
+    svc.set_policy("off", |d| {
+        d["mcp_enabled"] = json!(false);
+        d["allowed_redirect_uris"] = json!(["http://localhost:9999/callback"]);
+    });
+    // The rule, and the error the client hears if the person returns to it: only once the
+    // redirect URI is registered and allowed, and not for a rule the person can fix here.
     let cases = [
-        ("acme", Some("CONTACTS_WRITE"), "Requested scopes are not allowed"),
-        ("pinned", None, "OAuth client_id is not allowed"),
-        ("elsewhere", None, "redirect_uri is not allowed"),
+        ("acme", Some("CONTACTS_WRITE"), "Requested scopes are not allowed", Some("invalid_scope")),
+        ("pinned", None, "OAuth client_id is not allowed", Some("access_denied")),
+        ("elsewhere", None, "redirect_uri is not allowed", None),
+        ("off", None, "MCP is disabled for this workspace", None),
     ];
-    for (ws, scope, message) in cases {
+    for (ws, scope, message, back) in cases {
         let mut b = Browser::new(&svc);
         let client_id = register(&mut b);
         let page = sign_in(&mut b, &authorize_path(&client_id, scope), ws, "ada@example.com");
         assert_eq!(page.status, 403, "{ws}");
-        assert!(page.header("location").is_none());
-        assert!(
-            body_text(&page).contains(&format!("<p id=\"error-message\" class=\"error\" role=\"alert\">{message}</p>")),
-            "{ws}: {}",
-            body_text(&page)
-        );
+        assert!(page.header("location").is_none(), "the page offers the way back; it does not take it");
+        let text = body_text(&page);
+        assert!(text.contains(&format!("<p id=\"error-message\" class=\"error\" role=\"alert\">{message}</p>")), "{ws}: {text}");
+        match back {
+            None => assert!(!text.contains("return-to-client"), "{ws}: {text}"),
+            Some(code) => {
+                let href =
+                    text.split("id=\"return-to-client\" class=\"button primary\" href=\"").nth(1).unwrap().split('"').next().unwrap();
+                let url = url::Url::parse(&href.replace("&amp;", "&")).unwrap();
+                assert!(url.as_str().starts_with(CALLBACK), "{url}");
+                let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+                assert_eq!(
+                    (q["error"].as_str(), q["error_description"].as_str(), q["state"].as_str(), q["iss"].as_str()),
+                    (code, message, "st", ORIGIN),
+                    "{ws}"
+                );
+                assert!(text.contains(">Return to Claude Code</a>"), "{ws}");
+            }
+        }
     }
+    // MCP off, with the redirect URI allowed: the client hears access_denied.
+    svc.set_policy("off", |d| d["mcp_enabled"] = json!(false));
+    let mut b = Browser::new(&svc);
+    let client_id = register(&mut b);
+    let text = body_text(&sign_in(&mut b, &authorize_path(&client_id, None), "off", "ada@example.com"));
+    assert!(text.contains("error=access_denied&amp;error_description=MCP+is+disabled+for+this+workspace&amp;state=st"), "{text}");
 }
 
 #[test]

@@ -137,3 +137,48 @@ fn whoami_says_why_a_broken_document_gives_no_tools() {
         "{text}"
     );
 }
+
+/// `STEP_UP=challenge`: a tool the ceiling allows but the token lacks is listed, and calling it
+/// answers 403 `insufficient_scope` with held ∪ needed; re-authorizing with that scope works.
+/// A tool beyond the ceiling stays the tool error (a re-authorization could not help).
+#[test]
+fn step_up_challenges_name_the_union_within_the_ceiling() {
+    let svc = Memory::with_vars(&[("STEP_UP", "challenge")]);
+    svc.set_policy("acme", |p| p["scope_ceiling"] = json!(["WORKSPACE_READ", "CONTACTS_READ", "CONTACTS_WRITE"]));
+    let (client_id, _, tokens) = connect(&svc, Some("WORKSPACE_READ CONTACTS_READ"));
+    let access = tokens["access_token"].as_str().unwrap();
+    let mut b = Browser::new(&svc);
+    let list = body_json(&mcp(&mut b, access, json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})));
+    let names: Vec<&str> = list["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["mcp_whoami", "create_a_contact", "get_a_contact"], "what the ceiling allows");
+    let call = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "create_a_contact", "arguments": {"body": {"email": "x@y.z"}}}});
+    let r = mcp(&mut b, access, call.clone());
+    assert_eq!(r.status, 403);
+    assert_eq!(
+        r.header("www-authenticate").unwrap(),
+        format!("Bearer resource_metadata=\"{ORIGIN}/.well-known/oauth-protected-resource/mcp\", error=\"insufficient_scope\", scope=\"CONTACTS_READ WORKSPACE_READ CONTACTS_WRITE\", error_description=\"Tool requires scopes: CONTACTS_WRITE\"")
+    );
+    assert_eq!(body_json(&r)["error"], "insufficient_scope");
+    assert!(svc.upstream_calls.borrow().is_empty());
+    // The client re-authorizes with the scope the challenge named, and the call goes through.
+    let consent =
+        sign_in(&mut b, &authorize_path(&client_id, Some("CONTACTS_READ WORKSPACE_READ CONTACTS_WRITE")), "acme", "ada@example.com");
+    let code = approve(&mut b, &consent);
+    let wider = body_json(&exchange(&mut b, &client_id, &code, VERIFIER));
+    let r = mcp(&mut b, wider["access_token"].as_str().unwrap(), call);
+    assert_eq!(r.status, 200, "{}", body_text(&r));
+    assert_eq!(body_json(&r)["result"]["isError"], false);
+    // Beyond the ceiling: the tool error, as without step-up.
+    svc.set_policy("acme", |p| p["scope_ceiling"] = json!(["WORKSPACE_READ", "CONTACTS_READ"]));
+    let beyond = call_tool(&mut b, access, "create_a_contact", json!({"body": {"email": "x@y.z"}}));
+    assert!(
+        beyond["content"][0]["text"].as_str().unwrap().starts_with("Tool requires scopes: CONTACTS_WRITE. This connection has:"),
+        "{beyond}"
+    );
+}
+
+#[test]
+fn step_up_must_be_a_known_mode() {
+    let e = crate::core::config::Config::from_vars(|k| (k == "STEP_UP").then(|| "ask".to_string())).unwrap_err();
+    assert_eq!(e, "STEP_UP must be `tool_error` or `challenge`, not `ask`");
+}

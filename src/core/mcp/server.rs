@@ -298,6 +298,7 @@ mod tests {
             client_id: crate::core::oauth::types::ClientId::parse("c1").unwrap(),
             client_name: "Claude Code".into(),
             scopes: vec!["CONTACTS_READ".into()],
+            ceiling: vec!["CONTACTS_READ".into()],
             expires_at: 1_700_003_600,
         }
     }

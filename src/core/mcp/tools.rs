@@ -17,6 +17,8 @@ pub struct Caller {
     pub client_name: String,
     /// Effective scopes: granted ∩ the workspace's current ceiling.
     pub scopes: Vec<String>,
+    /// The workspace's current scope ceiling: what a re-authorization could grant (step-up).
+    pub ceiling: Vec<String>,
     pub expires_at: i64,
 }
 

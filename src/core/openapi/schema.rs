@@ -10,11 +10,13 @@ const SUBSCHEMA_KEYWORDS: [&str; 6] = ["items", "additionalProperties", "not", "
 const ANNOTATIONS: [&str; 4] = ["title", "description", "default", "examples"];
 
 /// Direction of the data the schema describes: `readOnly` properties are the server's to set,
-/// so a request body never carries them (OpenAPI 3.0 §4.7.24.1 `readOnly`).
+/// so a request body never carries them; `writeOnly` ones are never sent back, so a response
+/// has none (OpenAPI 3.0 §4.7.24.1 `readOnly`, `writeOnly`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
     Request,
     Parameter,
+    Response,
 }
 
 /// The JSON Schema form of `schema` (already `$ref`-resolved).
@@ -32,7 +34,12 @@ pub fn normalise(schema: Value, direction: Direction) -> Value {
     if let Some(Value::Object(props)) = map.remove("properties") {
         let mut kept = Map::new();
         for (name, sub) in props {
-            if direction == Direction::Request && sub.get("readOnly").and_then(Value::as_bool) == Some(true) {
+            let hidden = match direction {
+                Direction::Request => "readOnly",
+                Direction::Response => "writeOnly",
+                Direction::Parameter => "",
+            };
+            if !hidden.is_empty() && sub.get(hidden).and_then(Value::as_bool) == Some(true) {
                 if let Some(Value::Array(required)) = map.get_mut("required") {
                     required.retain(|r| r.as_str() != Some(name.as_str()));
                 }

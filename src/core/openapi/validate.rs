@@ -8,8 +8,13 @@
 use serde_json::Value;
 
 pub fn check(schema: &Value, value: &Value) -> Vec<String> {
+    check_value(schema, value, "arguments")
+}
+
+/// `check`, with paths starting at `root` (`structuredContent` for a tool's answer).
+pub fn check_value(schema: &Value, value: &Value, root: &str) -> Vec<String> {
     let mut problems = Vec::new();
-    walk(schema, value, "arguments", &mut problems);
+    walk(schema, value, root, &mut problems);
     problems
 }
 

@@ -1,6 +1,7 @@
 //! Policy decisions: a request and a policy in, Allow or the exact rule that failed out.
 //! The messages are the ones users search for (docs/protocol.md §12); each comes with what to check.
 use crate::core::ids::Email;
+use crate::core::oauth::error::ErrorCode;
 use crate::core::oauth::types::{ClientId, RedirectUri};
 use crate::core::policy::model::{PolicyUnusable, WorkspacePolicy};
 use crate::core::scopes::{ScopeCatalog, ScopeSet};
@@ -25,6 +26,17 @@ impl Denial {
             Denial::ClientNotAllowed { .. } => "OAuth client_id is not allowed",
             Denial::ScopesNotAllowed { .. } => "Requested scopes are not allowed",
             Denial::NothingToGrant => "Requested scopes are not allowed",
+        }
+    }
+
+    /// The error the client is sent (RFC 6749 §4.1.2.1) when the person chooses to return to it,
+    /// for refusals that come once the redirect URI is trusted. `None`: refusals the person
+    /// can fix here (another account) or that must not redirect (the URI is not allowed).
+    pub fn redirect_error(&self) -> Option<ErrorCode> {
+        match self {
+            Denial::McpDisabled | Denial::ClientNotAllowed { .. } => Some(ErrorCode::AccessDenied),
+            Denial::ScopesNotAllowed { .. } | Denial::NothingToGrant => Some(ErrorCode::InvalidScope),
+            Denial::NotMember | Denial::RedirectUriNotAllowed { .. } => None,
         }
     }
 
