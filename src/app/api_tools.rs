@@ -11,6 +11,7 @@ use crate::core::mcp::tools::{ApiToolsStatus, Caller};
 use crate::core::openapi::assertion::{self, AssertionClaims};
 use crate::core::openapi::call::{self, error_result};
 use crate::core::openapi::catalog::ApiCatalog;
+use crate::core::openapi::output;
 use crate::core::openapi::to_tools::ApiTool;
 use crate::core::secrets;
 
@@ -108,7 +109,7 @@ async fn call_allowed<S: Services>(
         Ok(r) => {
             let result = call::to_result(r.status, &r.content_type, &r.body, svc.config().upstream_max_bytes);
             match &tool.output {
-                Some(output) => call::conform(result, output),
+                Some(output) => output::conform(result, output),
                 None => result,
             }
         }

@@ -10,6 +10,7 @@ use base64::Engine;
 use serde_json::{json, Map, Value};
 
 use super::jsonrpc::{RpcCode, RpcError};
+use crate::core::http::printable;
 
 /// The stateless revision.
 pub const MODERN_VERSION: &str = "2026-07-28";
@@ -144,7 +145,7 @@ fn check_headers(headers: McpHeaders, version: &str, method: &str, params: Optio
         (Some(body), None) => Err(mismatch(format!("Header mismatch: the Mcp-Name header is required (\"{body}\", as in the body)"))),
         (Some(body), Some(sent)) => match decode_header_value(sent) {
             Some(value) if value == body => Ok(()),
-            Some(value) => Err(mismatch(format!("Header mismatch: Mcp-Name is \"{}\" but the body names \"{body}\"", shown(&value)))),
+            Some(value) => Err(mismatch(format!("Header mismatch: Mcp-Name is \"{}\" but the body names \"{body}\"", printable(&value)))),
             None => Err(mismatch("Header mismatch: Mcp-Name is not valid: =?base64?…?= needs padded standard Base64 of UTF-8".into())),
         },
         (None, _) => Ok(()),
@@ -162,11 +163,6 @@ pub fn decode_header_value(raw: &str) -> Option<String> {
             String::from_utf8(bytes).ok()
         }
     }
-}
-
-/// A client-sent value as it may appear in a message: at most 100 characters, no controls.
-fn shown(value: &str) -> String {
-    value.chars().filter(|c| !c.is_control()).take(100).collect()
 }
 
 #[cfg(test)]

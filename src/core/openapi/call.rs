@@ -2,7 +2,7 @@
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::to_tools::{ApiTool, Output, Param, Style};
+use super::to_tools::{ApiTool, Param, Style};
 use super::validate;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -177,46 +177,6 @@ pub fn error_result(message: &str) -> Value {
     json!({ "content": [{ "type": "text", "text": message }], "isError": true })
 }
 
-/// A successful result of a tool that declares an output schema, made to keep that promise:
-/// clients check `structuredContent` against the schema and refuse the whole result when it
-/// does not match. An answer that matches is structured as the schema says (`Output::wrapped`);
-/// one that does not, or that is not JSON at all, becomes an `isError` result that says so and
-/// still shows what the API sent, so the model sees both.
-pub fn conform(result: Value, output: &Output) -> Value {
-    if result.get("isError").and_then(Value::as_bool) == Some(true) {
-        return result;
-    }
-    let content = result.get("content").cloned().unwrap_or_else(|| json!([]));
-    let answer = match result.get("structuredContent") {
-        // `to_result` put the answer's JSON text first.
-        Some(_) => content.get(0).and_then(|c| c.get("text")).and_then(Value::as_str).and_then(|t| serde_json::from_str::<Value>(t).ok()),
-        None => None,
-    };
-    let broken = |why: String| {
-        let mut blocks = vec![json!({ "type": "text", "text": why })];
-        blocks.extend(content.as_array().cloned().unwrap_or_default());
-        json!({ "content": blocks, "isError": true })
-    };
-    let Some(answer) = answer else {
-        let cut =
-            content.as_array().into_iter().flatten().any(|c| c["text"].as_str().is_some_and(|t| t.starts_with("[Response truncated")));
-        return broken(if cut {
-            "The API's answer is larger than this server passes on (UPSTREAM_MAX_BYTES), so it cannot be given as structured content. Its first part:".into()
-        } else {
-            "The API's answer is not the JSON its document describes for this operation, so it cannot be given as structured content. What it sent:".into()
-        });
-    };
-    let structured = if output.wrapped { json!({ "result": answer }) } else { answer };
-    let problems = validate::check_value(&output.schema, &structured, "structuredContent");
-    if !problems.is_empty() {
-        return broken(format!(
-            "The API's answer does not match the response schema its document gives:\n- {}\nWhat it sent:",
-            problems.join("\n- ")
-        ));
-    }
-    json!({ "content": content, "structuredContent": structured, "isError": false })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,33 +195,6 @@ mod tests {
             }
         });
         build_catalog(&doc).unwrap().tools.into_iter().find(|t| t.name == name).unwrap()
-    }
-
-    #[test]
-    fn answers_keep_the_output_schema_or_say_why_not() {
-        let object =
-            Output { schema: json!({"type": "object", "properties": {"id": {"type": "string"}}, "required": ["id"]}), wrapped: false };
-        let ok = conform(to_result(200, "application/json", br#"{"id":"c1"}"#, 1000), &object);
-        assert_eq!((ok["isError"].clone(), ok["structuredContent"].clone()), (json!(false), json!({"id": "c1"})));
-        let wrong = conform(to_result(200, "application/json", br#"{"id":7}"#, 1000), &object);
-        assert_eq!(wrong["isError"], true);
-        let why = wrong["content"][0]["text"].as_str().unwrap();
-        assert!(why.contains("structuredContent.id: expected string, got integer"), "{why}");
-        assert_eq!(wrong["content"][1]["text"], r#"{"id":7}"#, "what the API sent is still shown");
-        assert!(wrong.get("structuredContent").is_none());
-        let text = conform(to_result(200, "text/plain", b"hello", 1000), &object);
-        assert_eq!(text["isError"], true);
-        assert!(text["content"][0]["text"].as_str().unwrap().starts_with("The API's answer is not the JSON its document describes"));
-        let list = Output {
-            schema: json!({"type": "object", "properties": {"result": {"type": "array"}}, "required": ["result"]}),
-            wrapped: true,
-        };
-        assert_eq!(conform(to_result(200, "application/json", b"[1,2]", 1000), &list)["structuredContent"], json!({"result": [1, 2]}));
-        let cut = conform(to_result(200, "application/json", br#"{"id":"c1","pad":"xxxxxxxx"}"#, 10), &object);
-        assert_eq!(cut["isError"], true);
-        assert!(cut["content"][0]["text"].as_str().unwrap().contains("larger than this server passes on"), "{cut}");
-        let failed = to_result(500, "application/json", b"{}", 1000);
-        assert_eq!(conform(failed.clone(), &object), failed, "errors pass through");
     }
 
     #[test]

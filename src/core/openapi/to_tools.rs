@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{json, Map, Value};
 
+use super::output::Output;
 use super::refs::{lookup, resolve, Budget};
 use super::required_scopes::RequiredScopes;
 use super::schema::{normalise, Direction};
@@ -81,15 +82,6 @@ impl ApiTool {
     }
 }
 
-/// A tool's declared output: `structuredContent` must match `schema` (MCP "Output schema").
-/// MCP output schemas are objects; an API that answers an array or a scalar has it wrapped as
-/// `{"result": …}` (`wrapped`), as `call::to_result` wraps the answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Output {
-    pub schema: Value,
-    pub wrapped: bool,
-}
-
 /// The catalog built from one document: tools, what could not be used (with reasons), and what
 /// was used with a caveat (no scope line, an input schema cut to size).
 #[derive(Debug, Clone, Default)]
@@ -150,7 +142,7 @@ fn operation(
         }
     }
     let body = request_body(doc, op.get("requestBody"), &mut budget);
-    let output = output(doc, op.get("responses"), &mut budget);
+    let output = super::output::from_responses(doc, op.get("responses"), &mut budget);
     let name = unique(base, taken);
     let operation = format!("{} {path} (tool {name})", method.to_uppercase());
     if budget.cut {
@@ -278,30 +270,6 @@ fn request_body(doc: &Value, body: Option<&Value>, budget: &mut Budget) -> Optio
     Some((schema, body.get("required").and_then(Value::as_bool).unwrap_or(false)))
 }
 
-/// The output schema, from the first success response (200, then 201–299 and `2XX`) with a
-/// JSON body schema. None when the API documents none: the tool then declares no output schema
-/// and its JSON answers are structured content all the same.
-fn output(doc: &Value, responses: Option<&Value>, budget: &mut Budget) -> Option<Output> {
-    let responses = responses?.as_object()?;
-    let mut codes: Vec<&String> = responses.keys().filter(|c| c.starts_with('2')).collect();
-    codes.sort_by_key(|c| (c.as_str() != "200", c.eq_ignore_ascii_case("2XX"), c.to_string()));
-    let schema = codes.into_iter().find_map(|code| {
-        let response = resolve(doc, &responses[code.as_str()], budget);
-        let content = response.get("content")?.as_object()?;
-        let (_, media) = content.iter().find(|(mime, _)| mime.starts_with("application/json") || mime.ends_with("+json"))?;
-        media.get("schema").cloned()
-    })?;
-    let schema = normalise(resolve(doc, &schema, budget), Direction::Response);
-    if schema.as_object().is_none_or(|s| s.is_empty()) {
-        return None;
-    }
-    Some(if schema.get("type").and_then(Value::as_str) == Some("object") {
-        Output { schema, wrapped: false }
-    } else {
-        Output { schema: json!({ "type": "object", "properties": { "result": schema }, "required": ["result"] }), wrapped: true }
-    })
-}
-
 fn object_of(params: &[Param]) -> Value {
     let mut properties = Map::new();
     let mut required = Vec::new();
@@ -367,39 +335,6 @@ mod tests {
                 "schemas": {"ContactInput": {"type": "object", "required": ["email"], "properties": {"email": {"type": "string"}}}}
             }
         })
-    }
-
-    #[test]
-    fn output_schemas_come_from_the_success_response() {
-        let doc = json!({
-            "openapi": "3.0.3",
-            "components": {"schemas": {"Contact": {"type": "object", "required": ["id"], "properties": {
-                "id": {"type": "string"}, "password": {"type": "string", "writeOnly": true}, "nick": {"type": "string", "nullable": true}
-            }}}},
-            "paths": {
-                "/contacts/{id}": {"get": {"summary": "Get", "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                    "responses": {"404": {"description": "no"}, "200": {"description": "ok", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Contact"}}}}}}},
-                "/contacts": {"get": {"summary": "List", "responses": {"2XX": {"description": "ok", "content": {"application/json; charset=utf-8": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Contact"}}}}}}},
-                    "post": {"summary": "Create", "responses": {"201": {"description": "created"}}}}
-            }
-        });
-        let catalog = build(&doc).unwrap();
-        let by = |n: &str| catalog.tools.iter().find(|t| t.name == n).unwrap().clone();
-        let get = by("get").output.unwrap();
-        assert!(!get.wrapped);
-        assert_eq!(
-            get.schema["properties"].as_object().unwrap().keys().collect::<Vec<_>>(),
-            vec!["id", "nick"],
-            "writeOnly is never answered"
-        );
-        assert_eq!(get.schema["properties"]["nick"]["type"], json!(["string", "null"]));
-        let list = by("list").output.unwrap();
-        assert!(list.wrapped);
-        assert_eq!(list.schema["required"], json!(["result"]));
-        assert_eq!(list.schema["properties"]["result"]["type"], "array");
-        assert!(by("create").output.is_none(), "no documented body: no output schema");
-        assert_eq!(by("get").definition()["outputSchema"]["type"], "object");
-        assert!(by("create").definition().get("outputSchema").is_none());
     }
 
     #[test]
