@@ -1,6 +1,6 @@
 //! Who a client is: a registration made here (RFC 7591, in KV), or a Client ID Metadata Document
 //! at the URL that is its ID (`core::oauth::cimd`), fetched and checked. `/authorize`, `/token`
-//! and `/revoke` all ask `find`.
+//! and `/mcp` ask `find`; `/revoke` needs only the token's client (`revoke.rs`).
 use super::error::{AppError, Store};
 use super::Services;
 use crate::core::oauth::cimd;

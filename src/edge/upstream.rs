@@ -107,7 +107,7 @@ pub async fn client_document(url: &str) -> Result<FetchedDocument, String> {
             Ok(FetchedDocument { status: r.status, content_type: r.content_type, cache_control: caching.cache_control, body: r.body })
         }
         Err(UpstreamFailure::Timeout { after_ms }) => Err(format!("no answer within {after_ms} ms")),
-        Err(UpstreamFailure::Network(e)) => Err(e),
+        Err(UpstreamFailure::Network(e)) => Err(format!("the connection failed ({e})")),
     }
 }
 

@@ -9,11 +9,13 @@ import { after, before, describe, it } from "node:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
-import { BASE, MemoryProvider, STATE_DIR, authorizeUrl, browse, pkce, policy } from "./harness.mjs";
+import { BASE, CALLBACK, MemoryProvider, STATE_DIR, authorizeUrl, browse, mcp, pkce, policy, rpc, token } from "./harness.mjs";
 
 const PORT = 4031;
 const DOCS = `http://127.0.0.1:${PORT}`;
 const GOOD = `${DOCS}/oauth/e2e-client-metadata`;
+// Served with no-store, so nothing is kept between requests: each use fetches it again.
+const UNCACHED = `${DOCS}/oauth/uncached-client-metadata`;
 const document = (url, extra = {}) => ({ client_id: url, client_name: "E2E CIMD Client", redirect_uris: ["http://localhost/callback", "http://127.0.0.1/callback"], grant_types: ["authorization_code", "refresh_token"], response_types: ["code"], token_endpoint_auth_method: "none", application_type: "native", ...extra });
 const LYING = {
   "/lies": { body: () => document(GOOD), why: `its client_id is \`${GOOD}\`; it must be the document's own URL` },
@@ -23,18 +25,23 @@ const LYING = {
 };
 
 export const POLICIES = {
-  cimd: policy({ name: "CIMD", allowed_client_ids: [GOOD], members: [{ email: "cid@example.com", name: "Cid", role: "member" }] }),
+  cimd: policy({ name: "CIMD", allowed_client_ids: [GOOD, UNCACHED], members: [{ email: "cid@example.com", name: "Cid", role: "member" }] }),
 };
 
 export function cimdSuite() {
   describe("Client ID Metadata Documents", () => {
     let server;
+    let documentHostDown = false;
     const fetched = [];
     before(async () => {
       server = http.createServer((req, res) => {
         fetched.push(req.url);
         const url = `${DOCS}${req.url}`;
         const lie = LYING[req.url];
+        if (url === UNCACHED) {
+          if (documentHostDown) return res.writeHead(503).end();
+          return res.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" }).end(JSON.stringify(document(UNCACHED)));
+        }
         const body = req.url === "/oauth/e2e-client-metadata" ? document(GOOD) : lie?.body(url);
         if (!body) return res.writeHead(404).end();
         setTimeout(() => res.writeHead(200, { "content-type": "application/json", "cache-control": "max-age=300" }).end(JSON.stringify(body)), lie?.delayMs ?? 0);
@@ -85,6 +92,35 @@ export function cimdSuite() {
       } finally {
         await seen.context.close();
       }
+    });
+
+    it("claude mcp logout revokes both tokens at the first try while the document's host is down", async () => {
+      const { verifier, challenge } = pkce();
+      const seen = await browse(authorizeUrl({ clientId: UNCACHED, challenge }), { workspace: "cimd", email: "cid@example.com" });
+      assert.equal(seen.callbacks.length, 1, seen.error ?? "");
+      const code = new URL(seen.callbacks[0]).searchParams.get("code");
+      const issued = await token({ grant_type: "authorization_code", code, code_verifier: verifier, redirect_uri: CALLBACK, client_id: UNCACHED });
+      assert.equal(issued.status, 200, JSON.stringify(issued.body));
+      const { access_token: access, refresh_token: refresh } = issued.body;
+      documentHostDown = true;
+      const before = fetched.length;
+      // What Claude Code 2.1.332 sends (docs/protocol.md §8): each token with its hint and the
+      // client_id, no secret; after a 401, again with Authorization: Bearer and no client_id.
+      const revoke = (form, headers = {}) => fetch(`${BASE}/revoke`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", ...headers }, body: new URLSearchParams(form) });
+      try {
+        for (const [tokenValue, hint] of [[refresh, "refresh_token"], [access, "access_token"]]) {
+          const r = await revoke({ token: tokenValue, token_type_hint: hint, client_id: UNCACHED });
+          assert.equal(r.status, 200, `${hint}: ${await r.text()}`);
+          const retry = await revoke({ token: tokenValue, token_type_hint: hint }, { authorization: `Bearer ${access}` });
+          assert.equal(retry.status, 200, `${hint}, the Bearer form: ${await retry.text()}`);
+        }
+      } finally {
+        documentHostDown = false;
+      }
+      assert.deepEqual(fetched.slice(before), [], "revocation fetches no document");
+      assert.equal((await mcp(access, rpc("ping"))).status, 401);
+      const again = await token({ grant_type: "refresh_token", refresh_token: refresh, client_id: UNCACHED });
+      assert.equal(again.body.error, "invalid_grant");
     });
 
     for (const [path, lie] of Object.entries(LYING)) {

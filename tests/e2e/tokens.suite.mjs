@@ -89,7 +89,7 @@ export function tokensSuite() {
         const anonymous = await revoke({ token: tokens[which] });
         assert.deepEqual([anonymous.status, anonymous.body.error], [400, "invalid_request"], which);
         const unknown = await revoke({ token: tokens[which], client_id: "nobody-registered-this" });
-        assert.deepEqual([unknown.status, unknown.body.error], [401, "invalid_client"], which);
+        assert.deepEqual([unknown.status, unknown.body.error], [400, "unauthorized_client"], which);
         const wrong = await revoke({ token: tokens[which], client_id: other.client_id });
         assert.deepEqual([wrong.status, wrong.body.error], [400, "unauthorized_client"], which);
         assert.equal((await mcp(tokens.access_token, rpc("ping"))).status, 200, "refused revocations changed nothing");

@@ -62,8 +62,19 @@ fn a_document_client_connects_on_any_loopback_port_and_is_shown_as_verified() {
     );
     assert_eq!(refreshed.status, 200, "{}", body_text(&refreshed));
     let access = body_json(&refreshed)["access_token"].as_str().unwrap().to_string();
-    assert_eq!(b.post_form("/revoke", &[("token", &access), ("client_id", DOC)]).status, 200);
+    let refresh_token = body_json(&refreshed)["refresh_token"].as_str().unwrap().to_string();
+    // Signing out needs no document: with its host unreachable (an offline laptop) and nothing
+    // cached (another isolate), `claude mcp logout` still revokes both tokens at the first try.
+    serve(&svc, DOC, Err("the host could not be reached".into()));
+    svc.isolate.borrow_mut().client_documents = crate::core::isolate::Fresh::new(60, 1);
+    let fetches = svc.document_fetches.borrow().len();
+    for (token, hint) in [(&refresh_token, "refresh_token"), (&access, "access_token")] {
+        let r = b.post_form("/revoke", &[("token", token), ("token_type_hint", hint), ("client_id", DOC)]);
+        assert_eq!(r.status, 200, "{hint}: {}", body_text(&r));
+    }
+    assert_eq!(svc.document_fetches.borrow().len(), fetches, "revocation fetches no document");
     assert_eq!(mcp(&mut b, &access, json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})).status, 401);
+    serve(&svc, DOC, Ok(document(claude_code())));
     // The document's redirect URIs, not anything on loopback: another path is refused.
     let other = authorize_path(DOC, None).replace("%2Fcallback", "%2Felsewhere");
     let r = b.get(&other);
@@ -128,7 +139,7 @@ fn documents_that_cannot_be_used_are_refused_with_what_failed() {
         let page = body_text(&r);
         assert!(page.contains("Client metadata document unusable"), "{url}: {page}");
         assert!(page.contains(&needle.replace('\'', "&#39;")), "{url}: {needle}\n{page}");
-        let t = b.post_form("/revoke", &[("token", "t"), ("client_id", url)]);
+        let t = b.post_form("/token", &[("grant_type", "refresh_token"), ("refresh_token", "r"), ("client_id", url)]);
         assert_eq!((t.status, body_json(&t)["error"].as_str()), (401, Some("invalid_client")), "{url}");
         assert!(body_json(&t)["error_description"].as_str().unwrap().contains(needle), "{url}: {}", body_text(&t));
     }

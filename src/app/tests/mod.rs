@@ -393,8 +393,15 @@ impl<'a> Browser<'a> {
     }
 
     pub(super) fn post_form(&mut self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.post_form_with(path, form, &[])
+    }
+
+    /// A form POST with these headers besides its content type.
+    pub(super) fn post_form_with(&mut self, path: &str, form: &[(&str, &str)], headers: &[(&str, &str)]) -> Response {
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
-        self.send(Method::Post, path, &[("content-type", "application/x-www-form-urlencoded")], body.as_bytes())
+        let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
+        all.extend_from_slice(headers);
+        self.send(Method::Post, path, &all, body.as_bytes())
     }
 }
 

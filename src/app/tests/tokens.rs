@@ -86,7 +86,8 @@ fn a_refused_refresh_does_not_move_the_family_on() {
 fn revoking_either_token_ends_the_connection() {
     let svc = Memory::new();
     let mut b = Browser::new(&svc);
-    let other_client = register(&mut b);
+    let (other_client, _, other_tokens) = connect(&svc, None);
+    let other_access = other_tokens["access_token"].as_str().unwrap();
     assert_eq!(b.post_form("/revoke", &[("token", "whatever"), ("client_id", &other_client)]).status, 200, "unknown tokens: 200");
     assert_eq!(b.post_form("/revoke", &[]).status, 400);
     let ping = || json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
@@ -97,7 +98,9 @@ fn revoking_either_token_ends_the_connection() {
         let anonymous = b.post_form("/revoke", &[("token", token)]);
         assert_eq!((anonymous.status, body_json(&anonymous)["error"].as_str()), (400, Some("invalid_request")), "{which}");
         let unknown = b.post_form("/revoke", &[("token", token), ("client_id", "nobody-registered-this")]);
-        assert_eq!((unknown.status, body_json(&unknown)["error"].as_str()), (401, Some("invalid_client")), "{which}");
+        assert_eq!((unknown.status, body_json(&unknown)["error"].as_str()), (400, Some("unauthorized_client")), "{which}");
+        let foreign = b.post_form_with("/revoke", &[("token", token)], &[("authorization", &format!("Bearer {}", other_access))]);
+        assert_eq!((foreign.status, body_json(&foreign)["error"].as_str()), (400, Some("unauthorized_client")), "{which}");
         let wrong = b.post_form("/revoke", &[("token", token), ("client_id", &other_client)]);
         assert_eq!((wrong.status, body_json(&wrong)["error"].as_str()), (400, Some("unauthorized_client")), "{which}");
         assert_eq!(mcp(&mut b, access, ping()).status, 200, "{which}: refused revocations changed nothing");
@@ -138,5 +141,53 @@ fn approving_the_same_client_again_adds_a_connection_and_keeps_the_others() {
     for tokens in [&first, &second] {
         let r = mcp(&mut b, tokens["access_token"].as_str().unwrap(), json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
         assert_eq!(r.status, 200);
+    }
+}
+
+/// `claude mcp logout` (2.1.332, docs/protocol.md §8): the refresh token, then the access token,
+/// each with `client_id` and no secret; after a 401 the same again with `Authorization: Bearer
+/// <access token>` and no `client_id`. Both first tries succeed even when the registration
+/// has lapsed, and the Bearer form works by itself.
+#[test]
+fn logout_revokes_at_the_first_try_even_after_the_registration_lapsed() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let (client_id, _, tokens) = connect(&svc, None);
+    let (refresh_token, access) = (tokens["refresh_token"].as_str().unwrap(), tokens["access_token"].as_str().unwrap());
+    svc.clients.borrow_mut().clear();
+    svc.isolate.borrow_mut().clients = crate::core::isolate::Fresh::new(60, 1);
+    for (token, hint) in [(refresh_token, "refresh_token"), (access, "access_token")] {
+        let r = b.post_form("/revoke", &[("token", token), ("token_type_hint", hint), ("client_id", &client_id)]);
+        assert_eq!(r.status, 200, "{hint}: {}", body_text(&r));
+    }
+    assert_eq!(mcp(&mut b, access, json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})).status, 401);
+
+    // The retry form: Bearer instead of client_id, even with an expired access token.
+    let (client_id, _, tokens) = connect(&svc, None);
+    let (refresh_token, access) = (tokens["refresh_token"].as_str().unwrap(), tokens["access_token"].as_str().unwrap());
+    svc.now.set(svc.now.get() + 7200);
+    let bearer = format!("Bearer {access}");
+    let r = b.post_form_with("/revoke", &[("token", refresh_token), ("token_type_hint", "refresh_token")], &[("authorization", &bearer)]);
+    assert_eq!(r.status, 200, "{}", body_text(&r));
+    assert_eq!(body_json(&refresh(&mut b, &client_id, refresh_token))["error"], "invalid_grant");
+
+    // What the Bearer form refuses, each saying what to send instead.
+    for (form, auth, status, error, needle) in [
+        (vec![("token", access)], "Bearer not-ours", 401, "invalid_client", "was not issued by this server"),
+        (
+            vec![("token", access), ("client_id", "someone-else")],
+            bearer.as_str(),
+            400,
+            "invalid_request",
+            "is not the client of the Authorization",
+        ),
+        (vec![("token", access)], "Basic Y2w6", 400, "invalid_request", "client_id is required"),
+        (vec![("token", access), ("client_id", "bad\u{7f}id")], "", 401, "invalid_client", "printable ASCII"),
+    ] {
+        let headers: Vec<(&str, &str)> = if auth.is_empty() { vec![] } else { vec![("authorization", auth)] };
+        let r = b.post_form_with("/revoke", &form, &headers);
+        let body = body_json(&r);
+        assert_eq!((r.status, body["error"].as_str()), (status, Some(error)), "{auth}: {body}");
+        assert!(body["error_description"].as_str().unwrap().contains(needle), "{auth}: {body}");
     }
 }
