@@ -9,11 +9,14 @@
 //   else as sent, `Host` and `Origin` included. What does not apply to a tools server is listed,
 //   with a reason, in tests/conformance/expected-failures-*.yaml; the suite's exit code (which
 //   also fails on an entry that now passes) decides;
+// - the suite's authorization mode against our authorization server: its metadata scenario, and
+//   its code grant with a client registered here, the consent driven in Chromium (sign-in,
+//   Approve), its own loopback listener receiving the callback;
 // - one end-to-end test per revision with the official SDK clients: v2 (2026-07-28, probing
 //   with server/discover) and v1 (initialize, 2025-11-25), and raw requests for the errors.
 import "./conformance-port.mjs";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
 import os from "node:os";
@@ -23,7 +26,7 @@ import { after, before, describe, it } from "node:test";
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { BASE, MemoryProvider, ROOT, browse, closeBrowser, connect, launchBrowser, logTail, policy, putPolicies, rawRequest, startCallbackListener, startServer, stopCallbackListener, stopServer } from "./harness.mjs";
+import { BASE, MemoryProvider, ROOT, browse, closeBrowser, connect, launchBrowser, logTail, newContext, policy, putPolicies, rawRequest, register, startCallbackListener, startServer, stopCallbackListener, stopServer } from "./harness.mjs";
 import { startFixtureUpstream } from "../conformance/upstream.mjs";
 
 const run = promisify(execFile);
@@ -32,6 +35,9 @@ const UPSTREAM = `http://127.0.0.1:${UPSTREAM_PORT}`;
 const PROXY_PORT = Number(process.env.E2E_CONFORMANCE_PROXY_PORT || 8798);
 const PROXY = `http://127.0.0.1:${PROXY_PORT}`;
 const MODERN = "2026-07-28";
+// The authorization mode's own callback listener: http://127.0.0.1:<port>/callback.
+const AS_CALLBACK_PORT = 4022;
+const AS_CALLBACK = `http://127.0.0.1:${AS_CALLBACK_PORT}/callback`;
 const META = { "io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}, "io.modelcontextprotocol/clientInfo": { name: "e2e", version: "1" } };
 const FIXTURE_TOOLS = ["test_simple_text", "test_image_content", "test_audio_content", "test_error_handling", "test_json_object", "test_step_up"];
 
@@ -63,7 +69,10 @@ describe("MCP eras and the conformance suite", () => {
     // This deployment asks for missing scopes (STEP_UP=challenge); the main e2e run keeps the
     // default tool error. The suite's token holds WORKSPACE_READ of a ceiling with CONTACTS_READ.
     await startServer({ OPENAPI_URL: `${UPSTREAM}/openapi.json`, UPSTREAM_BASE_URL: UPSTREAM, STEP_UP: "challenge" });
-    await putPolicies({ acme: policy({ scope_ceiling: ["WORKSPACE_READ", "CONTACTS_READ"] }) });
+    await putPolicies({
+      acme: policy({ scope_ceiling: ["WORKSPACE_READ", "CONTACTS_READ"] }),
+      conf: policy({ name: "Conformance", allowed_redirect_uris: [AS_CALLBACK], members: [{ email: "cora@example.com", name: "Cora", role: "member" }] }),
+    });
     await startCallbackListener();
     await launchBrowser();
     // The token is obtained through the proxy, so it is issued for the origin the suite talks to.
@@ -207,6 +216,50 @@ describe("MCP eras and the conformance suite", () => {
       assert.equal(error.isError, true);
     } finally {
       await client.close();
+    }
+  });
+
+  it("conformance 0.2.0-alpha.12, authorization mode: metadata and the code grant, consent in Chromium", async () => {
+    const client = await register([AS_CALLBACK], "MCP conformance");
+    const outDir = fs.mkdtempSync(path.join(os.tmpdir(), "mcp-conformance-as-"));
+    const args = [path.join(ROOT, "node_modules/.bin/conformance"), "authorization", "--url", BASE, "--client-id", client.client_id, "--resource", `${BASE}/mcp`, "-p", String(AS_CALLBACK_PORT), "-o", outDir];
+    const suite = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    const exited = new Promise((ok) => suite.on("exit", (code) => ok(code)));
+    // It prints the authorization URL, then waits (up to 5 minutes) for its callback.
+    const authorizeLine = new Promise((ok) => {
+      const seen = (chunk) => {
+        out += chunk;
+        const line = out.split("\n").find((l) => l.startsWith(`${BASE}/authorize?`));
+        if (line) ok(line.trim());
+      };
+      suite.stdout.on("data", seen);
+      suite.stderr.on("data", seen);
+      exited.then(() => ok(null));
+    });
+    const context = await newContext();
+    try {
+      const url = await authorizeLine;
+      assert.ok(url, `no authorization URL printed:\n${out}`);
+      const page = await context.newPage();
+      await page.goto(url, { waitUntil: "domcontentloaded" });
+      assert.equal(new URL(page.url()).pathname, "/signin");
+      await page.fill("#workspace", "conf");
+      await page.fill("#email", "cora@example.com");
+      await Promise.all([page.waitForNavigation({ waitUntil: "domcontentloaded" }), page.click("button:has-text('Sign in')")]);
+      assert.equal((await page.locator("#client-name").textContent()).trim(), "MCP conformance", await page.content());
+      await Promise.all([page.waitForURL((u) => String(u).startsWith(`${AS_CALLBACK}?`), { timeout: 15_000 }), page.click("button[name=decision][value=approve]")]);
+      const code = await Promise.race([exited, new Promise((ok) => setTimeout(() => ok("timeout"), 30_000))]);
+      fs.writeFileSync(path.join(outDir, "output.txt"), out);
+      assert.equal(code, 0, `conformance authorization exited ${code} (${outDir}/output.txt):\n${out.slice(-4000)}`);
+      assert.match(out, /Total: 3 passed, 0 failed/);
+      // Every check of both scenarios, from the files the suite writes (a warning or a skip
+      // would not change its exit code).
+      const checks = fs.readdirSync(outDir).filter((d) => d.startsWith("authorization-server-")).flatMap((d) => JSON.parse(fs.readFileSync(path.join(outDir, d, "checks.json"))));
+      assert.deepEqual(checks.map((c) => [c.id, c.status]).sort(), [["authorization-code-grant", "SUCCESS"], ["authorization-server-metadata", "SUCCESS"], ["authorization-server-metadata-cimd", "SUCCESS"]]);
+    } finally {
+      suite.kill();
+      await context.close();
     }
   });
 
