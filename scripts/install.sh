@@ -31,3 +31,9 @@ fi
 if [ "${1:-}" = "--with-browser" ] && ! command -v chromium >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
+
+# The tests' MCP Inspector CLI, in its own directory (tests/inspector/package.json): its
+# dependencies stay out of the root lockfile. Same rule: only when its lockfile changed.
+if [ "${1:-}" = "--with-browser" ] && { [ ! -f tests/inspector/node_modules/.package-lock.json ] || [ tests/inspector/package-lock.json -nt tests/inspector/node_modules/.package-lock.json ]; }; then
+  npm ci --prefix tests/inspector --no-audit --no-fund
+fi

@@ -12,6 +12,7 @@
 // - the suite's authorization mode against our authorization server: its metadata scenario, and
 //   its code grant with a client registered here, the consent driven in Chromium (sign-in,
 //   Approve), its own loopback listener receiving the callback;
+// - the MCP Inspector CLI (2.12, tests/inspector) in both eras, with a token in --header;
 // - one end-to-end test per revision with the official SDK clients: v2 (2026-07-28, probing
 //   with server/discover) and v1 (initialize, 2025-11-25), and raw requests for the errors.
 import "./conformance-port.mjs";
@@ -42,6 +43,8 @@ const META = { "io.modelcontextprotocol/protocolVersion": MODERN, "io.modelconte
 const FIXTURE_TOOLS = ["test_simple_text", "test_image_content", "test_audio_content", "test_error_handling", "test_json_object", "test_step_up"];
 
 let upstream, proxy, access;
+// The JSON-RPC methods that reached the proxy, in order.
+const proxied = [];
 
 /** One POST to /mcp (through the proxy, which adds the token) with exactly these headers. */
 async function post(message, headers = {}) {
@@ -81,6 +84,7 @@ describe("MCP eras and the conformance suite", () => {
       for await (const c of req) chunks.push(c);
       const headers = { ...req.headers };
       if (req.url.startsWith("/mcp") && access) headers.authorization ??= `Bearer ${access}`;
+      if (req.method === "POST" && req.url.startsWith("/mcp")) proxied.push(JSON.parse(Buffer.concat(chunks).toString() || "{}").method);
       try {
         const r = await rawRequest(`${BASE}${req.url}`, { method: req.method, headers, body: Buffer.concat(chunks) });
         const out = Object.fromEntries(Object.entries(r.headers).filter(([k]) => !["transfer-encoding", "content-length", "connection"].includes(k)));
@@ -261,6 +265,41 @@ describe("MCP eras and the conformance suite", () => {
       suite.kill();
       await context.close();
     }
+  });
+
+  describe("the MCP Inspector CLI 2.12", () => {
+    const inspector = async (url, era, args) => {
+      const cli = path.join(ROOT, "tests/inspector/node_modules/.bin/mcp-inspector");
+      const all = ["--cli", url, "--transport", "http", "--protocol-era", era, "--format", "json", ...args];
+      return run(cli, all, { cwd: ROOT, timeout: 60_000, env: { ...process.env, HOME: fs.mkdtempSync(path.join(os.tmpdir(), "inspector-home-")) } }).then(
+        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+        (e) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+      );
+    };
+    for (const [era, first] of [["modern", "server/discover"], ["legacy", "initialize"]]) {
+      it(`--protocol-era ${era}: lists the tools and calls mcp_whoami with a token in --header`, async () => {
+        const auth = ["--header", `Authorization: Bearer ${access}`];
+        const from = proxied.length;
+        const list = await inspector(`${PROXY}/mcp`, era, [...auth, "--method", "tools/list"]);
+        assert.equal(list.code, 0, `${list.stdout}\n${list.stderr}`);
+        assert.ok(JSON.parse(list.stdout).result?.tools?.some((t) => t.name === "test_json_object"), list.stdout);
+        assert.equal(proxied[from], first, `the ${era} era begins with ${first}: ${proxied.slice(from)}`);
+        if (era === "modern") assert.ok(!proxied.slice(from).includes("initialize"), `${proxied.slice(from)}`);
+        const who = await inspector(`${PROXY}/mcp`, era, [...auth, "--method", "tools/call", "--tool-name", "mcp_whoami", "--tool-args-json", "{}"]);
+        assert.equal(who.code, 0, `${who.stdout}\n${who.stderr}`);
+        const { result } = JSON.parse(who.stdout);
+        assert.equal(result?.structuredContent?.user?.email, "ada@example.com", who.stdout);
+        assert.notEqual(result.isError, true, who.stdout);
+        assert.equal(result._meta?.["io.modelcontextprotocol/serverInfo"]?.name, era === "modern" ? "mcp-edge" : undefined, "modern results carry serverInfo");
+      });
+    }
+    it("without a token it stops with its authentication exit code, 3", async () => {
+      // Straight to the server: the proxy would add a token.
+      const r = await inspector(`${BASE}/mcp`, "modern", ["--method", "tools/list", "--connect-timeout", "10000"]);
+      assert.equal(r.code, 3, `${r.stdout}\n${r.stderr}`);
+      // It found our OAuth metadata and would sign in, given a terminal.
+      assert.equal(JSON.parse(r.stderr.trim().split("\n").at(-1)).error.code, "auth_required", r.stderr);
+    });
   });
 
   it("conformance 0.2.0-alpha.12: the 2026-07-28 requirement set", async () => {
