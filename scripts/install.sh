@@ -32,8 +32,12 @@ if [ "${1:-}" = "--with-browser" ] && ! command -v chromium >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
-# The tests' MCP Inspector CLI, in its own directory (tests/inspector/package.json): its
-# dependencies stay out of the root lockfile. Same rule: only when its lockfile changed.
-if [ "${1:-}" = "--with-browser" ] && { [ ! -f tests/inspector/node_modules/.package-lock.json ] || [ tests/inspector/package-lock.json -nt tests/inspector/node_modules/.package-lock.json ]; }; then
-  npm ci --prefix tests/inspector --no-audit --no-fund
+# The tests' MCP Inspector CLI, from its own manifest and lockfile (tests/inspector), so its
+# dependencies stay out of the root lockfile. Installed under node_modules/.inspector, with
+# everything else installed (never into the source tree); only when its lockfile changed.
+INSPECTOR=node_modules/.inspector
+if [ "${1:-}" = "--with-browser" ] && { [ ! -f $INSPECTOR/node_modules/.package-lock.json ] || [ tests/inspector/package-lock.json -nt $INSPECTOR/node_modules/.package-lock.json ]; }; then
+  mkdir -p $INSPECTOR
+  cp tests/inspector/package.json tests/inspector/package-lock.json $INSPECTOR/
+  npm ci --prefix $INSPECTOR --no-audit --no-fund
 fi

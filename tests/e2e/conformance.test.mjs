@@ -269,7 +269,7 @@ describe("MCP eras and the conformance suite", () => {
 
   describe("the MCP Inspector CLI 2.12", () => {
     const inspector = async (url, era, args) => {
-      const cli = path.join(ROOT, "tests/inspector/node_modules/.bin/mcp-inspector");
+      const cli = path.join(ROOT, "node_modules/.inspector/node_modules/.bin/mcp-inspector");
       const all = ["--cli", url, "--transport", "http", "--protocol-era", era, "--format", "json", ...args];
       return run(cli, all, { cwd: ROOT, timeout: 60_000, env: { ...process.env, HOME: fs.mkdtempSync(path.join(os.tmpdir(), "inspector-home-")) } }).then(
         (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
