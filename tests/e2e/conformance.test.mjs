@@ -27,7 +27,7 @@ import { after, before, describe, it } from "node:test";
 import { Client as ClientV2, StreamableHTTPClientTransport as TransportV2 } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { BASE, MemoryProvider, ROOT, browse, closeBrowser, connect, launchBrowser, logTail, newContext, policy, putPolicies, rawRequest, register, startCallbackListener, startServer, stopCallbackListener, stopServer } from "./harness.mjs";
+import { BASE, MemoryProvider, ROOT, browse, closeBrowser, connect, launchBrowser, logTail, policy, putPolicies, rawRequest, register, startCallbackListener, startServer, stopCallbackListener, stopServer } from "./harness.mjs";
 import { startFixtureUpstream } from "../conformance/upstream.mjs";
 
 const run = promisify(execFile);
@@ -241,18 +241,12 @@ describe("MCP eras and the conformance suite", () => {
       suite.stderr.on("data", seen);
       exited.then(() => ok(null));
     });
-    const context = await newContext();
     try {
       const url = await authorizeLine;
       assert.ok(url, `no authorization URL printed:\n${out}`);
-      const page = await context.newPage();
-      await page.goto(url, { waitUntil: "domcontentloaded" });
-      assert.equal(new URL(page.url()).pathname, "/signin");
-      await page.fill("#workspace", "conf");
-      await page.fill("#email", "cora@example.com");
-      await Promise.all([page.waitForNavigation({ waitUntil: "domcontentloaded" }), page.click("button:has-text('Sign in')")]);
-      assert.equal((await page.locator("#client-name").textContent()).trim(), "MCP conformance", await page.content());
-      await Promise.all([page.waitForURL((u) => String(u).startsWith(`${AS_CALLBACK}?`), { timeout: 15_000 }), page.click("button[name=decision][value=approve]")]);
+      const seen = await browse(url, { workspace: "conf", email: "cora@example.com", callbackAt: AS_CALLBACK });
+      assert.equal(seen.clientName, "MCP conformance", seen.error ?? "");
+      assert.equal(new URL(seen.finalUrl).searchParams.get("iss"), BASE);
       const code = await Promise.race([exited, new Promise((ok) => setTimeout(() => ok("timeout"), 30_000))]);
       fs.writeFileSync(path.join(outDir, "output.txt"), out);
       assert.equal(code, 0, `conformance authorization exited ${code} (${outDir}/output.txt):\n${out.slice(-4000)}`);
@@ -263,7 +257,6 @@ describe("MCP eras and the conformance suite", () => {
       assert.deepEqual(checks.map((c) => [c.id, c.status]).sort(), [["authorization-code-grant", "SUCCESS"], ["authorization-server-metadata", "SUCCESS"], ["authorization-server-metadata-cimd", "SUCCESS"]]);
     } finally {
       suite.kill();
-      await context.close();
     }
   });
 

@@ -167,9 +167,11 @@ export function authorizeUrl({ clientId, challenge, redirectUri = CALLBACK, scop
 /**
  * Drives the browser through sign-in and consent. Returns what the person saw and the callbacks
  * the loopback listener received meanwhile (none, when the server refused; with
- * `returnToClient`, a refusal's "Return to <client>" is clicked and its callback awaited).
+ * `returnToClient`, a refusal's "Return to <client>" is clicked and its callback awaited). With
+ * `callbackAt`, the redirect goes to another client's listener: Approve waits until the page is
+ * there instead.
  */
-export async function browse(url, { workspace = "acme", email = "ada@example.com", decision = "approve", returnToClient = false } = {}) {
+export async function browse(url, { workspace = "acme", email = "ada@example.com", decision = "approve", returnToClient = false, callbackAt } = {}) {
   const context = await browser.newContext();
   const page = await context.newPage();
   const before = callbacks.length;
@@ -206,6 +208,10 @@ export async function browse(url, { workspace = "acme", email = "ada@example.com
       redirectHost: (await page.locator("#redirect-host").textContent()).trim(),
     };
     if (decision === "none") return { ...consent, callbacks: received(), page, context };
+    if (callbackAt) {
+      await Promise.all([page.waitForURL((u) => String(u).startsWith(`${callbackAt}?`), { timeout: 15_000 }), page.click(`button[name=decision][value=${decision}]`)]);
+      return { ...consent, finalUrl: page.url() };
+    }
     await page.click(`button[name=decision][value=${decision}]`);
     const got = await newCallbacks(before);
     return { ...consent, callbacks: got, finalUrl: page.url() };
