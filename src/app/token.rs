@@ -45,10 +45,14 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
     let form = Form::from_body(req)
         .map_err(|_| OAuthError::invalid_request("Send the token request as Content-Type: application/x-www-form-urlencoded"))?;
     match token::parse(form.pairs(), origin)? {
-        TokenRequest::AuthorizationCode { code, client_id, redirect_uri, verifier, resource } => {
+        TokenRequest::AuthorizationCode { code, presented } => {
+            let client_id = presented.client_id.clone();
             let client = known_client(svc, &client_id).await?;
-            let grant = match svc.redeem(&code, svc.now()).await.map_err(Store::Codes.failed())? {
+            let grant = match svc.redeem(&code, svc.now(), &presented).await.map_err(Store::Codes.failed())? {
                 Redemption::Redeemed { grant } => grant,
+                // Checked before anything was written: the code stays redeemable, and a
+                // connection it made stays alive.
+                Redemption::Refused(why) => return Err(OAuthError::from(why).into()),
                 Redemption::Replayed { grant } => {
                     // RFC 6749 §4.1.2 / OAuth 2.1 §4.1.3: revoke what the first redemption issued.
                     svc.revoke(&grant.connection(), None, svc.now()).await.map_err(Store::Connections.failed())?;
@@ -59,7 +63,6 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
                 Redemption::Expired => return Err(OAuthError::invalid_grant("The authorization code expired; authorize again").into()),
                 Redemption::Unknown => return Err(OAuthError::invalid_grant("The authorization code is invalid").into()),
             };
-            token::check_redemption(&grant, &client_id, redirect_uri.as_deref(), &verifier, &resource)?;
             let tokens = redeem_code(svc, &grant, &client, origin).await?;
             // A client in use is kept: its registration lives `client_ttl` from its last code
             // (renewed at most once a day per isolate). Best effort: the tokens are issued either way.

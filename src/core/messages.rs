@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::admin::Outcome;
 use crate::core::connection::{ConnectionKey, ConnectionRecord};
 use crate::core::ids::{ConnectionId, Email, WorkspaceId};
-use crate::core::oauth::code::CodeGrant;
+use crate::core::oauth::code::{CodeGrant, Presentation};
 use crate::core::oauth::types::ClientId;
 
 /// A message to a Durable Object.
@@ -30,7 +30,7 @@ pub enum CodesCall {
     /// `CodeStore::insert` (`core::oauth::code::insert`). Answers `()`.
     Insert { key: String, grant: CodeGrant, expires_at: i64 },
     /// `CodeStore::redeem` (`core::oauth::code::redeem`). Answers `Redemption`.
-    Redeem { key: String, now: i64 },
+    Redeem { key: String, now: i64, presented: Presentation },
 }
 
 /// To the `Connections` object of one (workspace, user).
@@ -132,6 +132,17 @@ mod tests {
         }
     }
 
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+    fn presented() -> Presentation {
+        Presentation {
+            client_id: "cl".into(),
+            redirect_uri: None,
+            verifier: crate::core::oauth::pkce::CodeVerifier::parse(Some(VERIFIER)).unwrap(),
+            resource: "https://mcp.example/mcp".into(),
+        }
+    }
+
     fn connection() -> ConnectionRecord {
         ConnectionRecord {
             id: "conn".into(),
@@ -180,11 +191,20 @@ mod tests {
     fn codes_messages_round_trip_with_stable_tags() {
         let ops = round_trips(vec![
             CodesCall::Insert { key: "k".into(), grant: grant(), expires_at: 60 },
-            CodesCall::Redeem { key: "k".into(), now: 30 },
+            CodesCall::Redeem { key: "k".into(), now: 30, presented: presented() },
         ]);
         assert_eq!(ops, ["insert", "redeem"]);
-        let wire = json!({"redeem": {"key": "k", "now": 30}});
-        assert_eq!(serde_json::from_value::<CodesCall>(wire).unwrap(), CodesCall::Redeem { key: "k".into(), now: 30 });
+        let wire = json!({"redeem": {"key": "k", "now": 30, "presented": {
+            "client_id": "cl", "redirect_uri": null, "verifier": VERIFIER, "resource": "https://mcp.example/mcp"
+        }}});
+        assert_eq!(
+            serde_json::from_value::<CodesCall>(wire).unwrap(),
+            CodesCall::Redeem { key: "k".into(), now: 30, presented: presented() }
+        );
+        let short = json!({"redeem": {"key": "k", "now": 30, "presented": {
+            "client_id": "cl", "redirect_uri": null, "verifier": "short", "resource": "https://mcp.example/mcp"
+        }}});
+        assert!(serde_json::from_value::<CodesCall>(short).is_err(), "a verifier is checked again on arrival");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::core::admin::Outcome;
 use crate::core::connection::{ConnectionKey, ConnectionRecord, Rotation};
 use crate::core::ids::{Email, WorkspaceId};
-use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
+use crate::core::oauth::code::{AuthCode, CodeGrant, Presentation, Redemption};
 use crate::core::oauth::register::ClientRegistration;
 use crate::core::oauth::types::ClientId;
 
@@ -39,12 +39,13 @@ pub trait CodeStore {
     /// Stores a new, unconsumed code (`core::oauth::code::insert`; a stored key is never
     /// replaced).
     async fn insert(&self, code: &AuthCode, grant: &CodeGrant, expires_at: i64) -> Result<(), StoreError>;
-    /// Atomically consumes the code. Exactly one of any number of concurrent calls for the same
-    /// code gets `Redeemed`; the others get `Replayed`. A consumed code is kept (not deleted)
-    /// until it expires, so a replay is recognised and returns the grant, whose connection the
-    /// caller then revokes. An unconsumed code past `expires_at` is `Expired`. The contract is
-    /// `core::oauth::code::redeem`.
-    async fn redeem(&self, code: &AuthCode, now: i64) -> Result<Redemption, StoreError>;
+    /// Checks `presented` against the code's grant and, if it matches, atomically consumes the
+    /// code. A presentation that does not match is `Refused` and changes nothing. Of any number
+    /// of concurrent matching calls for the same code exactly one gets `Redeemed`; the others get
+    /// `Replayed`. A consumed code is kept (not deleted) until it expires, so a replay is
+    /// recognised and returns the grant, whose connection the caller then revokes. An unconsumed
+    /// code past `expires_at` is `Expired`. The contract is `core::oauth::code::redeem`.
+    async fn redeem(&self, code: &AuthCode, now: i64, presented: &Presentation) -> Result<Redemption, StoreError>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

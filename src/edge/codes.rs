@@ -10,7 +10,7 @@ use serde::Deserialize;
 use worker::{durable_object, DurableObject, Env, Request, Response, Result, SqlStorage, SqlStorageValue, State};
 
 use crate::core::messages::CodesCall;
-use crate::core::oauth::code::{self, CodeGrant, CodeRow, Redemption, KEEP_AFTER_EXPIRY};
+use crate::core::oauth::code::{self, CodeGrant, CodeRow, Presentation, Redemption, KEEP_AFTER_EXPIRY};
 
 /// A row as SQLite returns it (the grant as JSON).
 #[derive(Deserialize)]
@@ -49,7 +49,7 @@ impl DurableObject for AuthCodes {
                 }
                 Response::from_json(&())
             }
-            CodesCall::Redeem { key, now } => Response::from_json(&redeem(&sql, &key, now)?),
+            CodesCall::Redeem { key, now, presented } => Response::from_json(&redeem(&sql, &key, now, &presented)?),
         }
     }
 
@@ -98,8 +98,8 @@ fn insert(sql: &SqlStorage, key: &str, grant: &CodeGrant, expires_at: i64) -> Re
 }
 
 /// `CodeStore::redeem`: load, `code::redeem`, save — one atomic step (no `.await`).
-fn redeem(sql: &SqlStorage, key: &str, now: i64) -> Result<Redemption> {
-    let (write, outcome) = code::redeem(load(sql, key)?, now);
+fn redeem(sql: &SqlStorage, key: &str, now: i64, presented: &Presentation) -> Result<Redemption> {
+    let (write, outcome) = code::redeem(load(sql, key)?, now, presented);
     if let Some(row) = write {
         save(sql, key, &row)?;
     }

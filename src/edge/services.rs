@@ -11,7 +11,7 @@ use crate::core::config::Config;
 use crate::core::connection::{ConnectionKey, ConnectionRecord, Rotation};
 use crate::core::ids::{Email, WorkspaceId};
 use crate::core::messages::{Call, CodesCall, ConnectionsCall, WorkspacesCall};
-use crate::core::oauth::code::{AuthCode, CodeGrant, Redemption};
+use crate::core::oauth::code::{AuthCode, CodeGrant, Presentation, Redemption};
 use crate::core::oauth::keys::Keys;
 use crate::core::oauth::register::ClientRegistration;
 use crate::core::oauth::types::ClientId;
@@ -170,8 +170,9 @@ impl CodeStore for EdgeServices {
         self.call(CODES_DO, &code_shard(code), &call).await
     }
 
-    async fn redeem(&self, code: &AuthCode, now: i64) -> Result<Redemption, StoreError> {
-        self.call(CODES_DO, &code_shard(code), &CodesCall::Redeem { key: code.storage_key(), now }).await
+    async fn redeem(&self, code: &AuthCode, now: i64, presented: &Presentation) -> Result<Redemption, StoreError> {
+        let call = CodesCall::Redeem { key: code.storage_key(), now, presented: presented.clone() };
+        self.call(CODES_DO, &code_shard(code), &call).await
     }
 }
 

@@ -219,6 +219,27 @@ export function oauthSuite() {
       assert.match(after.body.error_description, /^Token validation failed: connection/);
     });
 
+    it("a code presented by another client or without the verifier is neither burned nor, once redeemed, a replay", async () => {
+      const got = await getCode();
+      const intruder = await register();
+      const wrong = "w".repeat(43);
+      const foreign = [{ ...got, client: intruder }, { ...got, client: intruder, verifier: wrong }, { ...got, verifier: wrong }];
+      const expect = ["issued to another client", "issued to another client", "PKCE verification failed"];
+      for (const [i, attempt] of foreign.entries()) {
+        const r = await exchange(attempt);
+        assert.equal(r.status, 400);
+        assert.equal(r.body.error, "invalid_grant");
+        assert.match(r.body.error_description, new RegExp(expect[i]));
+      }
+      const first = await exchange(got);
+      assert.equal(first.status, 200, JSON.stringify(first.body));
+      for (const attempt of foreign) {
+        const r = await exchange(attempt);
+        assert.doesNotMatch(r.body.error_description, /already used/);
+      }
+      assert.equal((await mcp(first.body.access_token, rpc("ping"))).status, 200, "the connection survived the foreign presentations");
+    });
+
     it("20 parallel redemptions of one code: exactly one succeeds", async () => {
       const got = await getCode();
       const results = await Promise.all(Array.from({ length: 20 }, () => exchange(got)));

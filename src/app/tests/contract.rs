@@ -4,6 +4,7 @@
 use super::*;
 use crate::core::admin::{etag, OutcomeKind, OUTCOMES_KEPT};
 use crate::core::connection::{FORGET_AFTER, TOUCH_EVERY};
+use crate::core::oauth::pkce::CodeVerifier;
 
 const WS: &str = "acme";
 const ADA: &str = "ada@example.com";
@@ -20,6 +21,16 @@ fn grant() -> CodeGrant {
         user: ADA.into(),
         workspace: WS.into(),
         connection_id: "conn".into(),
+    }
+}
+
+/// What the client bound in `grant()` sends.
+fn presented() -> Presentation {
+    Presentation {
+        client_id: "cl".into(),
+        redirect_uri: Some(CALLBACK.into()),
+        verifier: CodeVerifier::parse(Some(VERIFIER)).unwrap(),
+        resource: format!("{ORIGIN}/mcp"),
     }
 }
 
@@ -69,19 +80,44 @@ fn outcome(kind: OutcomeKind, at: i64) -> Outcome {
 fn of_two_redemptions_exactly_one_is_redeemed_and_the_other_replays_the_grant() {
     let svc = Memory::new();
     block_on(svc.insert(&code(1), &grant(), NOW + 60)).unwrap();
-    let outcomes = [block_on(svc.redeem(&code(1), NOW)).unwrap(), block_on(svc.redeem(&code(1), NOW + 1)).unwrap()];
+    let outcomes =
+        [block_on(svc.redeem(&code(1), NOW, &presented())).unwrap(), block_on(svc.redeem(&code(1), NOW + 1, &presented())).unwrap()];
     assert_eq!(outcomes, [Redemption::Redeemed { grant: grant() }, Redemption::Replayed { grant: grant() }]);
     assert_eq!(svc.codes.borrow()[&code(1).storage_key()].consumed_at, Some(NOW), "the consumed code is kept");
-    assert_eq!(block_on(svc.redeem(&code(1), NOW + 3600)).unwrap(), Redemption::Replayed { grant: grant() }, "even past expiry");
+    assert_eq!(
+        block_on(svc.redeem(&code(1), NOW + 3600, &presented())).unwrap(),
+        Redemption::Replayed { grant: grant() },
+        "even past expiry"
+    );
+}
+
+#[test]
+fn a_presentation_that_does_not_match_changes_nothing_before_or_after_the_redemption() {
+    let svc = Memory::new();
+    block_on(svc.insert(&code(1), &grant(), NOW + 60)).unwrap();
+    let wrong = [
+        Presentation { client_id: "other".into(), ..presented() },
+        Presentation { verifier: CodeVerifier::parse(Some(&"b".repeat(43))).unwrap(), ..presented() },
+        Presentation { redirect_uri: None, ..presented() },
+    ];
+    for p in &wrong {
+        assert!(matches!(block_on(svc.redeem(&code(1), NOW, p)).unwrap(), Redemption::Refused(_)), "{p:?}");
+    }
+    assert_eq!(svc.codes.borrow()[&code(1).storage_key()].consumed_at, None, "not burned");
+    assert_eq!(block_on(svc.redeem(&code(1), NOW, &presented())).unwrap(), Redemption::Redeemed { grant: grant() });
+    for p in &wrong {
+        assert!(matches!(block_on(svc.redeem(&code(1), NOW, p)).unwrap(), Redemption::Refused(_)), "not a replay: {p:?}");
+    }
+    assert_eq!(block_on(svc.redeem(&code(1), NOW, &presented())).unwrap(), Redemption::Replayed { grant: grant() });
 }
 
 #[test]
 fn expired_and_unknown_codes_are_not_redeemed() {
     let svc = Memory::new();
     block_on(svc.insert(&code(1), &grant(), NOW + 60)).unwrap();
-    assert_eq!(block_on(svc.redeem(&code(1), NOW + 60)).unwrap(), Redemption::Expired);
+    assert_eq!(block_on(svc.redeem(&code(1), NOW + 60, &presented())).unwrap(), Redemption::Expired);
     assert_eq!(svc.codes.borrow()[&code(1).storage_key()].consumed_at, None);
-    assert_eq!(block_on(svc.redeem(&code(2), NOW)).unwrap(), Redemption::Unknown);
+    assert_eq!(block_on(svc.redeem(&code(2), NOW, &presented())).unwrap(), Redemption::Unknown);
     assert!(!svc.codes.borrow().contains_key(&code(2).storage_key()));
 }
 
@@ -89,9 +125,9 @@ fn expired_and_unknown_codes_are_not_redeemed() {
 fn a_stored_code_is_never_inserted_over() {
     let svc = Memory::new();
     block_on(svc.insert(&code(1), &grant(), NOW + 60)).unwrap();
-    block_on(svc.redeem(&code(1), NOW)).unwrap();
+    block_on(svc.redeem(&code(1), NOW, &presented())).unwrap();
     assert!(block_on(svc.insert(&code(1), &grant(), NOW + 120)).is_err());
-    assert_eq!(block_on(svc.redeem(&code(1), NOW)).unwrap(), Redemption::Replayed { grant: grant() }, "still consumed");
+    assert_eq!(block_on(svc.redeem(&code(1), NOW, &presented())).unwrap(), Redemption::Replayed { grant: grant() }, "still consumed");
 }
 
 #[test]
@@ -243,7 +279,7 @@ fn a_store_that_is_down_fails_every_operation() {
     svc.store_down.set(true);
     let down = Err(StoreError("memory store is down".into()));
     assert_eq!(block_on(svc.policy_document(&WS.into())), down.clone().map(|()| None));
-    assert_eq!(block_on(svc.redeem(&code(1), NOW)), down.clone().map(|()| Redemption::Unknown));
+    assert_eq!(block_on(svc.redeem(&code(1), NOW, &presented())), down.clone().map(|()| Redemption::Unknown));
     assert_eq!(block_on(svc.touch(&key(ADA, "conn"), NOW)), down.clone().map(|()| ConnectionStatus::Missing));
     assert_eq!(block_on(svc.revoke(&key(ADA, "conn"), None, NOW)), down.clone().map(|()| RevokeOutcome::Revoked));
     assert_eq!(block_on(svc.record_outcome(&WS.into(), &outcome(OutcomeKind::Approved, NOW))), down);

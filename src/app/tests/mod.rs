@@ -15,7 +15,7 @@ use crate::core::connection::{self, ConnectionKey, ConnectionRecord, Rotation};
 use crate::core::http::{Method, Request, Response};
 use crate::core::ids::{Email, WorkspaceId};
 use crate::core::oauth::cimd::FetchedDocument;
-use crate::core::oauth::code::{self, AuthCode, CodeGrant, CodeRow, Redemption};
+use crate::core::oauth::code::{self, AuthCode, CodeGrant, CodeRow, Presentation, Redemption};
 use crate::core::oauth::keys::{test_keys, Keys};
 use crate::core::oauth::register::ClientRegistration;
 use crate::core::oauth::types::ClientId;
@@ -186,11 +186,11 @@ impl CodeStore for Memory {
         self.codes.borrow_mut().insert(key, row);
         Ok(())
     }
-    async fn redeem(&self, code: &AuthCode, now: i64) -> Result<Redemption, StoreError> {
+    async fn redeem(&self, code: &AuthCode, now: i64, presented: &Presentation) -> Result<Redemption, StoreError> {
         self.up()?;
         let key = code.storage_key();
         let stored = self.codes.borrow().get(&key).cloned();
-        let (write, outcome) = code::redeem(stored, now);
+        let (write, outcome) = code::redeem(stored, now, presented);
         if let Some(row) = write {
             self.codes.borrow_mut().insert(key, row);
         }

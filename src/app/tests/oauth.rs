@@ -289,3 +289,35 @@ pub(super) fn both_mcp_eras_on_one_endpoint() {
     let (status, r) = post("nope", json!({}), &[("mcp-protocol-version", "2025-11-25")]);
     assert_eq!((status, r["error"]["code"].as_i64()), (200, Some(-32601)));
 }
+
+/// Issue #12: whoever sees a code — another registered client, someone without the verifier —
+/// can neither burn it nor, once it is redeemed, revoke the connection it made.
+#[test]
+pub(super) fn a_foreign_presentation_neither_consumes_the_code_nor_revokes_its_connection() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let client_id = register(&mut b);
+    let intruder = register(&mut b);
+    let consent = sign_in(&mut b, &authorize_path(&client_id, None), "acme", "ada@example.com");
+    let code = approve(&mut b, &consent);
+    let foreign = [(intruder.as_str(), VERIFIER), (intruder.as_str(), &*"x".repeat(43)), (client_id.as_str(), &*"x".repeat(43))];
+    let refused = |b: &mut Browser, (who, verifier): (&str, &str)| {
+        let r = exchange(b, who, &code, verifier);
+        assert_eq!((r.status, body_json(&r)["error"].as_str()), (400, Some("invalid_grant")), "{who}");
+        body_json(&r)["error_description"].as_str().unwrap().to_string()
+    };
+    assert_eq!(refused(&mut b, foreign[0]), "The authorization code was issued to another client");
+    assert!(refused(&mut b, foreign[1]).starts_with("The authorization code was issued to another client"));
+    assert!(refused(&mut b, foreign[2]).starts_with("PKCE verification failed"));
+    let tokens = exchange(&mut b, &client_id, &code, VERIFIER);
+    assert_eq!(tokens.status, 200, "the code survived: {}", body_text(&tokens));
+    let access = body_json(&tokens)["access_token"].as_str().unwrap().to_string();
+    for attempt in foreign {
+        assert!(!refused(&mut b, attempt).contains("already used"), "not treated as a replay");
+    }
+    let r = mcp(&mut b, &access, json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+    assert_eq!(r.status, 200, "the connection is alive: {}", body_text(&r));
+    let replay = exchange(&mut b, &client_id, &code, VERIFIER);
+    assert!(body_json(&replay)["error_description"].as_str().unwrap().contains("already used"));
+    assert_eq!(mcp(&mut b, &access, json!({"jsonrpc": "2.0", "id": 2, "method": "ping"})).status, 401, "the bound client's replay revokes");
+}

@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 use crate::core::b64;
 use crate::core::connection::ConnectionKey;
 use crate::core::ids::{ConnectionId, Email, WorkspaceId};
+use crate::core::oauth::pkce::{CodeChallenge, CodeVerifier};
 use crate::core::oauth::types::{ClientId, RedirectUri};
 
 /// Codes are spread over this many Durable Objects; the shard is part of the code.
@@ -70,6 +71,66 @@ impl CodeGrant {
     }
 }
 
+/// What a token request presents with a code (RFC 6749 §4.1.3, RFC 7636 §4.6). It is checked
+/// inside the redemption's atomic step, before anything is written: whoever merely saw the code
+/// (a log, a referrer, another registered client) can neither burn it nor, after the real
+/// redemption, revoke the connection it made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presentation {
+    pub client_id: ClientId,
+    pub redirect_uri: Option<String>,
+    pub verifier: CodeVerifier,
+    /// Normalised (`resource::normalize`).
+    pub resource: String,
+}
+
+/// Why a presentation does not match the code's grant (the message is `Display`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Refusal {
+    OtherClient,
+    RedirectUriRequired,
+    RedirectUriMismatch,
+    Verifier,
+    Resource,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::OtherClient => "The authorization code was issued to another client",
+            Refusal::RedirectUriRequired => "redirect_uri is required: the authorization request included it",
+            Refusal::RedirectUriMismatch => "redirect_uri does not match the one used in the authorization request",
+            Refusal::Verifier => "PKCE verification failed: code_verifier does not match code_challenge",
+            Refusal::Resource => "resource does not match the one used in the authorization request",
+        })
+    }
+}
+
+impl Presentation {
+    /// The code must have been issued to this client, for this redirect URI and resource, and
+    /// the verifier must match the challenge.
+    pub fn check(&self, grant: &CodeGrant) -> Result<(), Refusal> {
+        if self.client_id != grant.client_id {
+            return Err(Refusal::OtherClient);
+        }
+        // RFC 6749 §4.1.3: redirect_uri is REQUIRED if the authorization request included it,
+        // and then must be identical.
+        match self.redirect_uri.as_deref() {
+            None if grant.redirect_uri_sent => return Err(Refusal::RedirectUriRequired),
+            Some(sent) if sent != grant.redirect_uri.as_str() => return Err(Refusal::RedirectUriMismatch),
+            _ => {}
+        }
+        if !CodeChallenge::from_stored(grant.code_challenge.clone()).verify(&self.verifier) {
+            return Err(Refusal::Verifier);
+        }
+        if self.resource != grant.resource {
+            return Err(Refusal::Resource);
+        }
+        Ok(())
+    }
+}
+
 /// The outcome of `CodeStore::redeem`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -78,10 +139,13 @@ pub enum Redemption {
     Redeemed {
         grant: CodeGrant,
     },
-    /// Used before: whatever the first redemption issued must be revoked.
+    /// Used before, presented again correctly: whatever the first redemption issued must be
+    /// revoked (RFC 6749 §4.1.2).
     Replayed {
         grant: CodeGrant,
     },
+    /// The presentation does not match the grant: nothing changed.
+    Refused(Refusal),
     Expired,
     Unknown,
 }
@@ -124,19 +188,24 @@ pub fn insert(existing: Option<&CodeRow>, grant: &CodeGrant, expires_at: i64) ->
 /// the row to write back (`None`: leave storage as it is) and the outcome.
 ///
 /// - no row: `Unknown`;
+/// - a presentation that does not match the grant (`Presentation::check`): `Refused`, row
+///   unchanged — consumed or not, expired or not;
 /// - consumed before (whenever, even past expiry): `Replayed` with the grant, row unchanged —
 ///   the caller revokes the connection the first redemption created;
 /// - unconsumed and `now >= expires_at`: `Expired`, row unchanged;
 /// - otherwise: `Redeemed` with the grant, and the row is written back consumed at `now`.
 ///
-/// Applied to a row loaded and saved in one atomic step, exactly one of any number of
+/// Applied to a row loaded and saved in one atomic step, exactly one of any number of correct
 /// redemptions of a code is `Redeemed`.
-pub fn redeem(row: Option<CodeRow>, now: i64) -> (Option<CodeRow>, Redemption) {
+pub fn redeem(row: Option<CodeRow>, now: i64, presented: &Presentation) -> (Option<CodeRow>, Redemption) {
+    let Some(row) = row else { return (None, Redemption::Unknown) };
+    if let Err(why) = presented.check(&row.grant) {
+        return (None, Redemption::Refused(why));
+    }
     match row {
-        None => (None, Redemption::Unknown),
-        Some(row) if row.consumed_at.is_some() => (None, Redemption::Replayed { grant: row.grant }),
-        Some(row) if now >= row.expires_at => (None, Redemption::Expired),
-        Some(row) => {
+        row if row.consumed_at.is_some() => (None, Redemption::Replayed { grant: row.grant }),
+        row if now >= row.expires_at => (None, Redemption::Expired),
+        row => {
             let grant = row.grant.clone();
             (Some(CodeRow { consumed_at: Some(now), ..row }), Redemption::Redeemed { grant })
         }
@@ -147,12 +216,25 @@ pub fn redeem(row: Option<CodeRow>, now: i64) -> (Option<CodeRow>, Redemption) {
 mod tests {
     use super::*;
 
+    // RFC 7636 Appendix B.
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn presented() -> Presentation {
+        Presentation {
+            client_id: "cl".into(),
+            redirect_uri: Some("http://localhost/cb".into()),
+            verifier: CodeVerifier::parse(Some(VERIFIER)).unwrap(),
+            resource: "https://mcp.example/mcp".into(),
+        }
+    }
+
     fn grant() -> CodeGrant {
         CodeGrant {
             client_id: "cl".into(),
             redirect_uri: "http://localhost/cb".into(),
             redirect_uri_sent: true,
-            code_challenge: "ch".into(),
+            code_challenge: CHALLENGE.into(),
             resource: "https://mcp.example/mcp".into(),
             scopes: vec!["CONTACTS_READ".into()],
             user: "ada@example.com".into(),
@@ -172,19 +254,44 @@ mod tests {
     #[test]
     fn the_first_redemption_consumes_and_every_later_one_is_a_replay() {
         let row = insert(None, &grant(), 100).unwrap();
-        let (written, outcome) = redeem(Some(row.clone()), 99);
+        let (written, outcome) = redeem(Some(row.clone()), 99, &presented());
         assert_eq!(outcome, Redemption::Redeemed { grant: grant() });
         let consumed = written.unwrap();
         assert_eq!(consumed, CodeRow { consumed_at: Some(99), ..row });
-        assert_eq!(redeem(Some(consumed.clone()), 99), (None, Redemption::Replayed { grant: grant() }));
-        assert_eq!(redeem(Some(consumed), 5000), (None, Redemption::Replayed { grant: grant() }), "a replay after expiry is still one");
+        assert_eq!(redeem(Some(consumed.clone()), 99, &presented()), (None, Redemption::Replayed { grant: grant() }));
+        assert_eq!(
+            redeem(Some(consumed), 5000, &presented()),
+            (None, Redemption::Replayed { grant: grant() }),
+            "a replay after expiry is still one"
+        );
+    }
+
+    #[test]
+    fn a_mismatched_presentation_writes_nothing_and_is_never_a_replay() {
+        let row = insert(None, &grant(), 100).unwrap();
+        let consumed = CodeRow { consumed_at: Some(50), ..row.clone() };
+        let cases = [
+            (Presentation { client_id: "other".into(), ..presented() }, Refusal::OtherClient),
+            (Presentation { redirect_uri: None, ..presented() }, Refusal::RedirectUriRequired),
+            (Presentation { redirect_uri: Some("http://localhost/cb/".into()), ..presented() }, Refusal::RedirectUriMismatch),
+            (Presentation { verifier: CodeVerifier::parse(Some(&"A".repeat(43))).unwrap(), ..presented() }, Refusal::Verifier),
+            (Presentation { resource: "https://mcp.example/".into(), ..presented() }, Refusal::Resource),
+        ];
+        for (p, why) in cases {
+            assert_eq!(redeem(Some(row.clone()), 99, &p), (None, Redemption::Refused(why)), "unconsumed: {p:?}");
+            assert_eq!(redeem(Some(consumed.clone()), 99, &p), (None, Redemption::Refused(why)), "consumed: {p:?}");
+            assert_eq!(redeem(Some(row.clone()), 500, &p), (None, Redemption::Refused(why)), "expired: {p:?}");
+        }
+        let unsent = CodeRow { grant: CodeGrant { redirect_uri_sent: false, ..grant() }, ..row };
+        let omitted = Presentation { redirect_uri: None, ..presented() };
+        assert!(matches!(redeem(Some(unsent), 99, &omitted).1, Redemption::Redeemed { .. }), "redirect_uri may be left out if it was");
     }
 
     #[test]
     fn unknown_and_expired_codes_write_nothing() {
-        assert_eq!(redeem(None, 0), (None, Redemption::Unknown));
+        assert_eq!(redeem(None, 0, &presented()), (None, Redemption::Unknown));
         let row = insert(None, &grant(), 100).unwrap();
-        assert_eq!(redeem(Some(row), 100), (None, Redemption::Expired), "expires_at itself is too late");
+        assert_eq!(redeem(Some(row), 100, &presented()), (None, Redemption::Expired), "expires_at itself is too late");
     }
 
     #[test]

@@ -1,4 +1,5 @@
 //! PKCE (RFC 7636), S256 only: OAuth 2.1 §4.1.1 and the MCP authorization spec require it.
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::core::b64;
@@ -43,9 +44,24 @@ impl CodeChallenge {
     }
 }
 
-/// RFC 7636 §4.1: 43–128 characters from the unreserved set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// RFC 7636 §4.1: 43–128 characters from the unreserved set. It travels to the code's
+/// Durable Object (`CodesCall::Redeem`), which re-checks it on arrival.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct CodeVerifier(String);
+
+impl TryFrom<String> for CodeVerifier {
+    type Error = String;
+    fn try_from(raw: String) -> Result<CodeVerifier, String> {
+        CodeVerifier::parse(Some(&raw)).map_err(|e| e.description)
+    }
+}
+
+impl From<CodeVerifier> for String {
+    fn from(v: CodeVerifier) -> String {
+        v.0
+    }
+}
 
 impl CodeVerifier {
     pub fn parse(raw: Option<&str>) -> Result<CodeVerifier, OAuthError> {

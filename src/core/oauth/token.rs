@@ -1,15 +1,15 @@
 //! The token endpoint's decisions (RFC 6749 §4.1.3, §6; OAuth 2.1 §4.1.3, §4.3).
 use serde_json::{json, Value};
 
-use crate::core::oauth::code::{AuthCode, CodeGrant};
+use crate::core::oauth::code::{AuthCode, Presentation, Refusal};
 use crate::core::oauth::error::{ErrorCode, OAuthError};
-use crate::core::oauth::pkce::{CodeChallenge, CodeVerifier};
+use crate::core::oauth::pkce::CodeVerifier;
 use crate::core::oauth::resource;
 use crate::core::oauth::types::ClientId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenRequest {
-    AuthorizationCode { code: AuthCode, client_id: ClientId, redirect_uri: Option<String>, verifier: CodeVerifier, resource: String },
+    AuthorizationCode { code: AuthCode, presented: Presentation },
     RefreshToken { refresh_token: String, client_id: ClientId },
 }
 
@@ -34,13 +34,13 @@ pub fn parse(pairs: &[(String, String)], origin: &str) -> Result<TokenRequest, O
         Some("authorization_code") => {
             let raw = get("code").ok_or_else(|| OAuthError::invalid_request("code is required"))?;
             let code = AuthCode::parse(raw).ok_or_else(|| OAuthError::invalid_grant("The authorization code is invalid"))?;
-            Ok(TokenRequest::AuthorizationCode {
-                code,
+            let presented = Presentation {
                 client_id: client_id()?,
                 redirect_uri: get("redirect_uri").map(str::to_string),
                 verifier: CodeVerifier::parse(get("code_verifier"))?,
                 resource: resource::normalize(get("resource"), origin)?,
-            })
+            };
+            Ok(TokenRequest::AuthorizationCode { code, presented })
         }
         Some("refresh_token") => Ok(TokenRequest::RefreshToken {
             refresh_token: get("refresh_token")
@@ -57,33 +57,14 @@ pub fn parse(pairs: &[(String, String)], origin: &str) -> Result<TokenRequest, O
     }
 }
 
-/// RFC 6749 §4.1.3 + RFC 7636 §4.6: the code must have been issued to this client, for this
-/// redirect URI and resource, and the verifier must match the challenge.
-pub fn check_redemption(
-    grant: &CodeGrant,
-    client_id: &ClientId,
-    redirect_uri: Option<&str>,
-    verifier: &CodeVerifier,
-    resource: &str,
-) -> Result<(), OAuthError> {
-    if &grant.client_id != client_id {
-        return Err(OAuthError::invalid_grant("The authorization code was issued to another client"));
+/// The token endpoint's answer to a presentation that does not match the code's grant.
+impl From<Refusal> for OAuthError {
+    fn from(why: Refusal) -> OAuthError {
+        match why {
+            Refusal::Resource => OAuthError::new(ErrorCode::InvalidTarget, why.to_string()),
+            _ => OAuthError::invalid_grant(why.to_string()),
+        }
     }
-    // RFC 6749 §4.1.3: redirect_uri is REQUIRED if the authorization request included it, and
-    // then must be identical.
-    if grant.redirect_uri_sent && redirect_uri.is_none() {
-        return Err(OAuthError::invalid_grant("redirect_uri is required: the authorization request included it"));
-    }
-    if redirect_uri.is_some_and(|r| r != grant.redirect_uri.as_str()) {
-        return Err(OAuthError::invalid_grant("redirect_uri does not match the one used in the authorization request"));
-    }
-    if !CodeChallenge::from_stored(grant.code_challenge.clone()).verify(verifier) {
-        return Err(OAuthError::invalid_grant("PKCE verification failed: code_verifier does not match code_challenge"));
-    }
-    if resource != grant.resource {
-        return Err(OAuthError::new(ErrorCode::InvalidTarget, "resource does not match the one used in the authorization request"));
-    }
-    Ok(())
 }
 
 /// RFC 6749 §5.1 success body.
@@ -103,6 +84,7 @@ pub fn token_response(access_token: &str, expires_in: i64, refresh_token: Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::oauth::code::CodeGrant;
 
     const O: &str = "http://127.0.0.1:8081";
     const CODE: &str = "c03_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
@@ -141,23 +123,29 @@ mod tests {
             O,
         )
         .unwrap();
-        let TokenRequest::AuthorizationCode { client_id, redirect_uri, verifier, resource, .. } = req else { panic!("wrong grant") };
-        check_redemption(&grant(), &client_id, redirect_uri.as_deref(), &verifier, &resource).unwrap();
+        let TokenRequest::AuthorizationCode { presented, .. } = req else { panic!("wrong grant") };
+        presented.check(&grant()).unwrap();
     }
 
     #[test]
     fn every_mismatch_is_invalid_grant_or_named() {
-        let c1 = ClientId::parse("c1").unwrap();
-        let v = CodeVerifier::parse(Some(VERIFIER)).unwrap();
-        let r = format!("{O}/mcp");
-        assert_eq!(check_redemption(&grant(), &ClientId::parse("c2").unwrap(), None, &v, &r).unwrap_err().code, ErrorCode::InvalidGrant);
-        assert_eq!(check_redemption(&grant(), &c1, Some("http://localhost:9/cb"), &v, &r).unwrap_err().code, ErrorCode::InvalidGrant);
-        let wrong = CodeVerifier::parse(Some(&"b".repeat(43))).unwrap();
-        assert!(check_redemption(&grant(), &c1, None, &wrong, &r).unwrap_err().description.contains("PKCE"));
-        assert_eq!(check_redemption(&grant(), &c1, None, &v, "x").unwrap_err().code, ErrorCode::InvalidTarget);
+        let right = Presentation {
+            client_id: ClientId::parse("c1").unwrap(),
+            redirect_uri: None,
+            verifier: CodeVerifier::parse(Some(VERIFIER)).unwrap(),
+            resource: format!("{O}/mcp"),
+        };
+        let refused = |grant: &CodeGrant, p: Presentation| OAuthError::from(p.check(grant).unwrap_err());
+        let other = Presentation { client_id: ClientId::parse("c2").unwrap(), ..right.clone() };
+        assert_eq!(refused(&grant(), other).code, ErrorCode::InvalidGrant);
+        let elsewhere = Presentation { redirect_uri: Some("http://localhost:9/cb".into()), ..right.clone() };
+        assert_eq!(refused(&grant(), elsewhere).code, ErrorCode::InvalidGrant);
+        let wrong = Presentation { verifier: CodeVerifier::parse(Some(&"b".repeat(43))).unwrap(), ..right.clone() };
+        assert!(refused(&grant(), wrong).description.contains("PKCE"));
+        assert_eq!(refused(&grant(), Presentation { resource: "x".into(), ..right.clone() }).code, ErrorCode::InvalidTarget);
         let sent = CodeGrant { redirect_uri_sent: true, ..grant() };
-        assert!(check_redemption(&sent, &c1, None, &v, &r).unwrap_err().description.starts_with("redirect_uri is required"));
-        assert!(check_redemption(&sent, &c1, Some("http://localhost:3118/callback"), &v, &r).is_ok());
+        assert!(refused(&sent, right.clone()).description.starts_with("redirect_uri is required"));
+        assert!(Presentation { redirect_uri: Some("http://localhost:3118/callback".into()), ..right }.check(&sent).is_ok());
     }
 
     #[test]
