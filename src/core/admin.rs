@@ -77,6 +77,10 @@ pub const KV_ETAG_METADATA: &str = "etag";
 pub enum PolicyText<'a> {
     /// There is no policy.
     Absent,
+    /// KV has had no value for longer than its propagation bound while the object still holds
+    /// a text: an operator deleted the policy by hand. The object forgets its text, and the
+    /// workspace is gone for the admin API too (a session cannot re-create it).
+    Deleted,
     /// The object's text: KV agrees, serves an older write of the object from its cache, or
     /// has nothing (see `resolve_policy_text`).
     Stored(&'a str),
@@ -109,13 +113,14 @@ pub const KV_PROPAGATION_SECONDS: i64 = 60;
 /// - with matching metadata and no stored text, was written by the object before its own store
 ///   step failed: adopt it.
 ///
-/// A missing KV value beside a stored text is taken to be KV's cache not yet showing the first
-/// write (a hand deletion is not adopted: the stored text stays, and readers, who read KV, fail
-/// closed meanwhile).
+/// A missing KV value beside a stored text is KV's cache not yet showing the first write while
+/// that write is within `KV_PROPAGATION_SECONDS`; later, it is a hand deletion (`wrangler kv key
+/// delete`), and the deletion stands: `Deleted`.
 pub fn resolve_policy_text<'a>(stored: Option<StoredPolicy<'a>>, kv: Option<&'a str>, kv_etag: Option<&str>, now: i64) -> PolicyText<'a> {
     match (stored, kv) {
         (None, None) => PolicyText::Absent,
-        (Some(s), None) => PolicyText::Stored(s.text),
+        (Some(s), None) if now - s.written_at <= KV_PROPAGATION_SECONDS => PolicyText::Stored(s.text),
+        (Some(_), None) => PolicyText::Deleted,
         (Some(s), Some(k)) if s.text == k => PolicyText::Stored(s.text),
         (Some(s), Some(k)) if kv_etag == Some(etag(k).as_str()) => PolicyText::Stored(s.text),
         (Some(s), Some(k)) if s.replaced_etag == Some(etag(k).as_str()) && now - s.written_at <= KV_PROPAGATION_SECONDS => {
@@ -261,8 +266,9 @@ mod tests {
         // A hand-written first policy, and our KV write whose store step failed: adopted.
         assert_eq!(resolve_policy_text(None, Some(hand), None, 1000), PolicyText::Adopt(hand));
         assert_eq!(resolve_policy_text(None, Some(ours_new), Some(&new_tag), 1000), PolicyText::Adopt(ours_new));
-        // KV not showing our first write yet: the object's text.
-        assert_eq!(resolve_policy_text(after_ours, None, None, 1000), PolicyText::Stored(ours_new));
+        // KV not showing our first write yet: the object's text; past the bound, a hand deletion.
+        assert_eq!(resolve_policy_text(after_ours, None, None, 1000 + KV_PROPAGATION_SECONDS), PolicyText::Stored(ours_new));
+        assert_eq!(resolve_policy_text(after_ours, None, None, 1001 + KV_PROPAGATION_SECONDS), PolicyText::Deleted);
     }
 
     #[test]

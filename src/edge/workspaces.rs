@@ -109,6 +109,10 @@ async fn current(sql: &SqlStorage, kv: &KvStore, workspace: &WorkspaceId) -> Res
         stored.first().map(|s| StoredPolicy { text: &s.text, written_at: s.written_at, replaced_etag: s.replaced_etag.as_deref() });
     Ok(match resolve_policy_text(stored, kv_text.as_deref(), kv_etag, now()) {
         PolicyText::Absent => None,
+        PolicyText::Deleted => {
+            sql.exec("DELETE FROM policy", None)?;
+            None
+        }
         PolicyText::Stored(text) => Some(text.to_string()),
         PolicyText::Adopt(text) => {
             store(sql, text, None)?;
