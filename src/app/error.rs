@@ -57,6 +57,8 @@ pub enum AppError {
     },
     /// A body over the edge's 1 MiB limit.
     BodyTooLarge,
+    /// The body could not be read (the client went away mid-body); the runtime's reason.
+    BodyUnreadable(String),
     BadUrl,
 }
 
@@ -347,6 +349,9 @@ pub fn render(error: AppError, surface: Surface, log: &dyn Fn(&str)) -> Response
             }
         }
         AppError::BodyTooLarge => Response::text(413, "Request body larger than 1 MiB"),
+        AppError::BodyUnreadable(why) => {
+            Response::text(400, &format!("The request body could not be read ({}); send it again", printable(&why)))
+        }
         AppError::BadUrl => Response::text(400, "Bad request URL"),
     }
 }

@@ -113,7 +113,13 @@ pub async fn handle<S: Services>(svc: &S, req: &Request) -> Response {
         Err(refused) => Err(refused),
     };
     let response = answer.unwrap_or_else(|e| error::render(e, surface, &|line| svc.log(line)));
-    with_cors(path, response)
+    finish(with_cors(path, response))
+}
+
+/// What every answer carries, the edge's own error answers too: no browser may guess a type
+/// other than the one we declare (a JSON error echoing input must never run as HTML).
+pub fn finish(response: Response) -> Response {
+    response.with_header("x-content-type-options", "nosniff")
 }
 
 /// The site a request is served as (`crate::core::site`: a foreign `Host` is refused), and the
@@ -214,7 +220,6 @@ fn asset(content_type: &str, body: &str) -> Response {
     Response::new(200)
         .with_header("content-type", content_type)
         .with_header("cache-control", "public, max-age=300")
-        .with_header("x-content-type-options", "nosniff")
         .with_body(body.as_bytes().to_vec())
 }
 

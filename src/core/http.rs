@@ -97,7 +97,6 @@ impl Response {
             .with_header("content-type", "text/html; charset=utf-8")
             .with_header("cache-control", "no-store")
             .with_header("x-frame-options", "DENY")
-            .with_header("x-content-type-options", "nosniff")
             // No referrer leaves for another origin (the redirect to the client carries the
             // code). Not `no-referrer`: with it browsers send `Origin: null` on our own forms
             // (Fetch §3.2.5), which the origin check must refuse.

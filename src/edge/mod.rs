@@ -66,11 +66,11 @@ pub async fn serve(req: web_sys::Request, env: Env) -> Result<web_sys::Response>
     let log = |line: &str| worker::console_error!("{line}");
     let setup = match setup(&env) {
         Ok(s) => s,
-        Err(message) => return to_worker(render(AppError::Misconfigured(message), Surface::Json, &log)),
+        Err(message) => return to_worker(crate::app::finish(render(AppError::Misconfigured(message), Surface::Json, &log))),
     };
     let request = match from_worker(&req).await {
         Ok(r) => r,
-        Err(e) => return to_worker(render(e, Surface::Json, &log)),
+        Err(e) => return to_worker(crate::app::finish(render(e, Surface::Json, &log))),
     };
     let services = EdgeServices::new(env, setup);
     to_worker(crate::app::handle(&services, &request).await)
@@ -91,17 +91,43 @@ async fn from_worker(req: &web_sys::Request) -> std::result::Result<http::Reques
     }
     let body = match req.body() {
         None => Vec::new(),
-        Some(_) => match req.array_buffer() {
-            Ok(promise) => {
-                wasm_bindgen_futures::JsFuture::from(promise).await.map(|b| js_sys::Uint8Array::new(&b).to_vec()).unwrap_or_default()
-            }
-            Err(_) => Vec::new(),
-        },
+        // The runtime ends a body at its declared length, and the length is within the limit.
+        Some(_) if declared.is_some() => {
+            let promise = req.array_buffer().map_err(unreadable)?;
+            let buffer = wasm_bindgen_futures::JsFuture::from(promise).await.map_err(unreadable)?;
+            js_sys::Uint8Array::new(&buffer).to_vec()
+        }
+        // Chunked: read until the limit, never buffering more than it.
+        Some(stream) => read_at_most(stream, MAX_BODY).await?,
     };
-    if body.len() > MAX_BODY {
-        return Err(AppError::BodyTooLarge);
-    }
     Ok(http::Request { method: http::Method::parse(&req.method()), url, headers, body })
+}
+
+/// Reads `stream` to its end, or cancels it and fails once it passes `limit` bytes.
+async fn read_at_most(stream: web_sys::ReadableStream, limit: usize) -> std::result::Result<Vec<u8>, AppError> {
+    use wasm_bindgen::JsCast;
+    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let mut body = Vec::new();
+    loop {
+        let chunk = wasm_bindgen_futures::JsFuture::from(reader.read()).await.map_err(unreadable)?;
+        let field = |name: &str| js_sys::Reflect::get(&chunk, &name.into()).map_err(unreadable);
+        if field("done")?.as_bool().unwrap_or(true) {
+            return Ok(body);
+        }
+        let bytes = js_sys::Uint8Array::new(&field("value")?);
+        if body.len() + bytes.length() as usize > limit {
+            let _ = reader.cancel();
+            return Err(AppError::BodyTooLarge);
+        }
+        body.extend(bytes.to_vec());
+    }
+}
+
+/// The client went away, or sent a body the runtime could not frame.
+fn unreadable(e: wasm_bindgen::JsValue) -> AppError {
+    use wasm_bindgen::JsCast;
+    let why = e.as_string().or_else(|| e.dyn_ref::<js_sys::Error>().map(|e| String::from(e.message())));
+    AppError::BodyUnreadable(why.unwrap_or_default())
 }
 
 fn to_worker(mut resp: http::Response) -> Result<web_sys::Response> {

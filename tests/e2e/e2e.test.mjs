@@ -6,6 +6,7 @@ import { POLICIES as TOKENS, tokensSuite } from "./tokens.suite.mjs";
 import { POLICIES as ADMIN, adminSuite } from "./admin.suite.mjs";
 import { siteSuite } from "./site.suite.mjs";
 import { POLICIES as CIMD, cimdSuite } from "./cimd.suite.mjs";
+import { hostileSuite } from "./hostile.suite.mjs";
 import { POLICIES as TOOLS, UPSTREAM_VARS, startUpstream, stopUpstream, toolsSuite } from "./tools.suite.mjs";
 
 describe("mcp-edge end to end (wrangler dev)", { timeout: 900_000 }, () => {
@@ -28,4 +29,5 @@ describe("mcp-edge end to end (wrangler dev)", { timeout: 900_000 }, () => {
   adminSuite();
   toolsSuite();
   siteSuite();
+  hostileSuite();
 });

@@ -207,3 +207,30 @@ fn admin_bodies_are_read_by_field_and_anything_but_an_object_has_none() {
     let r = b.send(Method::Put, "/admin/api/workspaces/acme/upstream-key", &[("authorization", &auth)], br#"["k"]"#);
     assert_eq!(r.status, 400, "{}", body_text(&r));
 }
+
+/// Issue #12: every answer — page, JSON, error, asset, preflight, redirect — says `nosniff`, once.
+#[test]
+fn every_answer_carries_nosniff_once() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let answers = [
+        b.get("/"),
+        b.get("/.well-known/oauth-authorization-server"),
+        b.get("/.well-known/jwks.json"),
+        b.get("/nowhere"),
+        b.get("/assets/style.css"),
+        b.get("/authorize"),
+        b.get("/signin"),
+        b.get("/admin"),
+        b.send(Method::Options, "/token", &[], b""),
+        b.send(Method::Post, "/token", &[("content-type", "application/json")], b"{"),
+        b.send(Method::Post, "/mcp", &[("content-type", "application/json")], b"{}"),
+        b.send(Method::Post, "/register", &[("content-type", "application/json")], b"<script>"),
+        b.send(Method::Post, "/signout", &[], b""),
+    ];
+    for r in answers {
+        let sniffs: Vec<_> = r.headers.iter().filter(|(k, _)| k == "x-content-type-options").collect();
+        assert_eq!(sniffs.len(), 1, "{} {:?}", r.status, r.headers);
+        assert_eq!(sniffs[0].1, "nosniff");
+    }
+}
