@@ -21,3 +21,4 @@ pub mod scopes;
 pub mod secrets;
 pub mod site;
 pub mod store;
+pub mod text;

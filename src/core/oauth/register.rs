@@ -5,6 +5,7 @@ use serde_json::{json, Value};
 
 use crate::core::oauth::error::{ErrorCode, OAuthError};
 use crate::core::oauth::types::{ClientId, RedirectUri};
+use crate::core::text;
 
 /// A registered client, as stored (see docs/storage.md) and as /authorize and /token see it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -61,8 +62,11 @@ impl ClientRegistration {
 }
 
 pub const GRANT_TYPES: [&str; 2] = ["authorization_code", "refresh_token"];
+/// A registration is kept 90 days in KV; these bound it to about 6 KB.
 const MAX_REDIRECT_URIS: usize = 10;
-const MAX_NAME: usize = 200;
+const MAX_REGISTERED_URI: usize = 512;
+const MAX_NAME: usize = 100;
+const MAX_CLIENT_URI: usize = 512;
 
 /// Client metadata (RFC 7591 §2), as a registration request or a metadata document carries it.
 /// Fields we do not understand are ignored (RFC 7591 §2).
@@ -112,6 +116,10 @@ pub fn parse_metadata(fields: &Value) -> Result<ClientMetadata, OAuthError> {
     let mut redirect_uris = Vec::with_capacity(uris.len());
     for item in uris {
         let raw = item.as_str().ok_or_else(|| OAuthError::new(ErrorCode::InvalidRedirectUri, "redirect_uris must be strings"))?;
+        if raw.len() > MAX_REGISTERED_URI {
+            let why = format!("a redirect URI of {} characters is longer than {MAX_REGISTERED_URI}", raw.len());
+            return Err(OAuthError::new(ErrorCode::InvalidRedirectUri, why));
+        }
         let uri = RedirectUri::parse(raw).map_err(|e| OAuthError::new(ErrorCode::InvalidRedirectUri, e))?;
         if !redirect_uris.contains(&uri) {
             redirect_uris.push(uri);
@@ -134,7 +142,7 @@ pub fn parse_metadata(fields: &Value) -> Result<ClientMetadata, OAuthError> {
         Some(other) => return Err(bad(format!("application_type must be `web` or `native`, not {other}"))),
     }
     let client_name = optional_string(req.client_name, "client_name", MAX_NAME).map_err(bad)?;
-    let client_uri = optional_string(req.client_uri, "client_uri", 2000).map_err(bad)?;
+    let client_uri = optional_string(req.client_uri, "client_uri", MAX_CLIENT_URI).map_err(bad)?;
     if let Some(uri) = &client_uri {
         if url::Url::parse(uri).map(|u| u.scheme() != "https").unwrap_or(true) {
             return Err(bad(format!("client_uri `{uri}` must be an https URL")));
@@ -161,8 +169,13 @@ fn optional_string(value: Option<Value>, field: &str, max: usize) -> Result<Opti
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) if s.chars().count() <= max && !s.chars().any(char::is_control) => Ok(Some(s)),
-        Some(Value::String(_)) => Err(format!("{field} must be at most {max} characters with no control characters")),
+        Some(Value::String(s)) if s.chars().count() > max => Err(format!("{field} must be at most {max} characters")),
+        Some(Value::String(s)) => match text::first_hidden(&s) {
+            None => Ok(Some(s)),
+            Some(c) => Err(format!(
+                "{field} contains {c}, a control or invisible formatting character (bidirectional override, zero-width space…); remove it"
+            )),
+        },
         Some(_) => Err(format!("{field} must be a string")),
     }
 }
@@ -185,6 +198,22 @@ mod tests {
         let obj = json.as_object().unwrap();
         assert!(obj.values().all(|v| !v.is_null() && v != ""), "{json}");
         assert!(!obj.contains_key("client_uri"));
+    }
+
+    #[test]
+    fn names_that_would_read_as_something_else_and_oversized_fields_are_refused() {
+        let refused = |fields: Value| parse_registration(fields.to_string().as_bytes(), id(), 0).unwrap_err().description;
+        let cb = "http://localhost:3118/callback";
+        for name in ["Claude Code\u{202E}", "Clau\u{200B}de Code", "\u{2066}Claude\u{2069}", "Claude\u{AD}Code", "\u{FEFF}Claude"] {
+            let why = refused(json!({"redirect_uris": [cb], "client_name": name}));
+            assert!(why.starts_with("client_name contains U+") && why.contains("remove it"), "{why}");
+        }
+        assert_eq!(refused(json!({"redirect_uris": [cb], "client_name": "x".repeat(101)})), "client_name must be at most 100 characters");
+        let long = format!("http://localhost:3118/{}", "a".repeat(500));
+        assert_eq!(refused(json!({"redirect_uris": [long]})), "a redirect URI of 522 characters is longer than 512");
+        let many: Vec<String> = (0..11).map(|i| format!("http://localhost:{}/cb", 3000 + i)).collect();
+        assert_eq!(refused(json!({"redirect_uris": many})), "at most 10 redirect_uris");
+        assert!(parse_registration(json!({"redirect_uris": [cb], "client_name": "Zed — Éditeur 日本"}).to_string().as_bytes(), id(), 0).is_ok());
     }
 
     #[test]

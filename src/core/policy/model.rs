@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use crate::core::ids::{check_email, Email, Identity, WorkspaceId};
 use crate::core::oauth::types::{ClientId, RedirectUri};
 use crate::core::scopes::{ScopeCatalog, ScopeSet};
+use crate::core::text;
 
 pub const SCHEMA_VERSION: u64 = 1;
 
@@ -125,6 +126,7 @@ fn parse_document(workspace: &WorkspaceId, json: &str, catalog: &ScopeCatalog) -
     if name.trim().is_empty() {
         return Err("`name` must not be empty".into());
     }
+    shown_name("name", name)?;
     let mcp_enabled = top.boolean("mcp_enabled")?;
 
     let mut allowed_redirect_uris = Vec::new();
@@ -186,6 +188,7 @@ fn parse_members(top: &Fields) -> Result<Vec<(String, Member)>, String> {
             other => return Err(format!("`{path}.role` must be `admin` or `member`, not `{}`", shown(other))),
         };
         let name = if m.has("name") { m.string("name")?.trim() } else { "" };
+        shown_name(&format!("{path}.name"), name)?;
         let name = if name.is_empty() { email.to_string() } else { name.to_string() };
         let sub = if m.has("sub") { Some(m.string("sub")?) } else { None };
         if let Some(bad) = sub.filter(|s| s.is_empty() || s.len() > 255 || s.chars().any(char::is_control)) {
@@ -284,6 +287,18 @@ fn no_duplicates<'p>(entries: impl Iterator<Item = (&'p String, String)>) -> Res
             return Err(format!("`{path}`: `{}` is listed twice (also at `{first}`)", shown(&key)));
         }
         seen.insert(key, path);
+    }
+    Ok(())
+}
+
+/// Names are shown on the consent, sign-in and admin pages: no control or invisible
+/// formatting characters (`crate::core::text`), and at most 200 characters.
+fn shown_name(path: &str, name: &str) -> Result<(), String> {
+    if let Some(c) = text::first_hidden(name) {
+        return Err(format!("`{path}` contains {c}, a control or invisible formatting character; remove it"));
+    }
+    if name.chars().count() > 200 {
+        return Err(format!("`{path}` must be at most 200 characters"));
     }
     Ok(())
 }

@@ -225,3 +225,22 @@ fn not_a_json_object() {
     assert!(parse("not json").unwrap_err().message.starts_with("the document is not JSON ("));
     assert_eq!(parse("[1]").unwrap_err().message, "the document must be a JSON object, not an array");
 }
+
+#[test]
+fn names_shown_on_pages_refuse_invisible_and_control_characters() {
+    assert_eq!(
+        rejection(|d| d["name"] = json!("Acme\u{202E}emcA")),
+        "`name` contains U+202E, a control or invisible formatting character; remove it"
+    );
+    assert_eq!(
+        rejection(|d| d["members"][0]["name"] = json!("Ada\u{200B}")),
+        "`members[0].name` contains U+200B, a control or invisible formatting character; remove it"
+    );
+    assert_eq!(rejection(|d| d["name"] = json!("A".repeat(201))), "`name` must be at most 200 characters");
+    assert!(parse(&{
+        let mut d = sample();
+        d["name"] = json!("Acme <script>alert(1)</script> — Société 日本");
+        d.to_string()
+    })
+    .is_ok());
+}
