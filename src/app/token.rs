@@ -64,11 +64,14 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
                 Redemption::Unknown => return Err(OAuthError::invalid_grant("The authorization code is invalid").into()),
             };
             let tokens = redeem_code(svc, &grant, &client, origin).await?;
-            // A client in use is kept: its registration lives `client_ttl` from its last code
-            // (renewed at most once a day per isolate). Best effort: the tokens are issued either way.
-            // A metadata-document client has no registration here to renew.
-            if !cimd::is_document_url(&client_id) {
-                let renew = svc.register(&client, svc.now() + svc.config().client_ttl());
+            // A client in use is kept: its registration lives `client_ttl` from its last renewal,
+            // due once a day at most (`renewal_due`, also at most once a day per isolate, whose
+            // copy of the registration may be older). Best effort: the tokens are issued either
+            // way. A metadata-document client has no registration here to renew.
+            let now = svc.now();
+            if !cimd::is_document_url(&client_id) && client.renewal_due(now) {
+                let renewed = ClientRegistration { renewed_at: Some(now), ..client };
+                let renew = svc.register(&renewed, now + svc.config().client_ttl());
                 if let Err(e) = once_a_day(svc, Chore::Renewed(client_id.clone()), renew).await {
                     svc.log(&format!("token: could not renew the registration of {}: {}", client_id.as_str(), e.0));
                 }

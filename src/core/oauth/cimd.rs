@@ -100,7 +100,14 @@ pub fn client_from_document(client_id: &ClientId, fetched: &FetchedDocument, now
         }
     }
     let ClientMetadata { client_name, client_uri, redirect_uris } = parse_metadata(&doc).map_err(|e| at(e.description))?;
-    let client = ClientRegistration { client_id: client_id.clone(), client_name, client_uri, redirect_uris, client_id_issued_at: now };
+    let client = ClientRegistration {
+        client_id: client_id.clone(),
+        client_name,
+        client_uri,
+        redirect_uris,
+        client_id_issued_at: now,
+        renewed_at: None,
+    };
     Ok((client, now + cache_seconds(fetched.cache_control.as_deref())))
 }
 

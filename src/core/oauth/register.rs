@@ -17,9 +17,25 @@ pub struct ClientRegistration {
     pub client_uri: Option<String>,
     pub redirect_uris: Vec<RedirectUri>,
     pub client_id_issued_at: i64,
+    /// When the registration's lifetime was last pushed ahead (`renewal_due`); never sent to
+    /// the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewed_at: Option<i64>,
 }
 
+/// A registration is renewed at most this often, however many codes its client redeems, and
+/// wherever they are redeemed (the time is stored in the registration itself).
+pub const RENEW_EVERY: i64 = 86_400;
+
 impl ClientRegistration {
+    /// Is a code redemption at `now` due to push the registration's lifetime ahead? Only once
+    /// `RENEW_EVERY` has passed since it was made or last renewed: one KV write a day per client
+    /// in use, at most. (Its lifetime exceeds the refresh tokens' by a day, so a day's delay
+    /// never lets a registration lapse before the refresh tokens issued under it.)
+    pub fn renewal_due(&self, now: i64) -> bool {
+        now - self.renewed_at.unwrap_or(self.client_id_issued_at) >= RENEW_EVERY
+    }
+
     /// The name people see: the registered name, else the client ID.
     pub fn display_name(&self) -> &str {
         self.client_name.as_deref().unwrap_or(self.client_id.as_str())
@@ -97,7 +113,7 @@ pub fn parse_registration(body: &[u8], client_id: ClientId, now: i64) -> Result<
         return Err(OAuthError::invalid_request("the registration body must be a JSON object"));
     }
     let ClientMetadata { client_name, client_uri, redirect_uris } = parse_metadata(&fields)?;
-    Ok(ClientRegistration { client_id, client_name, client_uri, redirect_uris, client_id_issued_at: now })
+    Ok(ClientRegistration { client_id, client_name, client_uri, redirect_uris, client_id_issued_at: now, renewed_at: None })
 }
 
 /// Checks the metadata fields shared by registrations and metadata documents: redirect URIs,
@@ -201,6 +217,19 @@ mod tests {
     }
 
     #[test]
+    fn a_registration_is_renewed_once_a_day_at_most_and_never_says_so_to_the_client() {
+        let reg = parse_registration(br#"{"redirect_uris":["http://localhost:3118/callback"]}"#, id(), 1000).unwrap();
+        assert!(!reg.renewal_due(1000 + RENEW_EVERY - 1), "a fresh registration is not written again");
+        assert!(reg.renewal_due(1000 + RENEW_EVERY));
+        let renewed = ClientRegistration { renewed_at: Some(5000 + RENEW_EVERY), ..reg };
+        assert!(!renewed.renewal_due(5000 + 2 * RENEW_EVERY - 1));
+        assert!(renewed.renewal_due(5000 + 2 * RENEW_EVERY));
+        assert!(renewed.to_response_json().get("renewed_at").is_none());
+        let stored: ClientRegistration = serde_json::from_value(serde_json::to_value(&renewed).unwrap()).unwrap();
+        assert_eq!(stored, renewed);
+    }
+
+    #[test]
     fn names_that_would_read_as_something_else_and_oversized_fields_are_refused() {
         let refused = |fields: Value| parse_registration(fields.to_string().as_bytes(), id(), 0).unwrap_err().description;
         let cb = "http://localhost:3118/callback";
@@ -213,7 +242,9 @@ mod tests {
         assert_eq!(refused(json!({"redirect_uris": [long]})), "a redirect URI of 522 characters is longer than 512");
         let many: Vec<String> = (0..11).map(|i| format!("http://localhost:{}/cb", 3000 + i)).collect();
         assert_eq!(refused(json!({"redirect_uris": many})), "at most 10 redirect_uris");
-        assert!(parse_registration(json!({"redirect_uris": [cb], "client_name": "Zed — Éditeur 日本"}).to_string().as_bytes(), id(), 0).is_ok());
+        assert!(
+            parse_registration(json!({"redirect_uris": [cb], "client_name": "Zed — Éditeur 日本"}).to_string().as_bytes(), id(), 0).is_ok()
+        );
     }
 
     #[test]
