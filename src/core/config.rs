@@ -46,7 +46,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// `OPENAPI_URL`: fetch the product's OpenAPI document from here (else the bundled one).
     pub openapi_url: Option<String>,
-    /// `UPSTREAM_BASE_URL`: where tool calls go (else the document's first `servers[].url`).
+    /// `UPSTREAM_BASE_URL`: where tool calls go (else the bundled document's first
+    /// `servers[].url`; required with `OPENAPI_URL`, whose document must not choose it).
     pub upstream_base_url: Option<String>,
     pub upstream_timeout_ms: u64,
     pub upstream_max_bytes: usize,
@@ -170,6 +171,16 @@ impl Config {
                 "DEV_SIGN_IN is set on a non-loopback origin ({origin}): it lets anyone sign in as any member. Remove DEV_SIGN_IN (it belongs in .dev.vars only)"
             ));
         }
+        // Loopback upstreams over plain http are for a server that itself runs on loopback.
+        let local_development = public_origin.as_deref().is_none_or(is_loopback_origin);
+        let openapi_url = upstream_url(&var, "OPENAPI_URL", local_development)?;
+        let upstream_base_url = upstream_url(&var, "UPSTREAM_BASE_URL", local_development)?;
+        if openapi_url.is_some() && upstream_base_url.is_none() {
+            return Err(
+                "OPENAPI_URL is set but UPSTREAM_BASE_URL is not: tool calls, with their credentials, would go wherever the fetched document's `servers` says. Set UPSTREAM_BASE_URL to the API's base URL"
+                    .into(),
+            );
+        }
         Ok(Config {
             oidc: oidc(&var)?,
             sign_in_help: var("SIGN_IN_HELP").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()),
@@ -181,8 +192,8 @@ impl Config {
             policy_cache_seconds: seconds(&var, "POLICY_CACHE_SECONDS", DEFAULT_CACHE_SECONDS, 0, MAX_CACHE_SECONDS)?,
             revocation_check_seconds: seconds(&var, "REVOCATION_CHECK_SECONDS", DEFAULT_CACHE_SECONDS, 0, MAX_CACHE_SECONDS)?,
             dev_sign_in,
-            openapi_url: url_var(&var, "OPENAPI_URL")?,
-            upstream_base_url: url_var(&var, "UPSTREAM_BASE_URL")?,
+            openapi_url,
+            upstream_base_url,
             upstream_timeout_ms: seconds(&var, "UPSTREAM_TIMEOUT_MS", 10_000, 100, 60_000)? as u64,
             upstream_max_bytes: seconds(&var, "UPSTREAM_MAX_BYTES", 256 * 1024, 1024, 8 << 20)? as usize,
             upstream_auth: match var("UPSTREAM_AUTH").as_deref() {
@@ -215,6 +226,18 @@ fn seconds(var: &impl Fn(&str) -> Option<String>, name: &str, default: i64, min:
             Ok(n) if (min..=max).contains(&n) => Ok(n),
             _ => Err(format!("{name} must be a whole number from {min} to {max}, not `{raw}`")),
         },
+    }
+}
+
+/// Where tool calls and their credentials go, or where the tools come from: https, or plain http
+/// to a loopback host while developing locally (no `PUBLIC_ORIGIN`).
+fn upstream_url(var: &impl Fn(&str) -> Option<String>, name: &str, local_development: bool) -> Result<Option<String>, String> {
+    let Some(raw) = url_var(var, name)? else { return Ok(None) };
+    let url = url::Url::parse(&raw).map_err(|e| format!("{name} is not a URL: {e}"))?;
+    match url.scheme() {
+        "https" => Ok(Some(raw)),
+        _ if local_development && url.host_str().is_some_and(is_loopback_host) => Ok(Some(raw)),
+        _ => Err(format!("{name} must be an https URL (plain http only to a loopback host while PUBLIC_ORIGIN is unset), not `{raw}`")),
     }
 }
 
@@ -270,6 +293,28 @@ mod tests {
         assert_eq!(cfg(&[("PUBLIC_ORIGIN", "https://x.example/")]).unwrap().public_origin.unwrap(), "https://x.example");
         assert!(cfg(&[("PUBLIC_ORIGIN", "http://x.example")]).unwrap_err().contains("must be https"));
         assert!(cfg(&[("PUBLIC_ORIGIN", "http://127.0.0.1:8081")]).is_ok(), "plain http on loopback");
+    }
+
+    #[test]
+    fn the_upstream_is_named_by_the_operator_and_reached_over_https() {
+        let api = ("UPSTREAM_BASE_URL", "https://api.example/v1");
+        let doc = ("OPENAPI_URL", "https://api.example/openapi.json");
+        let prod = ("PUBLIC_ORIGIN", "https://mcp.example");
+        assert!(cfg(&[doc]).unwrap_err().starts_with("OPENAPI_URL is set but UPSTREAM_BASE_URL is not"));
+        assert!(cfg(&[doc, api, prod]).is_ok());
+        assert!(cfg(&[api, prod]).is_ok(), "the bundled document needs no fetch");
+        let plain = ("OPENAPI_URL", "http://api.example/openapi.json");
+        assert_eq!(
+            cfg(&[plain, api, prod]).unwrap_err(),
+            "OPENAPI_URL must be an https URL (plain http only to a loopback host while PUBLIC_ORIGIN is unset), not `http://api.example/openapi.json`"
+        );
+        let local = [("OPENAPI_URL", "http://127.0.0.1:4010/openapi.json"), ("UPSTREAM_BASE_URL", "http://127.0.0.1:4010")];
+        assert!(cfg(&local).is_ok(), "loopback while developing");
+        assert!(cfg(&[local[0], local[1], ("PUBLIC_ORIGIN", "http://127.0.0.1:8081")]).is_ok(), "a loopback deployment too");
+        assert!(cfg(&[local[0], local[1], prod]).unwrap_err().starts_with("OPENAPI_URL must be an https URL"));
+        assert!(cfg(&[("UPSTREAM_BASE_URL", "http://api.example"), prod])
+            .unwrap_err()
+            .starts_with("UPSTREAM_BASE_URL must be an https URL"));
     }
 
     #[test]

@@ -80,7 +80,9 @@ async fn fetch_document(url: &str, etag: Option<&str>) -> Result<Fetched, String
         let _ = headers.set("if-none-match", tag);
     }
     let mut init = RequestInit::new();
-    init.with_method(Method::Get).with_headers(headers);
+    // The document decides which tools exist and what they send: a redirect could hand that
+    // to another origin, so the 3xx is the answer (and the fetch fails).
+    init.with_method(Method::Get).with_headers(headers).with_redirect(RequestRedirect::Manual);
     let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
     let resp = send(request, DOCUMENT_TIMEOUT_MS, MAX_DOCUMENT).await.map_err(|e| match e {
         UpstreamFailure::Timeout { after_ms } => format!("no answer within {after_ms} ms"),
@@ -90,6 +92,7 @@ async fn fetch_document(url: &str, etag: Option<&str>) -> Result<Fetched, String
         304 => Ok(Fetched::NotModified),
         200 if !resp.1 => Ok(Fetched::Document { text: String::from_utf8_lossy(&resp.0.body).into_owned(), etag: resp.2.etag }),
         200 => Err(format!("larger than {MAX_DOCUMENT} bytes")),
+        s @ 300..=399 => Err(format!("HTTP {s}: redirects are not followed; set OPENAPI_URL to the document's own URL")),
         s => Err(format!("HTTP {s}")),
     }
 }
