@@ -6,6 +6,15 @@ use crate::core::scopes::ScopeCatalog;
 /// The scope that includes every other one; what an operation without a scope line needs.
 pub const ALL: &str = "ALL";
 
+/// At most this many alternatives in one requirement. Several `A or B` lines multiply (every
+/// pairing must be tried), so a hostile document could make one tool cost millions of checks on
+/// every call; past the bound the requirement is `ALL` (fail closed) and the catalog says why.
+pub const MAX_ALTERNATIVES: usize = 32;
+
+/// Why a stated requirement was not kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooManyAlternatives;
+
 /// Any one of `alternatives` suffices; each alternative is a set of scopes that must all be held.
 /// Never empty, and no alternative is empty: an empty requirement would let every token in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,9 +35,21 @@ impl RequiredScopes {
     }
 
     /// The requirement stated by the `**Required scope(s):**` lines of `description`, if any line
-    /// names at least one scope. Several lines must all be met.
-    pub fn parse(description: &str) -> Option<RequiredScopes> {
-        description.lines().filter_map(parse_line).reduce(|a, b| a.and(&b))
+    /// names at least one scope. Several lines must all be met; more than `MAX_ALTERNATIVES`
+    /// ways to meet them is an error.
+    pub fn parse(description: &str) -> Result<Option<RequiredScopes>, TooManyAlternatives> {
+        let mut combined: Option<RequiredScopes> = None;
+        for line in description.lines().filter_map(parse_line) {
+            let next = match &combined {
+                None => line,
+                Some(so_far) => so_far.and(&line)?,
+            };
+            if next.alternatives.len() > MAX_ALTERNATIVES {
+                return Err(TooManyAlternatives);
+            }
+            combined = Some(next);
+        }
+        Ok(combined)
     }
 
     pub fn alternatives(&self) -> &[Vec<String>] {
@@ -61,8 +82,12 @@ impl RequiredScopes {
         }
     }
 
-    /// Both requirements: every pairing of an alternative of each.
-    fn and(&self, other: &RequiredScopes) -> RequiredScopes {
+    /// Both requirements: every pairing of an alternative of each (refused before it is built
+    /// when there would be more than `MAX_ALTERNATIVES`).
+    fn and(&self, other: &RequiredScopes) -> Result<RequiredScopes, TooManyAlternatives> {
+        if self.alternatives.len() * other.alternatives.len() > MAX_ALTERNATIVES {
+            return Err(TooManyAlternatives);
+        }
         let mut alternatives = Vec::new();
         for a in &self.alternatives {
             for b in &other.alternatives {
@@ -71,7 +96,7 @@ impl RequiredScopes {
                 alternatives.push(group);
             }
         }
-        RequiredScopes { alternatives }
+        Ok(RequiredScopes { alternatives })
     }
 }
 
@@ -134,10 +159,27 @@ fn is_scope_name(word: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stated(description: &str) -> Option<RequiredScopes> {
+        RequiredScopes::parse(description).expect("within MAX_ALTERNATIVES")
+    }
+
+    #[test]
+    fn lines_whose_combinations_pass_the_bound_are_refused_before_they_are_built() {
+        let line = "**Required scope:** A_READ or B_READ or C_READ or D_READ";
+        let two = format!("{line}\n{line}");
+        assert_eq!(stated(&two).unwrap().alternatives().len(), 16);
+        let four = [line; 4].join("\n");
+        assert_eq!(RequiredScopes::parse(&four), Err(TooManyAlternatives), "256 would be");
+        let wide = format!("**Required scope:** {}", (0..40).map(|i| format!("S{i}_READ")).collect::<Vec<_>>().join(" or "));
+        assert_eq!(RequiredScopes::parse(&wide), Err(TooManyAlternatives), "one line of 40");
+        let hostile = [line; 40].join("\n");
+        assert_eq!(RequiredScopes::parse(&hostile), Err(TooManyAlternatives), "4^40 is never built");
+    }
     use crate::core::config::BUNDLED_SCOPE_CATALOG;
 
     fn parsed(description: &str) -> Option<Vec<Vec<String>>> {
-        RequiredScopes::parse(description).map(|r| r.alternatives().to_vec())
+        stated(description).map(|r| r.alternatives().to_vec())
     }
 
     fn groups(list: &[&[&str]]) -> Option<Vec<Vec<String>>> {
@@ -158,12 +200,12 @@ mod tests {
         assert_eq!(parsed("**Required scope:** CONTACTS_READ or ALL"), groups(&[&["CONTACTS_READ"], &["ALL"]]));
         assert_eq!(parsed("**Required scope:** A_READ and B_READ or `ALL`."), groups(&[&["A_READ", "B_READ"], &["ALL"]]));
         let scopes = ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).unwrap();
-        let r = RequiredScopes::parse("**Required scope:** CONTACTS_WRITE or LISTS_WRITE").unwrap();
+        let r = stated("**Required scope:** CONTACTS_WRITE or LISTS_WRITE").unwrap();
         let held = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(r.met_by(&held(&["LISTS_WRITE"]), &scopes), Some(&["LISTS_WRITE".to_string()][..]));
         assert_eq!(r.met_by(&held(&["CONTACTS_READ"]), &scopes), None);
         assert_eq!(r.describe_missing(&held(&["CONTACTS_READ"]), &scopes), "CONTACTS_WRITE or LISTS_WRITE");
-        let both = RequiredScopes::parse("**Required scopes:** CONTACTS_READ, LISTS_READ").unwrap();
+        let both = stated("**Required scopes:** CONTACTS_READ, LISTS_READ").unwrap();
         assert_eq!(both.describe_missing(&held(&["CONTACTS_WRITE"]), &scopes), "LISTS_READ");
     }
 
@@ -177,7 +219,7 @@ mod tests {
 
     #[test]
     fn several_lines_must_all_be_met() {
-        let r = RequiredScopes::parse("**Required scope:** A_READ or ALL\n**Required scope:** B_READ").unwrap();
+        let r = stated("**Required scope:** A_READ or ALL\n**Required scope:** B_READ").unwrap();
         assert_eq!(r.alternatives().to_vec(), groups(&[&["A_READ", "B_READ"], &["ALL", "B_READ"]]).unwrap());
     }
 }

@@ -151,10 +151,20 @@ fn operation(
             super::refs::MAX_NODES
         ));
     }
-    let required_scopes = RequiredScopes::parse(description).unwrap_or_else(|| {
-        notes.push(format!("operation {operation} has no **Required scope:** line; only ALL can call it"));
-        RequiredScopes::all_only()
-    });
+    let required_scopes = match RequiredScopes::parse(description) {
+        Ok(Some(required)) => required,
+        Ok(None) => {
+            notes.push(format!("operation {operation} has no **Required scope:** line; only ALL can call it"));
+            RequiredScopes::all_only()
+        }
+        Err(_) => {
+            notes.push(format!(
+                "operation {operation}: its **Required scope:** lines allow more than {} combinations of scopes; only ALL can call it",
+                super::required_scopes::MAX_ALTERNATIVES
+            ));
+            RequiredScopes::all_only()
+        }
+    };
     let title = summary.map(str::to_string).unwrap_or_else(|| format!("{} {path}", method.to_uppercase()));
     let full_description = match (summary, description.is_empty()) {
         (Some(s), false) => format!("{s}\n\n{description}"),
