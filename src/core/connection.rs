@@ -17,6 +17,9 @@ pub const TOUCH_EVERY: i64 = 60;
 /// Connections revoked, or whose refresh family expired, this long ago are forgotten (after
 /// the admin page has shown them for a while), so a user's object does not grow forever.
 pub const FORGET_AFTER: i64 = 30 * 86_400;
+/// At most this many connections are kept for one user in one workspace: approving again and
+/// again must not grow their object without bound (`beyond_cap`).
+pub const MAX_PER_USER: usize = 100;
 
 /// What is kept for one connection (one approval).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +165,26 @@ pub fn forget_on_create(row: &ConnectionRecord, created: &ConnectionRecord) -> b
     let revoked_long_ago = row.revoked_at.is_some_and(|t| t < before);
     let expired_long_ago = !row.is_tombstone() && row.refresh_expires_at < before;
     row.id != created.id && (revoked_long_ago || expired_long_ago)
+}
+
+/// The rest of the housekeeping when `created` is created and the user has more than
+/// `MAX_PER_USER` rows (`rows`, `created` among them): the IDs to forget so that `MAX_PER_USER`
+/// remain. Ended connections go first, longest ended first (revoked: by `revoked_at`; family
+/// expired: by `refresh_expires_at`); then, if it must, live ones least recently used first —
+/// forgetting one ends it (its tokens find no connection). Never `created`.
+pub fn beyond_cap(rows: &[ConnectionRecord], created: &ConnectionRecord, now: i64) -> Vec<ConnectionId> {
+    let excess = rows.len().saturating_sub(MAX_PER_USER);
+    let mut others: Vec<(bool, i64, &ConnectionId)> = rows
+        .iter()
+        .filter(|r| r.id != created.id)
+        .map(|r| match r.revoked_at {
+            Some(at) => (false, at, &r.id),
+            None if r.refresh_expires_at <= now => (false, r.refresh_expires_at, &r.id),
+            None => (true, r.last_used_at.unwrap_or(r.created_at), &r.id),
+        })
+        .collect();
+    others.sort();
+    others.into_iter().take(excess).map(|(_, _, id)| id.clone()).collect()
 }
 
 /// The contract of `ConnectionStore::touch`: whether the stored row is active, and the row to
@@ -364,5 +387,33 @@ mod tests {
         assert!(!forget_on_create(&tomb(1000), &created), "a tombstone has no family: only its age counts");
         assert!(forget_on_create(&tomb(999), &created));
         assert!(!forget_on_create(&ConnectionRecord { revoked_at: Some(0), ..created.clone() }, &created), "never the new row");
+    }
+
+    #[test]
+    fn past_the_cap_ended_connections_go_first_then_the_least_recently_used() {
+        let now = 10_000;
+        let row = |id: &str, revoked_at, refresh_expires_at, last_used_at| ConnectionRecord {
+            id: id.into(),
+            revoked_at,
+            refresh_expires_at,
+            last_used_at,
+            created_at: 100,
+            ..record()
+        };
+        let created = row("new", None, now + 500, None);
+        let mut rows = vec![created.clone()];
+        rows.extend((0..MAX_PER_USER - 1).map(|i| row(&format!("live{i}"), None, now + 500, Some(1000 + i as i64))));
+        assert!(beyond_cap(&rows, &created, now).is_empty(), "at the cap: nothing");
+        rows.push(row("revoked-late", Some(900), now + 500, None));
+        rows.push(row("expired", None, 800, None));
+        rows.push(row("revoked-early", Some(700), now + 500, None));
+        assert_eq!(beyond_cap(&rows, &created, now), ["revoked-early", "expired", "revoked-late"].map(ConnectionId::from));
+        rows.push(row("unused", None, now + 500, None));
+        rows.push(row("busy", None, now + 500, Some(9_999)));
+        let forgotten = beyond_cap(&rows, &created, now);
+        assert_eq!(forgotten.len(), 5);
+        assert_eq!(&forgotten[3..], [ConnectionId::from("unused"), ConnectionId::from("live0")], "then the least recently used live ones");
+        let only_new: Vec<_> = (0..MAX_PER_USER + 1).map(|_| created.clone()).collect();
+        assert!(beyond_cap(&only_new, &created, now).is_empty(), "never the new row");
     }
 }

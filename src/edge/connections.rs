@@ -187,5 +187,17 @@ fn create(sql: &SqlStorage, c: &ConnectionRecord) -> Result<CreateOutcome> {
     for old in candidates.filter(|r| connection::forget_on_create(r, c)) {
         sql.exec("DELETE FROM connections WHERE id = ?", vec![old.id.as_str().into()])?;
     }
+    // Only past the cap are all the rows loaded (`beyond_cap`).
+    #[derive(Deserialize)]
+    struct Count {
+        n: i64,
+    }
+    let count: Vec<Count> = sql.exec("SELECT COUNT(*) AS n FROM connections", None)?.to_array()?;
+    if count.first().is_some_and(|c| c.n as usize > connection::MAX_PER_USER) {
+        for id in connection::beyond_cap(&load_all(sql)?, c, c.created_at) {
+            worker::console_log!("connections: {id} forgotten: the user has more than {} connections", connection::MAX_PER_USER);
+            sql.exec("DELETE FROM connections WHERE id = ?", vec![id.as_str().into()])?;
+        }
+    }
     Ok(outcome)
 }

@@ -287,3 +287,20 @@ fn a_store_that_is_down_fails_every_operation() {
     svc.store_down.set(false);
     assert!(block_on(svc.policy_document(&WS.into())).unwrap().is_some());
 }
+
+#[test]
+fn a_user_keeps_at_most_max_per_user_connections_the_ended_ones_forgotten_first() {
+    let svc = Memory::new();
+    let revoked = connection("revoked", NOW);
+    block_on(svc.create(&revoked)).unwrap();
+    block_on(svc.revoke(&key(ADA, "revoked"), None, NOW + 1)).unwrap();
+    for i in 0..connection::MAX_PER_USER {
+        block_on(svc.create(&connection(&format!("c{i}"), NOW + 10 + i as i64))).unwrap();
+    }
+    assert_eq!(svc.connections.borrow().len(), connection::MAX_PER_USER, "the revoked one went first");
+    assert!(stored(&svc, "revoked").is_none());
+    block_on(svc.create(&connection("newest", NOW + 1000))).unwrap();
+    assert_eq!(svc.connections.borrow().len(), connection::MAX_PER_USER);
+    assert!(stored(&svc, "c0").is_none(), "then the least recently used live one");
+    assert!(stored(&svc, "newest").is_some() && stored(&svc, "c1").is_some());
+}

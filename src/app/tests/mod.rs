@@ -210,6 +210,11 @@ impl ConnectionStore for Memory {
             .map(|r| r.id.to_string())
             .collect();
         self.connections.borrow_mut().retain(|id, _| !forgotten.contains(id));
+        let rows = self.connection_rows(&c.workspace, &c.user);
+        if rows.len() > connection::MAX_PER_USER {
+            let beyond: Vec<String> = connection::beyond_cap(&rows, c, c.created_at).iter().map(|id| id.to_string()).collect();
+            self.connections.borrow_mut().retain(|id, _| !beyond.contains(id));
+        }
         Ok(outcome)
     }
     async fn rotate(&self, key: &ConnectionKey, presented: u32, client_id: &ClientId, now: i64) -> Result<Rotation, StoreError> {
