@@ -20,6 +20,26 @@ binding = "CLIENTS"
 id = "a2"
 [env.production.durable_objects]
 bindings = [{ name = "AUTH_CODES", class_name = "AuthCodes" }, { name = "CONNECTIONS", class_name = "Connections" }, { name = "WORKSPACES", class_name = "Workspaces" }]
+[[env.production.ratelimits]]
+name = "RATE_LIMIT_REGISTER"
+namespace_id = "1"
+simple = { limit = 5, period = 60 }
+[[env.production.ratelimits]]
+name = "RATE_LIMIT_SIGN_IN"
+namespace_id = "2"
+simple = { limit = 5, period = 60 }
+[[env.production.ratelimits]]
+name = "RATE_LIMIT_OAUTH"
+namespace_id = "3"
+simple = { limit = 5, period = 60 }
+[[env.production.ratelimits]]
+name = "RATE_LIMIT_CLIENT"
+namespace_id = "4"
+simple = { limit = 5, period = 60 }
+[[env.production.ratelimits]]
+name = "RATE_LIMIT_ADMIN"
+namespace_id = "5"
+simple = { limit = 5, period = 60 }
 "#;
 
 #[test]
@@ -42,6 +62,11 @@ fn each_unfit_production_environment_is_refused_with_its_reason() {
         ),
         (format!("{}{BINDINGS}", vars.replace("https://mcp", "http://mcp")), "PUBLIC_ORIGIN must be https"),
         (vars.to_string(), "has no KV namespace bound as POLICIES"),
+        (format!("{vars}{}", BINDINGS.split("[[env.production.ratelimits]]").next().unwrap()), "has no rate limit RATE_LIMIT_REGISTER"),
+        (
+            format!("{vars}{}", BINDINGS.replacen("period = 60", "period = 10", 1)),
+            "rate limit RATE_LIMIT_REGISTER must have simple.period = 60",
+        ),
         (format!("{vars}SIGNING_KEY = \"x\"\n{BINDINGS}"), "SIGNING_KEY is in [env.production.vars]"),
         ("[vars]\n".to_string(), "has no [env.production] section"),
     ];

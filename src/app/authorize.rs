@@ -18,6 +18,7 @@ use crate::core::oauth::register::ClientRegistration;
 use crate::core::pages::{consent, ConsentView, ReturnTo};
 use crate::core::policy::evaluate::{self, AuthorizationFacts};
 use crate::core::policy::model::WorkspacePolicy;
+use crate::core::ratelimit::{Limit, Subject};
 use crate::core::scopes::ScopeSet;
 use crate::core::site::Site;
 
@@ -45,6 +46,7 @@ async fn check<S: Services>(svc: &S, req: &Request, form: &Form, site: &Site) ->
     let rejected = |e| AppError::from(PageError::AuthorizationRejected(e));
     let params = AuthorizeParams::from_pairs(form.pairs()).map_err(rejected)?;
     let client_id = params.client_id().map_err(rejected)?;
+    super::within_limit(svc, Limit::Client, Subject::Client(client_id.to_string())).await?;
     let client = clients::find(svc, &client_id).await.map_err(|e| match e {
         ClientProblem::Unknown => PageError::UnknownClient(client_id.as_str().to_string()).into(),
         ClientProblem::Document(why) => PageError::ClientDocument(why).into(),

@@ -55,6 +55,8 @@ pub enum AppError {
         sent: String,
         ours: String,
     },
+    /// Past an abuse limit (`core::ratelimit`): 429 with `Retry-After`.
+    RateLimited(crate::core::ratelimit::Limited),
     /// A body over the edge's 1 MiB limit.
     BodyTooLarge,
     /// The body could not be read (the client went away mid-body); the runtime's reason.
@@ -347,6 +349,17 @@ pub fn render(error: AppError, surface: Surface, log: &dyn Fn(&str)) -> Response
                 Surface::Json => json_error(403, "forbidden_origin", &message),
                 Surface::Page => error_page(403, "Request from another site", &message, "Start again from this server's own page."),
             }
+        }
+        AppError::RateLimited(limited) => {
+            let message = limited.to_string();
+            log(&format!("rate limit: {} ({})", message, limited.subject.key()));
+            let response = match surface {
+                Surface::Json => json_error(429, "too_many_requests", &message),
+                Surface::Page => error_page(429, "Too many requests", &message, "Wait a minute, then reload this page."),
+            };
+            response
+                .with_header("retry-after", &crate::core::ratelimit::PERIOD_SECONDS.to_string())
+                .with_header("cache-control", "no-store")
         }
         AppError::BodyTooLarge => Response::text(413, "Request body larger than 1 MiB"),
         AppError::BodyUnreadable(why) => {

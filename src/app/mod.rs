@@ -31,6 +31,7 @@ use crate::core::isolate::IsolateCache;
 use crate::core::oauth::keys::Keys;
 use crate::core::policy::evaluate::TokenInvalid;
 use crate::core::policy::model::{PolicyUnusable, WorkspacePolicy};
+use crate::core::ratelimit;
 use crate::core::site::Site;
 use crate::core::store::{ClientStore, CodeStore, ConnectionStore, PolicySource, StoreError, WorkspaceStore};
 use error::{AppError, McpRejection, PageError, Store, Surface};
@@ -78,6 +79,11 @@ pub trait Services: PolicySource + ClientStore + CodeStore + ConnectionStore + W
         signing_input: &[u8],
         signature: &[u8],
     ) -> Result<bool, String>;
+
+    /// Counts a request against `limit` for `subject`: whether it is within the budget. A
+    /// binding that is missing or fails lets the request through (and is logged): the limits
+    /// protect capacity, they never decide who may do what.
+    async fn within_limit(&self, limit: crate::core::ratelimit::Limit, subject: &crate::core::ratelimit::Subject) -> bool;
 
     fn random_token(&self) -> String {
         let mut buf = [0u8; 32];
@@ -156,6 +162,10 @@ fn site<S: Services>(svc: &S, req: &Request) -> Result<Site, AppError> {
 async fn route<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
     let path = req.url.path();
     let origin = site.origin();
+    let oauth_paths: Vec<&str> = TOKEN_PATHS.iter().chain(&REVOKE_PATHS).copied().collect();
+    if let Some(limit) = ratelimit::for_address(req.method, path, &REGISTER_PATHS, &oauth_paths) {
+        within_limit(svc, limit, ratelimit::Subject::address(req.header("cf-connecting-ip"))).await?;
+    }
     Ok(match (req.method, path) {
         (Method::Options, _) => preflight(),
         (Method::Get, "/.well-known/oauth-protected-resource") => discovery::protected_resource(svc, origin, false),
@@ -188,6 +198,15 @@ async fn route<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Respo
         }
         _ => return Err(AppError::NotFound { path: path.to_string() }),
     })
+}
+
+/// `Err(RateLimited)` once `subject` is past `limit`'s budget.
+pub(crate) async fn within_limit<S: Services>(svc: &S, limit: ratelimit::Limit, subject: ratelimit::Subject) -> Result<(), AppError> {
+    if svc.within_limit(limit, &subject).await {
+        Ok(())
+    } else {
+        Err(AppError::RateLimited(ratelimit::Limited { limit, subject }))
+    }
 }
 
 /// The OAuth endpoints browser-based MCP clients call from their own origin. They read no

@@ -21,6 +21,7 @@ use crate::core::oauth::token::{self, TokenRequest};
 use crate::core::oauth::types::ClientId;
 use crate::core::policy::evaluate::{self, GrantFacts, TokenInvalid};
 use crate::core::policy::model::WorkspacePolicy;
+use crate::core::ratelimit::{Limit, Subject};
 use crate::core::scopes::ScopeSet;
 use crate::core::store::CreateOutcome;
 
@@ -44,7 +45,13 @@ const REPLAYED: &str = "The authorization code was already used; the tokens issu
 async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<serde_json::Value, AppError> {
     let form = Form::from_body(req)
         .map_err(|_| OAuthError::invalid_request("Send the token request as Content-Type: application/x-www-form-urlencoded"))?;
-    match token::parse(form.pairs(), origin)? {
+    let request = token::parse(form.pairs(), origin)?;
+    let client_id = match &request {
+        TokenRequest::AuthorizationCode { presented, .. } => &presented.client_id,
+        TokenRequest::RefreshToken { client_id, .. } => client_id,
+    };
+    super::within_limit(svc, Limit::Client, Subject::Client(client_id.to_string())).await?;
+    match request {
         TokenRequest::AuthorizationCode { code, presented } => {
             let client_id = presented.client_id.clone();
             let client = known_client(svc, &client_id).await?;

@@ -5,6 +5,7 @@
 use std::process::ExitCode;
 
 use mcp_edge::core::config::{bindings, Config};
+use mcp_edge::core::ratelimit::{Limit, PERIOD_SECONDS};
 use toml::Value;
 
 fn main() -> ExitCode {
@@ -78,7 +79,20 @@ fn missing_bindings(table: &Value, env: &str) -> Vec<String> {
         .into_iter()
         .filter(|(b, _)| !objects.contains(b))
         .map(|(b, class)| format!("[env.{env}] has no Durable Object {b} (class {class})"));
-    missing_kv.chain(missing_do).collect()
+    let limits: Vec<&Value> = table.get("ratelimits").and_then(Value::as_array).map(|l| l.iter().collect()).unwrap_or_default();
+    let unfit_limits = Limit::ALL.into_iter().filter_map(|limit| {
+        let name = limit.binding();
+        let found = limits.iter().find(|l| l.get("name").and_then(Value::as_str) == Some(name));
+        let period = found.and_then(|l| l.get("simple")?.get("period")?.as_integer());
+        match (found, period) {
+            (None, _) => Some(format!("[env.{env}] has no rate limit {name} (README, \"Abuse limits\")")),
+            (Some(_), Some(p)) if p == PERIOD_SECONDS => None,
+            (Some(_), _) => {
+                Some(format!("rate limit {name} must have simple.period = {PERIOD_SECONDS}: its 429 says to retry in {PERIOD_SECONDS} s"))
+            }
+        }
+    });
+    missing_kv.chain(missing_do).chain(unfit_limits).collect()
 }
 
 fn placeholder_ids(table: &Value) -> Vec<String> {

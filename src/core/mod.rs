@@ -17,6 +17,7 @@ pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod policy;
+pub mod ratelimit;
 pub mod scopes;
 pub mod secrets;
 pub mod site;

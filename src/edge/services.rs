@@ -15,6 +15,7 @@ use crate::core::oauth::code::{AuthCode, CodeGrant, Presentation, Redemption};
 use crate::core::oauth::keys::Keys;
 use crate::core::oauth::register::ClientRegistration;
 use crate::core::oauth::types::ClientId;
+use crate::core::ratelimit::{Limit, Subject};
 use crate::core::store::{
     ClientStore, CodeStore, ConnectionStatus, ConnectionStore, CreateOutcome, PolicySource, ReplaceOutcome, RevokeOutcome, StoreError,
     WorkspaceStore,
@@ -114,6 +115,23 @@ impl Services for EdgeServices {
 
     async fn client_document(&self, url: &str) -> Result<crate::core::oauth::cimd::FetchedDocument, String> {
         super::upstream::client_document(url).await
+    }
+
+    async fn within_limit(&self, limit: Limit, subject: &Subject) -> bool {
+        let limiter = match self.env.rate_limiter(limit.binding()) {
+            Ok(l) => l,
+            Err(e) => {
+                worker::console_warn!("rate limit: the {} binding is missing ({e}); not limiting", limit.binding());
+                return true;
+            }
+        };
+        match limiter.limit(subject.key()).await {
+            Ok(outcome) => outcome.success,
+            Err(e) => {
+                worker::console_warn!("rate limit: {} failed ({e}); not limiting", limit.binding());
+                true
+            }
+        }
     }
 
     async fn verify_signature(

@@ -1,6 +1,7 @@
 // Issue #12: hostile and malformed requests. Each gets a clear answer (never a 5xx), and the
 // worker never holds more of a request than its limits.
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import http from "node:http";
 import { describe, it } from "node:test";
 import { BASE } from "./harness.mjs";
@@ -24,7 +25,45 @@ function postChunked(path, contentType, chunks) {
   });
 }
 
+/** A request sent from `address` (any 127.0.0.0/8 address is this machine): wrangler dev, like
+ * Cloudflare, tells the worker the peer's address in `CF-Connecting-IP`. */
+function from(address, method, path, headers = {}, body = "") {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${BASE}${path}`, { method, localAddress: address, headers: { ...headers, "content-length": Buffer.byteLength(body) } }, (res) => {
+      let text = "";
+      res.on("data", (d) => (text += d));
+      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: text }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
 export function hostileSuite() {
+  describe("abuse limits (wrangler.toml [[ratelimits]], simulated by wrangler dev)", () => {
+    it("the 61st registration in a minute from one address is 429 with Retry-After; another address is not limited", async () => {
+      const body = JSON.stringify({ redirect_uris: ["http://localhost:3118/callback"], client_name: "Limited", token_endpoint_auth_method: "none" });
+      const send = (address) => from(address, "POST", "/register", { "content-type": "application/json" }, body);
+      const answers = [];
+      for (let i = 0; i < 61; i++) answers.push(await send("127.0.0.61"));
+      assert.deepEqual(answers.slice(0, 60).map((r) => r.status), Array(60).fill(201));
+      const refused = answers[60];
+      assert.equal(refused.status, 429);
+      assert.equal(refused.headers["retry-after"], "60");
+      assert.deepEqual(JSON.parse(refused.body), { error: "too_many_requests", error_description: "Too many client registrations from this address; try again in 60 seconds" });
+      assert.equal((await send("127.0.0.62")).status, 201);
+    });
+
+    it("token requests count per client, from any address: the 301st in a minute is 429", async () => {
+      const form = new URLSearchParams({ grant_type: "refresh_token", refresh_token: "rt2.nothing", client_id: `limited-${crypto.randomUUID()}` }).toString();
+      const headers = { "content-type": "application/x-www-form-urlencoded" };
+      const statuses = [];
+      for (let i = 0; i < 301; i++) statuses.push((await from(`127.0.1.${1 + (i % 3)}`, "POST", "/token", headers, form)).status);
+      assert.deepEqual([...new Set(statuses.slice(0, 300))], [401], "unknown client, counted all the same");
+      assert.equal(statuses[300], 429);
+    });
+  });
+
   describe("hostile bodies", () => {
     it("a chunked body is read until 1 MiB and refused past it with 413", async () => {
       const registration = JSON.stringify({ redirect_uris: ["http://localhost:3118/callback"], client_name: "Chunked", token_endpoint_auth_method: "none" });

@@ -21,6 +21,7 @@ use crate::core::oauth::register::ClientRegistration;
 use crate::core::oauth::types::ClientId;
 use crate::core::openapi::call::UpstreamRequest;
 use crate::core::openapi::catalog::ApiCatalog;
+use crate::core::ratelimit::{Limit, Subject};
 use crate::core::store::*;
 
 pub(super) const ORIGIN: &str = "http://127.0.0.1:8081";
@@ -72,6 +73,9 @@ pub(super) struct Memory {
     /// Client metadata documents by URL (`client_document`), and every URL fetched.
     pub(super) client_documents: RefCell<HashMap<String, Result<FetchedDocument, String>>>,
     pub(super) document_fetches: RefCell<Vec<String>>,
+    /// Budgets per limit (none: unlimited), and what each (limit, key) has used.
+    pub(super) rate_limits: RefCell<HashMap<Limit, u32>>,
+    pub(super) rate_counts: RefCell<HashMap<(Limit, String), u32>>,
 }
 
 impl Memory {
@@ -115,6 +119,8 @@ impl Memory {
             isolate: RefCell::new(crate::core::isolate::IsolateCache::new(config.policy_cache_seconds, config.revocation_check_seconds)),
             client_documents: RefCell::default(),
             document_fetches: RefCell::default(),
+            rate_limits: RefCell::default(),
+            rate_counts: RefCell::default(),
             config,
         };
         m.set_policy("acme", |_| {});
@@ -338,6 +344,14 @@ impl Services for Memory {
         self.provider.fetch(request, self.now.get())
     }
 
+    async fn within_limit(&self, limit: Limit, subject: &Subject) -> bool {
+        let Some(&budget) = self.rate_limits.borrow().get(&limit) else { return true };
+        let mut counts = self.rate_counts.borrow_mut();
+        let count = counts.entry((limit, subject.key())).or_insert(0);
+        *count += 1;
+        *count <= budget
+    }
+
     async fn client_document(&self, url: &str) -> Result<FetchedDocument, String> {
         self.document_fetches.borrow_mut().push(url.to_string());
         self.client_documents.borrow().get(url).cloned().unwrap_or_else(|| Err("connection refused".into()))
@@ -538,6 +552,7 @@ pub(super) fn connect(svc: &Memory, scope: Option<&str>) -> (String, String, Val
     (client_id, code, body_json(&r))
 }
 
+mod abuse;
 mod admin;
 mod cimd;
 mod errors;
