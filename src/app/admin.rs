@@ -10,6 +10,7 @@ use super::error::{AdminError, AppError, PageError, Store};
 use super::extract::{self, Bearer, BearerHeader, CsrfNonce, Json};
 use super::Services;
 use crate::core::admin::{self, etag, AdminCaller, AdminDenied, OutcomeKind};
+use crate::core::audit::{self, Actor, Event};
 use crate::core::http::{Method, Request, Response};
 use crate::core::ids::{Email, WorkspaceId};
 use crate::core::policy::model::WorkspacePolicy;
@@ -86,16 +87,25 @@ pub async fn api<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Res
 }
 
 async fn workspace<S: Services>(svc: &S, req: &Request, site: &Site, ws: &WorkspaceId, rest: &[&str]) -> Result<Response, AppError> {
-    let (_, policy) = guard(svc, req, site, ws).await?;
+    let (who, policy) = guard(svc, req, site, ws).await?;
+    let by = actor(&who);
     match (req.method, rest) {
         (Method::Get, ["policy"]) => get_policy(svc, ws).await,
-        (Method::Put, ["policy"]) => put_policy(svc, req, ws).await,
+        (Method::Put, ["policy"]) => put_policy(svc, req, ws, by, policy.as_ref()).await,
         (Method::Get, ["connections"]) => connections(svc, ws, policy.as_ref()).await,
-        (Method::Post, ["connections", "revoke"]) => revoke(svc, req, ws).await,
+        (Method::Post, ["connections", "revoke"]) => revoke(svc, req, ws, by).await,
         (Method::Get, ["outcomes"]) => outcomes(svc, ws).await,
         (Method::Get | Method::Put | Method::Delete, ["upstream-key"]) => upstream_key(svc, req, ws).await,
         (_, ["policy" | "connections" | "outcomes"] | ["connections", "revoke"]) => Err(AdminError::MethodNotAllowed.into()),
         _ => Err(AdminError::NoSuchResource.into()),
+    }
+}
+
+/// Who an audit event names for this caller: the member's e-mail in the workspace, or the operator.
+fn actor(who: &AdminCaller) -> Actor<'_> {
+    match who {
+        AdminCaller::Operator => Actor::Operator,
+        AdminCaller::Session(s) => s.current.as_ref().map_or(Actor::Operator, |m| Actor::Admin(&m.email)),
     }
 }
 
@@ -131,7 +141,13 @@ async fn get_policy<S: Services>(svc: &S, ws: &WorkspaceId) -> Result<Response, 
     Ok(no_store(Response::json(200, &body).with_header("etag", &tag)))
 }
 
-async fn put_policy<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId) -> Result<Response, AppError> {
+async fn put_policy<S: Services>(
+    svc: &S,
+    req: &Request,
+    ws: &WorkspaceId,
+    by: Actor<'_>,
+    before: Option<&WorkspacePolicy>,
+) -> Result<Response, AppError> {
     let if_match = req.header("if-match");
     let creating = req.header("if-none-match") == Some("*");
     if if_match.is_none() && !creating {
@@ -143,8 +159,9 @@ async fn put_policy<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId) -> Re
         ReplaceOutcome::Replaced { etag } => {
             // This isolate decides by the new policy at once (others within POLICY_CACHE_SECONDS
             // of KV serving it).
+            let changed = audit::policy_changes(before, &policy);
+            svc.audit(Event::PolicyChanged { by, workspace: ws, etag: &etag, changed });
             svc.isolate().borrow_mut().policies.insert(ws.clone(), Ok(std::rc::Rc::new(policy)), svc.now());
-            svc.log(&format!("admin: policy of {ws} replaced ({etag})"));
             Ok(Response::json(200, &json!({ "workspace": ws, "etag": etag })).with_header("etag", &etag))
         }
         ReplaceOutcome::Conflict { current_etag } => Err(AdminError::Conflict { current_etag }.into()),
@@ -184,7 +201,7 @@ async fn connections<S: Services>(svc: &S, ws: &WorkspaceId, policy: Option<&Wor
 /// `{"user", "id"}` revokes one connection (404 if the user has no such connection); without
 /// `id`, every active connection of the user. `user` is normalised as members are (trimmed,
 /// lowercased), so it names the same Connections object the grant did.
-async fn revoke<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId) -> Result<Response, AppError> {
+async fn revoke<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId, by: Actor<'_>) -> Result<Response, AppError> {
     let body = Json::from_body(req).map_err(|_| {
         AdminError::InvalidRequest("Send JSON {\"user\": \"…\", \"id\": \"…\"} (omit id to revoke all of the user's connections)".into())
     })?;
@@ -193,19 +210,19 @@ async fn revoke<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId) -> Result
     let now = svc.now();
     // This isolate stops trusting the connections at once (others within the revocation bound).
     svc.isolate().borrow_mut().forget_connections_of(ws, &user);
-    let revoked = match body.field("id").cloned() {
-        None | Some(Value::Null) => svc.revoke_all(ws, &user, now).await.map_err(Store::Connections.failed())?,
+    let (revoked, one) = match body.field("id").cloned() {
+        None | Some(Value::Null) => (svc.revoke_all(ws, &user, now).await.map_err(Store::Connections.failed())?, None),
         Some(Value::String(id)) => {
             let list = svc.list(ws, &user).await.map_err(Store::Connections.failed())?;
-            match list.iter().find(|c| c.id.as_str() == id) {
+            match list.into_iter().find(|c| c.id.as_str() == id) {
                 None => return Err(AdminError::NoSuchConnection { workspace: ws.to_string(), user: user.to_string(), id }.into()),
-                Some(c) if c.revoked_at.is_some() => 0,
-                Some(c) => svc.revoke(&c.key(), None, now).await.map(|_| 1).map_err(Store::Connections.failed())?,
+                Some(c) if c.revoked_at.is_some() => (0, Some(c.id)),
+                Some(c) => (svc.revoke(&c.key(), None, now).await.map(|_| 1).map_err(Store::Connections.failed())?, Some(c.id)),
             }
         }
         Some(_) => return Err(AdminError::InvalidRequest("`id` must be a string".into()).into()),
     };
-    svc.log(&format!("admin: revoked {revoked} connection(s) of {user} in {ws}"));
+    svc.audit(Event::Revoked { by, workspace: ws, user: &user, connection: one.as_ref(), count: revoked as usize });
     Ok(Response::json(200, &json!({ "revoked": revoked })))
 }
 

@@ -6,6 +6,7 @@ use super::error::{AppError, PageError, PageForm, Store};
 use super::extract::{self, CsrfNonce, Form};
 use super::{load_policy, signin, PolicyLoadError, Services};
 use crate::core::admin::{Outcome, OutcomeKind};
+use crate::core::audit::Event;
 use crate::core::cookies;
 use crate::core::http::{Request, Response};
 use crate::core::ids::{ConnectionId, Email, WorkspaceId};
@@ -70,14 +71,9 @@ async fn check<S: Services>(svc: &S, req: &Request, form: &Form, site: &Site) ->
     let granted = match evaluate::authorize(&policy, &svc.config().catalog, &facts) {
         Ok(granted) => granted,
         Err(denial) => {
-            svc.log(&format!(
-                "authorize denied: workspace={} client={} rule=\"{}\"",
-                policy.id,
-                client.client_id.as_str(),
-                denial.message()
-            ));
             let scopes = request.requested.scopes.to_vec();
             let user = member.as_ref().unwrap_or(&current.email);
+            svc.audit(Event::Denied { workspace: &policy.id, user: user.as_str(), client_id: &client.client_id, rule: denial.message() });
             record(svc, &policy.id, OutcomeKind::Rejected, user, &client, &request, scopes, Some(denial.message())).await;
             let allowed = policy.allowed_redirect_uris.iter().any(|u| u == &request.redirect_uri);
             let return_to = denial.redirect_error().filter(|_| allowed).map(|code| ReturnTo {
@@ -207,7 +203,13 @@ async fn approve<S: Services>(svc: &S, checked: Checked, origin: &str) -> Result
     };
     let expires_at = svc.now() + svc.config().code_ttl;
     svc.insert(&code, &grant, expires_at).await.map_err(Store::Codes.failed())?;
-    svc.log(&format!("authorize approved: workspace={} client={} scopes={}", grant.workspace, grant.client_id, grant.scopes.join(" ")));
+    svc.audit(Event::Approved {
+        workspace: &grant.workspace,
+        user: &grant.user,
+        client_id: &grant.client_id,
+        connection: &grant.connection_id,
+        scopes: &grant.scopes,
+    });
     record(svc, &grant.workspace, OutcomeKind::Approved, &grant.user, &checked.client, &checked.request, grant.scopes.clone(), None).await;
     Ok(Response::redirect(302, &checked.request.success_redirect(code.as_str(), origin)))
 }

@@ -6,8 +6,10 @@ use super::api_tools::{self, StepUpNeeded};
 use super::error::{AppError, BearerRejection, McpRejection, Store};
 use super::extract::{Bearer, BearerHeader};
 use super::{cached_policy, Services};
+use crate::core::audit::Event;
 use crate::core::connection::ConnectionKey;
 use crate::core::http::{Request, Response};
+use crate::core::ids::ConnectionId;
 use crate::core::mcp::era::{Era, McpHeaders};
 use crate::core::mcp::jsonrpc::{self, envelope, Incoming, Outgoing, RpcError};
 use crate::core::mcp::server::{self, Answer, ApiView, ClientRequest};
@@ -44,7 +46,7 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<R
                 // Tokens minted before they carried the client's name: look it up when shown.
                 let caller =
                     if request.shows_client() && token.claims.client_name.is_none() { with_client_name(svc, caller).await } else { caller };
-                match answer(svc, &id, &era, request, caller, origin).await? {
+                match answer(svc, &id, &era, request, caller, &token.claims.cid, origin).await? {
                     Ok(body) => (200, body),
                     Err(e) => error(&era, e),
                 }
@@ -64,6 +66,7 @@ async fn answer<S: Services>(
     era: &Era,
     request: ClientRequest,
     caller: Caller,
+    connection: &ConnectionId,
     origin: &str,
 ) -> Result<Result<String, RpcError>, AppError> {
     // `tools/list`, and native tools: `mcp_whoami` reports the catalog's state (cached).
@@ -77,8 +80,13 @@ async fn answer<S: Services>(
         Answer::Response(body) => Ok(body),
         Answer::CallApiTool { name, arguments } => match catalog.as_deref().and_then(|c| c.tool(&name).map(|tool| (c, tool))) {
             Some((catalog, tool)) => match api_tools::call(svc, catalog, tool, &caller, &arguments, origin).await {
-                Ok(result) => Ok(server::respond(id, era, result)),
+                Ok(result) => {
+                    let failed = result.get("isError").and_then(serde_json::Value::as_bool).unwrap_or(false);
+                    svc.audit(tool_called(&caller, connection, &name, if failed { "tool_error" } else { "ok" }));
+                    Ok(server::respond(id, era, result))
+                }
                 Err(StepUpNeeded { scope, message }) => {
+                    svc.audit(tool_called(&caller, connection, &name, "step_up"));
                     svc.log(&format!("mcp: step-up for {name}: {message}; challenge scope={}", scope.join(" ")));
                     let rejection = BearerRejection::InsufficientScope { scope: scope.join(" "), message };
                     return Err(AppError::Bearer { origin: origin.to_string(), rejection });
@@ -125,6 +133,10 @@ async fn authenticate<S: Services>(svc: &S, req: &Request, origin: &str) -> Resu
         expires_at: verified.expires_at,
     };
     Ok((verified, caller))
+}
+
+fn tool_called<'a>(caller: &'a Caller, connection: &'a ConnectionId, tool: &'a str, outcome: &'a str) -> Event<'a> {
+    Event::ToolCalled { workspace: &caller.workspace_id, user: &caller.user_email, client_id: &caller.client_id, connection, tool, outcome }
 }
 
 /// The client's registered name, read only when a tool result shows it and the token does not

@@ -44,6 +44,8 @@ pub trait Services: PolicySource + ClientStore + CodeStore + ConnectionStore + W
     fn now(&self) -> i64;
     fn fill_random(&self, buf: &mut [u8]);
     fn log(&self, line: &str);
+    /// Writes an audit event (`core::audit`): one JSON line in the worker's log.
+    fn audit(&self, event: crate::core::audit::Event<'_>);
 
     /// What this isolate remembers between requests (`crate::core::isolate`).
     fn isolate(&self) -> &RefCell<IsolateCache>;

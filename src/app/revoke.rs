@@ -9,6 +9,7 @@
 use super::error::{AppError, Store};
 use super::extract::{Bearer, Form};
 use super::Services;
+use crate::core::audit::{Actor, Event};
 use crate::core::connection::ConnectionKey;
 use crate::core::http::{Request, Response};
 use crate::core::oauth::access_token;
@@ -91,7 +92,7 @@ pub async fn post<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<R
         RevokeOutcome::Revoked => {
             svc.isolate().borrow_mut().active.forget(&connection);
             let ConnectionKey { workspace, user, id } = &connection;
-            svc.log(&format!("revoke: connection {id} of {user} in {workspace} revoked by {}", client_id.as_str()));
+            svc.audit(Event::Revoked { by: Actor::Client(&client_id), workspace, user, connection: Some(id), count: 1 });
             Ok(done())
         }
         RevokeOutcome::WrongClient => Err(another_client()),

@@ -6,7 +6,8 @@ use super::clients::{self, ClientProblem};
 use super::error::{AppError, Store};
 use super::extract::Form;
 use super::{cached_policy, Services};
-use crate::core::connection::{ConnectionRecord, Rotation};
+use crate::core::audit::{Actor, Event};
+use crate::core::connection::{ConnectionKey, ConnectionRecord, Rotation};
 use crate::core::http::{Request, Response};
 use crate::core::ids::WorkspaceId;
 use crate::core::isolate::Chore;
@@ -64,7 +65,9 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
                     // RFC 6749 §4.1.2 / OAuth 2.1 §4.1.3: revoke what the first redemption issued.
                     svc.revoke(&grant.connection(), None, svc.now()).await.map_err(Store::Connections.failed())?;
                     svc.isolate().borrow_mut().active.forget(&grant.connection());
-                    svc.log(&format!("token: code replayed; connection {} revoked", grant.connection_id));
+                    let (workspace, user, connection) = (&grant.workspace, &grant.user, &grant.connection_id);
+                    svc.audit(Event::ReuseDetected { what: "authorization_code", workspace, user, connection });
+                    svc.audit(Event::Revoked { by: Actor::Server, workspace, user, connection: Some(connection), count: 1 });
                     return Err(OAuthError::invalid_grant(REPLAYED).into());
                 }
                 Redemption::Expired => return Err(OAuthError::invalid_grant("The authorization code expired; authorize again").into()),
@@ -156,6 +159,13 @@ async fn redeem_code<S: Services>(
     if svc.create(&connection).await.map_err(Store::Connections.failed())? == CreateOutcome::AlreadyRevoked {
         svc.log(&format!("token: code replayed during its redemption; connection {} is created revoked", connection.id));
     }
+    svc.audit(Event::TokenIssued {
+        workspace: &connection.workspace,
+        user: &connection.user,
+        client_id: &client.client_id,
+        connection: &connection.id,
+        scopes: &scopes.to_param(),
+    });
     Ok(mint(svc, &connection, &client.client_id, &scopes, &grant.resource, origin))
 }
 
@@ -176,7 +186,9 @@ async fn refresh<S: Services>(svc: &S, raw: &str, client_id: &ClientId, origin: 
         Rotation::Rotated { connection, .. } => connection,
         Rotation::Reused => {
             svc.isolate().borrow_mut().active.forget(&token.connection);
-            svc.log(&format!("token: refresh token reuse; connection {} revoked", token.connection.id));
+            let ConnectionKey { workspace, user, id } = &token.connection;
+            svc.audit(Event::ReuseDetected { what: "refresh_token", workspace, user, connection: id });
+            svc.audit(Event::Revoked { by: Actor::Server, workspace, user, connection: Some(id), count: 1 });
             return Err(
                 OAuthError::invalid_grant("The refresh token was already used; the connection has been revoked. Authorize again").into()
             );
@@ -188,6 +200,13 @@ async fn refresh<S: Services>(svc: &S, raw: &str, client_id: &ClientId, origin: 
     // The connection's own grant, narrowed to the current ceiling (its client is `client_id`:
     // `rotate` refused any other).
     let scopes = effective_scopes(svc, &policy, &facts, &connection.scopes)?;
+    svc.audit(Event::Refreshed {
+        workspace: &connection.workspace,
+        user: &connection.user,
+        client_id,
+        connection: &connection.id,
+        generation: connection.generation,
+    });
     Ok(mint(svc, &connection, client_id, &scopes, &mcp_resource(origin), origin))
 }
 

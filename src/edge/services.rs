@@ -117,6 +117,10 @@ impl Services for EdgeServices {
         super::upstream::client_document(url).await
     }
 
+    fn audit(&self, event: crate::core::audit::Event<'_>) {
+        worker::console_log!("{}", event.to_line());
+    }
+
     async fn within_limit(&self, limit: Limit, subject: &Subject) -> bool {
         let limiter = match self.env.rate_limiter(limit.binding()) {
             Ok(l) => l,

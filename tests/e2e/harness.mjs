@@ -76,6 +76,15 @@ export async function stopServer() {
 }
 
 export const logTail = () => serverLog.slice(-3000);
+/** Everything the worker (and wrangler) printed so far. */
+export const serverOutput = () => serverLog;
+
+/** Every secret this run handled — tokens, codes, verifiers, cookies, keys — for the log scan
+ * (e2e.test.mjs): the worker's log must contain none of them. */
+export const SECRETS = new Set([SIGNING_KEY, ADMIN_TOKEN]);
+export function remember(...values) {
+  for (const v of values) if (typeof v === "string" && v.length >= 16) SECRETS.add(v);
+}
 
 // Claude Code's loopback listener (`--callback-port 3118`): a real server that records every
 // callback the browser is sent to.
@@ -86,6 +95,7 @@ export async function startCallbackListener() {
     const u = new URL(req.url, "http://localhost:3118");
     if (!u.pathname.startsWith("/callback")) return res.writeHead(404).end();
     callbacks.push(u.toString());
+    remember(u.searchParams.get("code"));
     res.writeHead(200, { "content-type": "text/plain" }).end("Authentication complete. You can close this window.");
   };
   for (const host of ["127.0.0.1", "::1"]) {
@@ -135,10 +145,10 @@ export class MemoryProvider {
   clientInformation() { return this.client; }
   saveClientInformation(info) { this.client = info; }
   tokens() { return this.savedTokens; }
-  saveTokens(tokens) { this.savedTokens = tokens; }
+  saveTokens(tokens) { remember(tokens?.access_token, tokens?.refresh_token); this.savedTokens = tokens; }
   redirectToAuthorization(url) { this.onRedirect(url); }
   state() { return (this.sentState = crypto.randomUUID()); }
-  saveCodeVerifier(v) { this.verifier = v; }
+  saveCodeVerifier(v) { remember(v); this.verifier = v; }
   codeVerifier() { return this.verifier; }
 }
 
@@ -147,6 +157,7 @@ export class MemoryProvider {
 export function pkce() {
   const verifier = crypto.randomBytes(32).toString("base64url");
   const challenge = crypto.createHash("sha256").update(verifier).digest("base64url");
+  remember(verifier);
   return { verifier, challenge };
 }
 
@@ -216,6 +227,7 @@ export async function browse(url, { workspace = "acme", email = "ada@example.com
     const got = await newCallbacks(before);
     return { ...consent, callbacks: got, finalUrl: page.url() };
   } finally {
+    remember(...(await context.cookies().catch(() => [])).map((c) => c.value));
     if (decision !== "none") await context.close();
   }
 }
@@ -232,8 +244,11 @@ export async function getCode({ workspace = "acme", email = "ada@example.com", s
 }
 
 export async function token(form, base = BASE) {
+  remember(form.code, form.code_verifier, form.refresh_token);
   const r = await fetch(`${base}/token`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(form) });
-  return { status: r.status, headers: r.headers, body: await r.json().catch(() => null) };
+  const body = await r.json().catch(() => null);
+  remember(body?.access_token, body?.refresh_token);
+  return { status: r.status, headers: r.headers, body };
 }
 
 export async function exchange({ client, code, verifier, redirectUri = CALLBACK, base = BASE }) {
@@ -249,6 +264,7 @@ export async function connect(opts = {}) {
 }
 
 export async function mcp(accessToken, message, headers = {}) {
+  remember(accessToken);
   const r = await fetch(`${BASE}/mcp`, {
     method: "POST",
     headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-11-25", ...(accessToken ? { authorization: `Bearer ${accessToken}` } : {}), ...headers },

@@ -18,7 +18,7 @@ fn signed_in<'a>(svc: &'a Memory, ws: &str, email: &str) -> Browser<'a> {
     b
 }
 
-fn operator_post(b: &mut Browser, path: &str, body: &Value) -> Response {
+pub(super) fn operator_post(b: &mut Browser, path: &str, body: &Value) -> Response {
     let auth = format!("Bearer {OPERATOR}");
     b.send(Method::Post, path, &[("authorization", &auth), ("content-type", "application/json")], body.to_string().as_bytes())
 }
@@ -32,7 +32,7 @@ pub(super) fn operator_edit(b: &mut Browser, ws: &str, edit: impl FnOnce(&mut Va
     assert_eq!(r.status, 200, "{}", body_text(&r));
 }
 
-fn admin_put_policy(b: &mut Browser, ws: &str, body: &Value, if_match: &str, csrf: Option<&str>) -> Response {
+pub(super) fn admin_put_policy(b: &mut Browser, ws: &str, body: &Value, if_match: &str, csrf: Option<&str>) -> Response {
     let mut headers = vec![("content-type", "application/json"), ("if-match", if_match)];
     let auth = format!("Bearer {OPERATOR}");
     match csrf {

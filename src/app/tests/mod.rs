@@ -76,6 +76,8 @@ pub(super) struct Memory {
     /// Budgets per limit (none: unlimited), and what each (limit, key) has used.
     pub(super) rate_limits: RefCell<HashMap<Limit, u32>>,
     pub(super) rate_counts: RefCell<HashMap<(Limit, String), u32>>,
+    /// Every audit event, as its JSON line parsed.
+    pub(super) audits: RefCell<Vec<Value>>,
 }
 
 impl Memory {
@@ -121,6 +123,7 @@ impl Memory {
             document_fetches: RefCell::default(),
             rate_limits: RefCell::default(),
             rate_counts: RefCell::default(),
+            audits: RefCell::default(),
             config,
         };
         m.set_policy("acme", |_| {});
@@ -344,6 +347,10 @@ impl Services for Memory {
         self.provider.fetch(request, self.now.get())
     }
 
+    fn audit(&self, event: crate::core::audit::Event<'_>) {
+        self.audits.borrow_mut().push(serde_json::from_str(&event.to_line()).unwrap());
+    }
+
     async fn within_limit(&self, limit: Limit, subject: &Subject) -> bool {
         let Some(&budget) = self.rate_limits.borrow().get(&limit) else { return true };
         let mut counts = self.rate_counts.borrow_mut();
@@ -554,6 +561,7 @@ pub(super) fn connect(svc: &Memory, scope: Option<&str>) -> (String, String, Val
 
 mod abuse;
 mod admin;
+mod audit;
 mod cimd;
 mod errors;
 mod isolate;
