@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the pure core (fuzz/: cargo fuzz, libFuzzer, nightly Rust). Builds
 # every target once, then runs each for SECONDS. libFuzzer reads the seeds in fuzz/corpus/<target>
-# (never written) and keeps what it finds in target/fuzz-corpus/<target>, so runs build on each
-# other. A crash, a failed property or a slow input (over 10 s) fails the run, naming the
-# reproducer in fuzz/artifacts/<target>/.
+# (never written) and keeps what it finds in target/fuzz-corpus/<target> (minimised past 5,000
+# files), so runs build on each other. A crash, a failed property or a slow input (over 10 s)
+# fails the run, naming the reproducer in fuzz/artifacts/<target>/.
 # Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]   (default 10 s, every target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +42,12 @@ for t in "${targets[@]}"; do
   if ! "${fuzz[@]}" run "${opts[@]}" "$t" "target/fuzz-corpus/$t" "fuzz/corpus/$t" -- \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=1024 -print_final_stats=1 >"$log" 2>&1; then
     failed+=("$t")
+  fi
+  # libFuzzer adds files and seldom removes any: past 5,000, keep only those that add coverage.
+  if [ "$(find "target/fuzz-corpus/$t" -type f | wc -l)" -gt 5000 ]; then
+    rm -rf "target/fuzz-corpus/$t.min" && mkdir "target/fuzz-corpus/$t.min"
+    "${fuzz[@]}" run "${opts[@]}" "$t" "target/fuzz-corpus/$t.min" "target/fuzz-corpus/$t" -- -merge=1 -timeout=10 -rss_limit_mb=1024 \
+      >"$log.merge" 2>&1 && rm -rf "target/fuzz-corpus/$t" && mv "target/fuzz-corpus/$t.min" "target/fuzz-corpus/$t"
   fi
   printf '%-14s %10s %8s %6s %6s %6s\n' "$t" "$(final "$log" number_of_executed_units)" "$(final "$log" average_exec_per_sec)" \
     "$(status "$log" cov)" "$(status "$log" ft)" "$(status "$log" corp)"
