@@ -3,12 +3,12 @@ SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 DEV_WORKSPACE := dev
 
-.PHONY: dev test install install-test build seed lint unit e2e clean policy-check bench bench-core deploy-check
+.PHONY: dev test install install-test build seed lint unit fuzz-short fuzz e2e clean policy-check bench bench-core deploy-check
 
 dev: install build .dev.vars seed
 	$(ENV) wrangler dev --ip 127.0.0.1 --port 8081
 
-test: install-test lint unit build deploy-check e2e
+test: install-test lint unit fuzz-short build deploy-check e2e
 
 install:
 	scripts/install.sh
@@ -35,6 +35,15 @@ lint:
 
 unit:
 	$(ENV) cargo test --locked
+
+# Coverage-guided fuzzing of the pure core (fuzz/, README "Tests"): every target for 10 s in
+# `make test`; `make fuzz SECONDS=600` for a longer run.
+fuzz-short:
+	scripts/fuzz.sh 10
+
+SECONDS ?= 300
+fuzz: install
+	scripts/fuzz.sh $(SECONDS)
 
 e2e:
 	$(ENV) node --test --test-concurrency=1 'tests/e2e/*.test.mjs'

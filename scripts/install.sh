@@ -23,6 +23,11 @@ if [ "$(worker-build --version 2>/dev/null | awk '{print $NF}' || true)" != "0.8
   cargo install worker-build --version 0.8.7 --locked --force
 fi
 
+# cargo fuzz for the fuzz targets (scripts/fuzz.sh; `make test` runs them briefly).
+if [ "$(cargo-fuzz --version 2>/dev/null | awk '{print $NF}' || true)" != "0.13.2" ]; then
+  cargo install cargo-fuzz --version 0.13.2 --locked --force
+fi
+
 # npm packages: reinstall only when package-lock.json changed since the last install.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund

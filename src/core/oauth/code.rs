@@ -29,7 +29,10 @@ impl AuthCode {
     pub fn parse(raw: &str) -> Option<AuthCode> {
         let rest = raw.strip_prefix('c')?;
         let (shard, secret) = rest.split_once('_')?;
-        let shard = u8::from_str_radix(shard, 16).ok().filter(|s| *s < CODE_SHARDS && shard.len() == 2)?;
+        // Exactly as `from_random` writes it: two lowercase hex digits (`from_str_radix` alone
+        // would also take `0A` and `+3`, spellings of a code never issued).
+        let lower_hex = shard.len() == 2 && shard.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let shard = u8::from_str_radix(shard, 16).ok().filter(|s| lower_hex && *s < CODE_SHARDS)?;
         (secret.len() == 43 && b64::is_alphabet(secret)).then(|| AuthCode { shard, text: raw.to_string() })
     }
 
@@ -315,9 +318,12 @@ mod tests {
             "cff_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             "x03_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             "c3_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "c0A_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "c+3_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         ] {
             assert!(AuthCode::parse(bad).is_none(), "{bad}");
         }
         assert!(AuthCode::parse("c03_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").is_some());
+        assert_eq!(AuthCode::parse("c0a_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA").map(|c| c.shard()), Some(10));
     }
 }

@@ -102,7 +102,17 @@ pub fn build(doc: &Value) -> Result<Catalog, String> {
     let mut taken: BTreeSet<String> = NATIVE_TOOLS.iter().map(|n| n.to_string()).collect();
     // serde_json orders keys, so iteration (and thus collision suffixes) is deterministic.
     for (path, item) in paths {
-        let item = deref(doc, item);
+        // A path item may be a `$ref` to another; one naming nothing must not vanish unreported.
+        let item = match item.get("$ref").and_then(Value::as_str) {
+            None => item,
+            Some(r) => match lookup(doc, r) {
+                Some(target) => target,
+                None => {
+                    catalog.skipped.push(format!("{path}: the path item's $ref `{r}` does not resolve"));
+                    continue;
+                }
+            },
+        };
         let shared = item.get("parameters").cloned().unwrap_or(Value::Null);
         for method in METHODS {
             let Some(op) = item.get(method) else { continue };
@@ -113,13 +123,6 @@ pub fn build(doc: &Value) -> Result<Catalog, String> {
         }
     }
     Ok(catalog)
-}
-
-fn deref<'a>(doc: &'a Value, v: &'a Value) -> &'a Value {
-    match v.get("$ref").and_then(Value::as_str) {
-        Some(r) => lookup(doc, r).unwrap_or(v),
-        None => v,
-    }
 }
 
 fn operation(
@@ -460,6 +463,16 @@ mod tests {
         let c = build(&doc).unwrap();
         assert_eq!(c.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), vec!["optional_header"]);
         assert_eq!(c.skipped, vec!["GET /x: the required header parameter `X-Tenant` cannot be sent by a tool"]);
+    }
+
+    #[test]
+    fn a_path_item_ref_that_resolves_nowhere_is_reported() {
+        let op = json!({"summary": "Get", "description": "**Required scope:** ALL"});
+        let doc =
+            json!({"openapi": "3.1.0", "paths": {"/a": {"get": op}, "/b": {"$ref": "#/paths/~1a"}, "/c": {"$ref": "#/paths/~1nowhere"}}});
+        let c = build(&doc).unwrap();
+        assert_eq!(c.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), vec!["get", "get_2"]);
+        assert_eq!(c.skipped, vec!["/c: the path item's $ref `#/paths/~1nowhere` does not resolve"]);
     }
 
     #[test]
