@@ -28,7 +28,8 @@ fuzz_target!(|data: &[u8]| {
 
     match token::parse(&pairs, ORIGIN) {
         Ok(_) if twice(&KNOWN) => panic!("a repeated parameter was accepted: {pairs:?}"),
-        Ok(TokenRequest::AuthorizationCode { code, client_id, resource, .. }) => {
+        Ok(TokenRequest::AuthorizationCode { code, presented }) => {
+            let (client_id, resource) = (presented.client_id, presented.resource);
             let text = code.as_str();
             let (shard, secret) = text.strip_prefix('c').and_then(|t| t.split_once('_')).expect("c<shard>_<secret>");
             assert!(shard.len() == 2 && shard.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "shard of {text:?}");

@@ -37,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
         client_uri: None,
         redirect_uris: uris,
         client_id_issued_at: NOW,
+        renewed_at: None,
     };
     if let Ok(matched) = client.match_redirect_uri(Some(requested)) {
         assert_eq!(matched.as_str(), *requested, "the code goes where the client asked, or nowhere");

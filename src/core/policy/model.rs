@@ -126,7 +126,7 @@ fn parse_document(workspace: &WorkspaceId, json: &str, catalog: &ScopeCatalog) -
     if name.trim().is_empty() {
         return Err("`name` must not be empty".into());
     }
-    shown_name("name", name)?;
+    shown_name("name", name, 200)?;
     let mcp_enabled = top.boolean("mcp_enabled")?;
 
     let mut allowed_redirect_uris = Vec::new();
@@ -188,7 +188,8 @@ fn parse_members(top: &Fields) -> Result<Vec<(String, Member)>, String> {
             other => return Err(format!("`{path}.role` must be `admin` or `member`, not `{}`", shown(other))),
         };
         let name = if m.has("name") { m.string("name")?.trim() } else { "" };
-        shown_name(&format!("{path}.name"), name)?;
+        // As long as an e-mail address: a member's name defaults to theirs.
+        shown_name(&format!("{path}.name"), name, crate::core::ids::MAX_EMAIL_LEN)?;
         let name = if name.is_empty() { email.to_string() } else { name.to_string() };
         let sub = if m.has("sub") { Some(m.string("sub")?) } else { None };
         if let Some(bad) = sub.filter(|s| s.is_empty() || s.len() > 255 || s.chars().any(char::is_control)) {
@@ -292,13 +293,13 @@ fn no_duplicates<'p>(entries: impl Iterator<Item = (&'p String, String)>) -> Res
 }
 
 /// Names are shown on the consent, sign-in and admin pages: no control or invisible
-/// formatting characters (`crate::core::text`), and at most 200 characters.
-fn shown_name(path: &str, name: &str) -> Result<(), String> {
+/// formatting characters (`crate::core::text`), and at most `max` characters.
+fn shown_name(path: &str, name: &str, max: usize) -> Result<(), String> {
     if let Some(c) = text::first_hidden(name) {
         return Err(format!("`{path}` contains {c}, a control or invisible formatting character; remove it"));
     }
-    if name.chars().count() > 200 {
-        return Err(format!("`{path}` must be at most 200 characters"));
+    if name.chars().count() > max {
+        return Err(format!("`{path}` must be at most {max} characters"));
     }
     Ok(())
 }

@@ -237,6 +237,17 @@ fn names_shown_on_pages_refuse_invisible_and_control_characters() {
         "`members[0].name` contains U+200B, a control or invisible formatting character; remove it"
     );
     assert_eq!(rejection(|d| d["name"] = json!("A".repeat(201))), "`name` must be at most 200 characters");
+    assert_eq!(rejection(|d| d["members"][0]["name"] = json!("A".repeat(255))), "`members[0].name` must be at most 254 characters");
+    // A member's name defaults to their e-mail address, which may be 254 characters: written
+    // back, it must still be accepted (found by fuzzing).
+    let long = format!("{}@example.com", "a".repeat(254 - 12));
+    assert!(parse(&{
+        let mut d = sample();
+        d["members"][0]["email"] = json!(long);
+        d["members"][0]["name"] = json!(long);
+        d.to_string()
+    })
+    .is_ok());
     assert!(parse(&{
         let mut d = sample();
         d["name"] = json!("Acme <script>alert(1)</script> — Société 日本");
