@@ -3,6 +3,7 @@
 use super::Services;
 use crate::core::http::Response;
 use crate::core::isolate::Document;
+use crate::core::oauth::keys::JwtPurpose;
 use crate::core::oauth::metadata;
 
 fn cached_json<S: Services>(svc: &S, document: Document, origin: &str, build: impl FnOnce() -> serde_json::Value) -> Response {
@@ -26,6 +27,12 @@ pub fn authorization_server<S: Services>(svc: &S, origin: &str) -> Response {
     cached_json(svc, Document::AuthorizationServer, origin, || metadata::authorization_server(origin))
 }
 
+/// `/.well-known/jwks.json`: the access-token keys (the `jwks_uri` of the metadata).
 pub fn jwks<S: Services>(svc: &S) -> Response {
-    cached_json(svc, Document::Jwks, "", || svc.keys().jwks())
+    cached_json(svc, Document::Jwks, "", || svc.keys().jwks(JwtPurpose::AccessToken))
+}
+
+/// `/.well-known/upstream-jwks.json`: the keys upstream APIs verify our assertions with.
+pub fn upstream_jwks<S: Services>(svc: &S) -> Response {
+    cached_json(svc, Document::UpstreamJwks, "", || svc.keys().jwks(JwtPurpose::UpstreamAssertion))
 }

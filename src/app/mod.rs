@@ -174,6 +174,7 @@ async fn route<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Respo
         (Method::Get, "/.well-known/oauth-protected-resource/mcp") => discovery::protected_resource(svc, origin, true),
         (Method::Get, "/.well-known/oauth-authorization-server") => discovery::authorization_server(svc, origin),
         (Method::Get, "/.well-known/jwks.json") => discovery::jwks(svc),
+        (Method::Get, "/.well-known/upstream-jwks.json") => discovery::upstream_jwks(svc),
         (Method::Post, p) if REGISTER_PATHS.contains(&p) => register::post(svc, req).await?,
         (Method::Get, "/authorize") => authorize::get(svc, req, site).await?,
         (Method::Post, "/authorize") => authorize::post(svc, req, site).await?,

@@ -128,6 +128,7 @@ pub enum Document {
     ProtectedResource,
     ProtectedResourceMcp,
     Jwks,
+    UpstreamJwks,
 }
 
 /// A write whose effect lasts: done once, it need not be done again for `CHORE_SECONDS`.

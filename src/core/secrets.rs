@@ -10,7 +10,7 @@ use crate::core::oauth::keys::Keys;
 pub const NONCE_BYTES: usize = 24;
 
 pub fn seal(keys: &Keys, plaintext: &[u8], nonce: &[u8; NONCE_BYTES], workspace: &str) -> String {
-    let cipher = XChaCha20Poly1305::new((&keys.secrets_key).into());
+    let cipher = XChaCha20Poly1305::new(keys.secrets_key().into());
     // Encryption with a valid key and nonce only fails for inputs over 256 GiB.
     let sealed = cipher
         .encrypt(XNonce::from_slice(nonce), Payload { msg: plaintext, aad: workspace.as_bytes() })
@@ -26,7 +26,7 @@ pub fn open(keys: &Keys, stored: &str, workspace: &str) -> Option<Vec<u8>> {
         return None;
     }
     let (nonce, sealed) = bytes.split_at(NONCE_BYTES);
-    let cipher = XChaCha20Poly1305::new((&keys.secrets_key).into());
+    let cipher = XChaCha20Poly1305::new(keys.secrets_key().into());
     cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: workspace.as_bytes() }).ok()
 }
 

@@ -35,6 +35,11 @@ export function oauthSuite() {
       const jwks = await (await fetch(`${BASE}/.well-known/jwks.json`)).json();
       assert.equal(jwks.keys[0].crv, "Ed25519");
       assert.equal(jwks.keys[0].d, undefined);
+      // Upstream assertions have their own key, published apart.
+      const upstream = await (await fetch(`${BASE}/.well-known/upstream-jwks.json`)).json();
+      assert.equal(upstream.keys[0].crv, "Ed25519");
+      assert.equal(upstream.keys[0].d, undefined);
+      assert.notEqual(upstream.keys[0].kid, jwks.keys[0].kid);
     });
 
     it("registers public clients with 201 and no null or empty fields", async () => {
@@ -265,7 +270,9 @@ export function oauthSuite() {
       assert.equal(tampered.status, 401);
       assert.match(tampered.headers.get("www-authenticate"), /error="invalid_token"/);
       const jwks = await (await fetch(`${BASE}/.well-known/jwks.json`)).json();
-      const key = await jose.importJWK({ kty: "OKP", crv: "Ed25519", x: jwks.keys[0].x, d: SIGNING_KEY }, "EdDSA");
+      // The access-token key's seed is derived from SIGNING_KEY (src/core/oauth/keys.rs).
+      const d = crypto.createHmac("sha256", Buffer.from(SIGNING_KEY, "base64url")).update("mcp-edge access-token signing key v1").digest("base64url");
+      const key = await jose.importJWK({ kty: "OKP", crv: "Ed25519", x: jwks.keys[0].x, d }, "EdDSA");
       const foreign = await new jose.SignJWT({ ...claims, aud: "https://other.example/mcp" }).setProtectedHeader({ alg: "EdDSA", typ: "at+jwt", kid: jwks.keys[0].kid }).sign(key);
       const control = await new jose.SignJWT(claims).setProtectedHeader({ alg: "EdDSA", typ: "at+jwt", kid: jwks.keys[0].kid }).sign(key);
       assert.equal((await mcp(control, rpc("ping"))).status, 200, "the re-signed original is accepted: only the audience differs");

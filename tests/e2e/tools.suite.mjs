@@ -97,15 +97,18 @@ export function toolsSuite() {
       assert.equal(recorded.length, before);
     });
 
-    it("the client's token never reaches the upstream; the assertion verifies against /.well-known/jwks.json", async () => {
+    it("the client's token never reaches the upstream; the assertion verifies against /.well-known/upstream-jwks.json, the access token does not", async () => {
       const { tokens } = await connect({ workspace: "reader", email: "rita@example.com" });
       await call(tokens.access_token, "list_companies", {});
       const req = recorded.at(-1);
       assert.ok(!JSON.stringify(req).includes(tokens.access_token), "no trace of the client's access token");
       assert.ok(!JSON.stringify(req).includes(tokens.refresh_token));
       const assertion = req.headers.authorization.replace(/^Bearer /, "");
-      const jwks = jose.createRemoteJWKSet(new URL(`${BASE}/.well-known/jwks.json`));
-      const { payload } = await jose.jwtVerify(assertion, jwks, { issuer: BASE, audience: `http://127.0.0.1:${PROXY_PORT}` });
+      const jwks = jose.createRemoteJWKSet(new URL(`${BASE}/.well-known/upstream-jwks.json`));
+      const checks = { issuer: BASE, audience: `http://127.0.0.1:${PROXY_PORT}`, typ: "mcp-edge-assertion+jwt", algorithms: ["EdDSA"] };
+      const { payload } = await jose.jwtVerify(assertion, jwks, checks);
+      // An access token is signed by another key: no upstream key verifies it.
+      await assert.rejects(jose.jwtVerify(tokens.access_token, jwks, { algorithms: ["EdDSA"] }));
       assert.equal(payload.sub, "rita@example.com");
       assert.equal(payload.ws, "reader");
       assert.equal(payload.scope, "COMPANIES_READ");

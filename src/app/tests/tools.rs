@@ -3,6 +3,7 @@ use serde_json::{json, Value};
 
 use super::admin::admin_get;
 use super::*;
+use crate::core::openapi::assertion::AssertionClaims;
 
 fn call_tool(b: &mut Browser, access: &str, name: &str, args: Value) -> Value {
     let r = mcp(b, access, json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": name, "arguments": args}}));
@@ -33,13 +34,64 @@ fn api_tools_are_listed_by_scope_and_called_without_the_clients_token() {
     let auth = &headers.iter().find(|(k, _)| k == "authorization").unwrap().1;
     assert!(!auth.contains(access), "the client's token is never forwarded");
     let assertion = auth.strip_prefix("Bearer ").unwrap();
-    let untrusted = jwt_compact::UntrustedToken::new(assertion).unwrap();
-    use jwt_compact::AlgorithmExt;
-    let keys = svc.keys();
-    let claims = keys.algorithm.validator::<crate::core::openapi::assertion::AssertionClaims>(&keys.pair.pk).validate(&untrusted).unwrap();
+    let claims = under_upstream_jwks(&svc, assertion).expect("the assertion verifies with /.well-known/upstream-jwks.json");
     assert_eq!(claims.claims().custom.aud, "https://api.example");
     assert_eq!(claims.claims().custom.scope, "CONTACTS_READ");
     assert_eq!(claims.claims().custom.sub, "ada@example.com");
+}
+
+/// Verifies `token` as an upstream would: the key its `kid` names in
+/// `/.well-known/upstream-jwks.json`, and the assertion `typ`.
+fn under_upstream_jwks(svc: &Memory, token: &str) -> Option<jwt_compact::Token<AssertionClaims>> {
+    use jwt_compact::AlgorithmExt;
+    let jwks = body_json(&Browser::new(svc).get("/.well-known/upstream-jwks.json"));
+    let untrusted = jwt_compact::UntrustedToken::new(token).ok()?;
+    if untrusted.header().token_type.as_deref() != Some(crate::core::openapi::assertion::TOKEN_TYPE) {
+        return None;
+    }
+    let jwk = jwks["keys"].as_array()?.iter().find(|k| k["kid"].as_str() == untrusted.header().key_id.as_deref())?;
+    let jwk: jwt_compact::jwk::JsonWebKey = serde_json::from_value(jwk.clone()).ok()?;
+    let key = ed25519_compact::PublicKey::try_from(&jwk).ok()?;
+    jwt_compact::alg::Ed25519.validator::<AssertionClaims>(&key).validate(&untrusted).ok()
+}
+
+/// Access tokens and upstream assertions are signed by different keys, published apart: an
+/// assertion an upstream received is no access token here (not at `/mcp`, not at `/revoke`),
+/// and an access token does not verify with the keys upstreams use.
+#[test]
+fn an_assertion_is_no_access_token_and_an_access_token_no_assertion() {
+    let svc = Memory::new();
+    let (client_id, _, tokens) = connect(&svc, None);
+    let access = tokens["access_token"].as_str().unwrap();
+    let mut b = Browser::new(&svc);
+    call_tool(&mut b, access, "get_a_contact", json!({"pathParams": {"id": "1"}}));
+    let auth = svc.upstream_calls.borrow()[0].1.iter().find(|(k, _)| k == "authorization").unwrap().1.clone();
+    let assertion = auth.strip_prefix("Bearer ").unwrap();
+    let r = mcp(&mut b, assertion, json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}));
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").unwrap().contains("error=\"invalid_token\""));
+    // Nothing of ours at /revoke: answered 200 with nothing done, and refused as a Bearer.
+    let r = b.post_form("/revoke", &[("token", assertion), ("client_id", &client_id)]);
+    assert_eq!(r.status, 200);
+    assert_eq!(mcp(&mut b, access, json!({"jsonrpc": "2.0", "id": 2, "method": "ping"})).status, 200, "the connection lives");
+    let r = b.post_form_with("/revoke", &[("token", access)], &[("authorization", &auth)]);
+    assert_eq!((r.status, body_json(&r)["error"].as_str()), (401, Some("invalid_client")));
+    // The two documents publish different keys, and the access token's signature holds under
+    // none of the upstream ones.
+    let upstream = b.get("/.well-known/upstream-jwks.json");
+    assert_eq!((upstream.status, upstream.header("cache-control")), (200, Some("public, max-age=300")));
+    let (upstream, ours) = (body_json(&upstream), body_json(&b.get("/.well-known/jwks.json")));
+    assert_ne!(upstream["keys"][0]["x"], ours["keys"][0]["x"]);
+    assert_ne!(upstream["keys"][0]["kid"], ours["keys"][0]["kid"]);
+    assert!(under_upstream_jwks(&svc, assertion).is_some());
+    assert!(under_upstream_jwks(&svc, access).is_none());
+    let untrusted = jwt_compact::UntrustedToken::new(access).unwrap();
+    for jwk in upstream["keys"].as_array().unwrap() {
+        use jwt_compact::AlgorithmExt;
+        let jwk: jwt_compact::jwk::JsonWebKey = serde_json::from_value(jwk.clone()).unwrap();
+        let key = ed25519_compact::PublicKey::try_from(&jwk).unwrap();
+        assert!(jwt_compact::alg::Ed25519.validator::<Value>(&key).validate(&untrusted).is_err());
+    }
 }
 
 #[test]

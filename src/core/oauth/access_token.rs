@@ -1,12 +1,12 @@
 //! Access tokens: self-verifying JWTs (RFC 9068 profile, EdDSA). Verifying one needs no storage;
 //! the live checks (connection, membership, policy) happen in `crate::app::mcp_http`.
 use chrono::{TimeZone, Utc};
-use jwt_compact::{AlgorithmExt, TimeOptions, UntrustedToken};
+use jwt_compact::{TimeOptions, UntrustedToken};
 use serde::{Deserialize, Serialize};
 
 use crate::core::connection::ConnectionKey;
 use crate::core::ids::{ConnectionId, Email, WorkspaceId};
-use crate::core::oauth::keys::Keys;
+use crate::core::oauth::keys::{JwtPurpose, Keys};
 use crate::core::oauth::types::ClientId;
 
 pub const TOKEN_TYPE: &str = "at+jwt";
@@ -67,10 +67,11 @@ impl BearerError {
 }
 
 pub fn sign(keys: &Keys, claims: &AccessClaims, issued_at: i64, expires_at: i64) -> String {
-    keys.sign_jwt(TOKEN_TYPE, claims, issued_at, expires_at)
+    keys.sign_jwt(JwtPurpose::AccessToken, TOKEN_TYPE, claims, issued_at, expires_at)
 }
 
-/// RFC 9068 §4: check type, signature, issuer, audience and expiry.
+/// RFC 9068 §4: check type, signature (under the access-token key its `kid` names: an upstream
+/// assertion, signed by another key, fails here), issuer, audience and expiry.
 pub fn verify(keys: &Keys, token: &str, issuer: &str, audience: &str, now: i64) -> Result<VerifiedToken, BearerError> {
     verify_inner(keys, token, issuer, audience, Some(now))
 }
@@ -86,7 +87,7 @@ fn verify_inner(keys: &Keys, token: &str, issuer: &str, audience: &str, now: Opt
     if untrusted.header().token_type.as_deref() != Some(TOKEN_TYPE) {
         return Err(BearerError::Malformed);
     }
-    let token = keys.algorithm.validator::<AccessClaims>(&keys.pair.pk).validate(&untrusted).map_err(|e| match e {
+    let token = keys.verify_jwt::<AccessClaims>(JwtPurpose::AccessToken, &untrusted).map_err(|e| match e {
         jwt_compact::ValidationError::InvalidSignature | jwt_compact::ValidationError::InvalidSignatureLen { .. } => {
             BearerError::BadSignature
         }

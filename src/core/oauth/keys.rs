@@ -1,83 +1,175 @@
-//! The server's key material, derived from one secret (`SIGNING_KEY`: base64url of a 32-byte
-//! Ed25519 seed): the access-token signing key (published in the JWKS) and the cookie MAC key.
-use ed25519_compact::{KeyPair, Seed};
+//! The server's key material, derived from one secret (`SIGNING_KEY`: base64url of 32 random
+//! bytes). Each purpose has its own key, HMAC-SHA256 of the secret under the purpose's label, so
+//! nothing made for one purpose is valid for another:
+//!
+//! - access tokens: an Ed25519 key (seed = HMAC(secret, `mcp-edge access-token signing key v1`)),
+//!   published at `/.well-known/jwks.json`;
+//! - upstream assertions: another Ed25519 key (`mcp-edge upstream-assertion signing key v1`),
+//!   published at `/.well-known/upstream-jwks.json` — an upstream that verifies assertions
+//!   with it can never be handed an access token instead, nor the resource server an assertion;
+//! - cookie and form MACs (`mcp-edge cookie key v1`), the refresh tokens' synthetic IV
+//!   (`mcp-edge refresh key v1`) and sealing at rest (`mcp-edge secrets key v1`).
+use ed25519_compact::{KeyPair, PublicKey, Seed};
 use hmac::{Hmac, Mac};
 use jwt_compact::alg::Ed25519;
 use jwt_compact::jwk::JsonWebKey;
+use jwt_compact::{AlgorithmExt, Token, UntrustedToken, ValidationError};
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::core::b64;
 
-pub struct Keys {
-    pub(crate) algorithm: Ed25519,
-    pub(crate) pair: KeyPair,
-    pub(crate) kid: String,
-    cookie_key: [u8; 32],
-    refresh_key: [u8; 32],
-    pub(crate) secrets_key: [u8; 32],
+/// What a JWT we sign is for. Each purpose has its own Ed25519 key, `kid` and JWKS document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtPurpose {
+    /// Access tokens (`at+jwt`), verified by this server's `/mcp` and `/revoke`.
+    AccessToken,
+    /// Assertions sent to the upstream API in place of the client's token.
+    UpstreamAssertion,
 }
 
-impl std::fmt::Debug for Keys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keys").field("kid", &self.kid).finish_non_exhaustive()
+impl JwtPurpose {
+    fn label(self) -> &'static [u8] {
+        match self {
+            JwtPurpose::AccessToken => b"mcp-edge access-token signing key v1",
+            JwtPurpose::UpstreamAssertion => b"mcp-edge upstream-assertion signing key v1",
+        }
     }
 }
 
-impl Keys {
-    pub fn from_secret(secret: &str) -> Result<Keys, String> {
-        let seed = b64::decode(secret.trim())
-            .filter(|b| b.len() == Seed::BYTES)
-            .ok_or("SIGNING_KEY must be the base64url encoding (no padding) of 32 random bytes")?;
-        let mut bytes = [0u8; Seed::BYTES];
-        bytes.copy_from_slice(&seed);
-        let pair = KeyPair::from_seed(Seed::new(bytes));
+/// An Ed25519 key pair and its key ID.
+struct SigningKey {
+    pair: KeyPair,
+    kid: String,
+}
+
+impl SigningKey {
+    fn derive(secret: &[u8], purpose: JwtPurpose) -> SigningKey {
+        let pair = KeyPair::from_seed(Seed::new(hmac_sha256(secret, purpose.label())));
         // RFC 7638 thumbprint of the public JWK as the key ID.
         let kid = b64::encode(&JsonWebKey::from(&pair.pk).thumbprint::<Sha256>());
-        let cookie_key = hmac_sha256(&bytes, b"mcp-edge cookie key v1");
-        let refresh_key = hmac_sha256(&bytes, b"mcp-edge refresh key v1");
-        let secrets_key = hmac_sha256(&bytes, b"mcp-edge secrets key v1");
-        Ok(Keys { algorithm: Ed25519, pair, kid, cookie_key, refresh_key, secrets_key })
+        SigningKey { pair, kid }
     }
 
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
-    /// `/.well-known/jwks.json` (RFC 7517).
-    pub fn jwks(&self) -> Value {
-        let jwk = JsonWebKey::from(&self.pair.pk);
-        let mut key = serde_json::to_value(&jwk).unwrap_or(Value::Null);
+    /// The public JWK (RFC 7517 §4) with its `kid`, `alg` and `use`.
+    fn public_jwk(&self) -> Value {
+        let mut key = serde_json::to_value(JsonWebKey::from(&self.pair.pk)).unwrap_or(Value::Null);
         if let Value::Object(map) = &mut key {
             map.insert("kid".into(), json!(self.kid));
             map.insert("alg".into(), json!("EdDSA"));
             map.insert("use".into(), json!("sig"));
         }
-        json!({ "keys": [key] })
-    }
-
-    /// HMAC-SHA256 under the cookie key: session cookies and CSRF tokens.
-    pub fn cookie_mac(&self, data: &[u8]) -> [u8; 32] {
-        hmac_sha256(&self.cookie_key, data)
+        key
     }
 }
 
+/// Every key derived from one value of the secret.
+struct KeySet {
+    access_token: SigningKey,
+    upstream_assertion: SigningKey,
+    cookie: [u8; 32],
+    refresh: [u8; 32],
+    secrets: [u8; 32],
+}
+
+impl KeySet {
+    fn derive(secret: &[u8; 32]) -> KeySet {
+        KeySet {
+            access_token: SigningKey::derive(secret, JwtPurpose::AccessToken),
+            upstream_assertion: SigningKey::derive(secret, JwtPurpose::UpstreamAssertion),
+            cookie: hmac_sha256(secret, b"mcp-edge cookie key v1"),
+            refresh: hmac_sha256(secret, b"mcp-edge refresh key v1"),
+            secrets: hmac_sha256(secret, b"mcp-edge secrets key v1"),
+        }
+    }
+
+    fn signing(&self, purpose: JwtPurpose) -> &SigningKey {
+        match purpose {
+            JwtPurpose::AccessToken => &self.access_token,
+            JwtPurpose::UpstreamAssertion => &self.upstream_assertion,
+        }
+    }
+}
+
+pub struct Keys {
+    current: KeySet,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys").field("kid", &self.current.access_token.kid).finish_non_exhaustive()
+    }
+}
+
+/// The secret as configured: base64url (no padding) of exactly 32 bytes.
+fn parse_secret(name: &str, text: &str) -> Result<[u8; 32], String> {
+    b64::decode(text.trim())
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes.as_slice()).ok())
+        .ok_or_else(|| format!("{name} must be the base64url encoding (no padding) of 32 random bytes"))
+}
+
 impl Keys {
-    /// A compact EdDSA JWT with our key ID: access tokens (`at+jwt`) and upstream assertions.
-    pub fn sign_jwt<T: serde::Serialize>(&self, token_type: &str, custom: T, issued_at: i64, expires_at: i64) -> String {
+    pub fn from_secret(secret: &str) -> Result<Keys, String> {
+        Ok(Keys { current: KeySet::derive(&parse_secret("SIGNING_KEY", secret)?) })
+    }
+
+    /// The key ID new JWTs of `purpose` carry.
+    pub fn kid(&self, purpose: JwtPurpose) -> &str {
+        &self.current.signing(purpose).kid
+    }
+
+    /// The JWKS (RFC 7517 §5) of `purpose`: `/.well-known/jwks.json` for access tokens,
+    /// `/.well-known/upstream-jwks.json` for upstream assertions. Public keys only.
+    pub fn jwks(&self, purpose: JwtPurpose) -> Value {
+        json!({ "keys": [self.current.signing(purpose).public_jwk()] })
+    }
+
+    /// A compact EdDSA JWT under `purpose`'s key, with its key ID.
+    pub fn sign_jwt<T: serde::Serialize>(
+        &self,
+        purpose: JwtPurpose,
+        token_type: &str,
+        custom: T,
+        issued_at: i64,
+        expires_at: i64,
+    ) -> String {
         use chrono::{TimeZone, Utc};
-        use jwt_compact::AlgorithmExt;
-        let header = jwt_compact::Header::empty().with_key_id(self.kid.clone()).with_token_type(token_type);
+        let key = self.current.signing(purpose);
+        let header = jwt_compact::Header::empty().with_key_id(key.kid.clone()).with_token_type(token_type);
         let mut claims = jwt_compact::Claims::new(custom);
         claims.issued_at = Utc.timestamp_opt(issued_at, 0).single();
         claims.expiration = Utc.timestamp_opt(expires_at, 0).single();
         // Signing with an in-memory Ed25519 key and serialising plain strings cannot fail.
-        self.algorithm.token(&header, &claims, &self.pair.sk).expect("JWT creation is infallible here")
+        Ed25519.token(&header, &claims, &key.pair.sk).expect("JWT creation is infallible here")
+    }
+
+    /// Checks the signature of a JWT of `purpose` against the key its `kid` names. A `kid` that
+    /// is not one of `purpose`'s keys — another purpose's included — fails as a bad signature.
+    /// Claims other than the signature are the caller's to check.
+    pub fn verify_jwt<T: DeserializeOwned>(&self, purpose: JwtPurpose, token: &UntrustedToken) -> Result<Token<T>, ValidationError> {
+        let key = self.verifying_key(purpose, token.header().key_id.as_deref()).ok_or(ValidationError::InvalidSignature)?;
+        Ed25519.validator::<T>(key).validate(token)
+    }
+
+    fn verifying_key(&self, purpose: JwtPurpose, kid: Option<&str>) -> Option<&PublicKey> {
+        let key = self.current.signing(purpose);
+        (kid == Some(key.kid.as_str())).then_some(&key.pair.pk)
+    }
+
+    /// HMAC-SHA256 under the cookie key: session cookies and CSRF tokens.
+    pub fn cookie_mac(&self, data: &[u8]) -> [u8; 32] {
+        hmac_sha256(&self.current.cookie, data)
     }
 
     /// HMAC-SHA256 under the refresh-token key.
     pub fn refresh_mac(&self, data: &[u8]) -> [u8; 32] {
-        hmac_sha256(&self.refresh_key, data)
+        hmac_sha256(&self.current.refresh, data)
+    }
+
+    /// The XChaCha20-Poly1305 key for secrets sealed at rest (`crate::core::secrets`).
+    pub(crate) fn secrets_key(&self) -> &[u8; 32] {
+        &self.current.secrets
     }
 }
 
@@ -100,16 +192,53 @@ mod tests {
     fn secret_must_be_32_bytes_of_base64url() {
         assert!(Keys::from_secret("short").is_err());
         assert!(Keys::from_secret(&b64::encode(&[1u8; 31])).is_err());
+        assert!(Keys::from_secret(&b64::encode(&[1u8; 33])).is_err());
         assert!(Keys::from_secret(&b64::encode(&[1u8; 32])).is_ok());
     }
 
     #[test]
-    fn jwks_publishes_only_the_public_key() {
-        let jwks = test_keys().jwks();
-        let key = &jwks["keys"][0];
-        assert_eq!(key["kty"], "OKP");
-        assert_eq!(key["crv"], "Ed25519");
-        assert_eq!(key["kid"], test_keys().kid());
-        assert!(key.get("d").is_none());
+    fn jwks_publishes_only_the_public_key_of_its_purpose() {
+        let keys = test_keys();
+        for purpose in [JwtPurpose::AccessToken, JwtPurpose::UpstreamAssertion] {
+            let jwks = keys.jwks(purpose);
+            let key = &jwks["keys"][0];
+            assert_eq!((key["kty"].as_str(), key["crv"].as_str(), key["alg"].as_str()), (Some("OKP"), Some("Ed25519"), Some("EdDSA")));
+            assert_eq!(key["kid"], keys.kid(purpose));
+            assert!(key.get("d").is_none());
+            assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1));
+        }
+        assert_ne!(keys.kid(JwtPurpose::AccessToken), keys.kid(JwtPurpose::UpstreamAssertion));
+        assert_ne!(keys.jwks(JwtPurpose::AccessToken)["keys"][0]["x"], keys.jwks(JwtPurpose::UpstreamAssertion)["keys"][0]["x"]);
+    }
+
+    /// The derivation is the documented one: tests/e2e computes the access-token key the same
+    /// way with node's `createHmac` to forge tokens (this vector is node's answer).
+    #[test]
+    fn signing_seeds_are_hmacs_of_the_secret_under_their_labels() {
+        let secret = [7u8; 32];
+        let keys = test_keys();
+        for purpose in [JwtPurpose::AccessToken, JwtPurpose::UpstreamAssertion] {
+            let seed = hmac_sha256(&secret, purpose.label());
+            assert_eq!(keys.current.signing(purpose).pair.pk, KeyPair::from_seed(Seed::new(seed)).pk);
+            assert_ne!(seed, secret, "never the secret itself");
+        }
+        let x = keys.jwks(JwtPurpose::AccessToken)["keys"][0]["x"].clone();
+        assert_eq!(x, "UKD_RdrcAxn1pYnLOrW5eXXF8ipb-b5izuKK4sa2LzU");
+    }
+
+    #[test]
+    fn a_jwt_verifies_only_under_its_own_purpose() {
+        let keys = test_keys();
+        let token = keys.sign_jwt(JwtPurpose::UpstreamAssertion, "t", json!({"a": 1}), 0, 10);
+        let untrusted = UntrustedToken::new(&token).unwrap();
+        assert_eq!(untrusted.header().key_id.as_deref(), Some(keys.kid(JwtPurpose::UpstreamAssertion)));
+        assert!(keys.verify_jwt::<Value>(JwtPurpose::UpstreamAssertion, &untrusted).is_ok());
+        assert!(matches!(keys.verify_jwt::<Value>(JwtPurpose::AccessToken, &untrusted), Err(ValidationError::InvalidSignature)));
+        // Naming the access-token key does not help: the signature is not that key's.
+        let header = jwt_compact::Header::empty().with_key_id(keys.kid(JwtPurpose::AccessToken).to_string());
+        let claims = jwt_compact::Claims::new(json!({"a": 1}));
+        let spoofed = Ed25519.token(&header, &claims, &keys.current.upstream_assertion.pair.sk).unwrap();
+        let untrusted = UntrustedToken::new(&spoofed).unwrap();
+        assert!(matches!(keys.verify_jwt::<Value>(JwtPurpose::AccessToken, &untrusted), Err(ValidationError::InvalidSignature)));
     }
 }
