@@ -56,7 +56,8 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
         TokenRequest::AuthorizationCode { code, presented } => {
             let client_id = presented.client_id.clone();
             let client = known_client(svc, &client_id).await?;
-            let grant = match svc.redeem(&code, svc.now(), &presented).await.map_err(Store::Codes.failed())? {
+            let redeemed_at = svc.now();
+            let grant = match svc.redeem(&code, redeemed_at, &presented).await.map_err(Store::Codes.failed())? {
                 Redemption::Redeemed { grant } => grant,
                 // Checked before anything was written: the code stays redeemable, and a
                 // connection it made stays alive.
@@ -73,7 +74,19 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
                 Redemption::Expired => return Err(OAuthError::invalid_grant("The authorization code expired; authorize again").into()),
                 Redemption::Unknown => return Err(OAuthError::invalid_grant("The authorization code is invalid").into()),
             };
-            let tokens = redeem_code(svc, &grant, &client, origin).await?;
+            let tokens = match redeem_code(svc, &grant, &client, origin).await {
+                Ok(tokens) => tokens,
+                // A store failed after the code was consumed (the policy, the connection): no
+                // tokens reached the client, so the code is given back for its retry. (If the
+                // release fails too, the code stays spent: the person authorizes again.)
+                Err(e @ AppError::Unavailable { .. }) => {
+                    if let Err(why) = svc.release(&code, redeemed_at).await {
+                        svc.log(&format!("token: could not give back a code after a store failure: {}", why.0));
+                    }
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
             // A client in use is kept: its registration lives `client_ttl` from its last renewal,
             // due once a day at most (`renewal_due`, also at most once a day per isolate, whose
             // copy of the registration may be older). Best effort: the tokens are issued either

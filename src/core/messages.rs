@@ -31,6 +31,8 @@ pub enum CodesCall {
     Insert { key: String, grant: CodeGrant, expires_at: i64 },
     /// `CodeStore::redeem` (`core::oauth::code::redeem`). Answers `Redemption`.
     Redeem { key: String, now: i64, presented: Presentation },
+    /// `CodeStore::release` (`core::oauth::code::release`). Answers `()`.
+    Release { key: String, consumed_at: i64 },
 }
 
 /// To the `Connections` object of one (workspace, user).
@@ -78,6 +80,7 @@ impl Call for CodesCall {
         match self {
             CodesCall::Insert { .. } => "insert",
             CodesCall::Redeem { .. } => "redeem",
+            CodesCall::Release { .. } => "release",
         }
     }
 }
@@ -192,8 +195,9 @@ mod tests {
         let ops = round_trips(vec![
             CodesCall::Insert { key: "k".into(), grant: grant(), expires_at: 60 },
             CodesCall::Redeem { key: "k".into(), now: 30, presented: presented() },
+            CodesCall::Release { key: "k".into(), consumed_at: 30 },
         ]);
-        assert_eq!(ops, ["insert", "redeem"]);
+        assert_eq!(ops, ["insert", "redeem", "release"]);
         let wire = json!({"redeem": {"key": "k", "now": 30, "presented": {
             "client_id": "cl", "redirect_uri": null, "verifier": VERIFIER, "resource": "https://mcp.example/mcp"
         }}});

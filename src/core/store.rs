@@ -46,6 +46,9 @@ pub trait CodeStore {
     /// recognised and returns the grant, whose connection the caller then revokes. An unconsumed
     /// code past `expires_at` is `Expired`. The contract is `core::oauth::code::redeem`.
     async fn redeem(&self, code: &AuthCode, now: i64, presented: &Presentation) -> Result<Redemption, StoreError>;
+    /// Gives back a code whose redemption at `consumed_at` could not issue tokens (a store
+    /// failed after it): `core::oauth::code::release`.
+    async fn release(&self, code: &AuthCode, consumed_at: i64) -> Result<(), StoreError>;
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

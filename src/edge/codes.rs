@@ -50,6 +50,13 @@ impl DurableObject for AuthCodes {
                 Response::from_json(&())
             }
             CodesCall::Redeem { key, now, presented } => Response::from_json(&redeem(&sql, &key, now, &presented)?),
+            CodesCall::Release { key, consumed_at } => {
+                // Load, `code::release`, save: one atomic step (no `.await`).
+                if let Some(row) = code::release(load(&sql, &key)?, consumed_at) {
+                    save(&sql, &key, &row)?;
+                }
+                Response::from_json(&())
+            }
         }
     }
 

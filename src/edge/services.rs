@@ -196,6 +196,10 @@ impl CodeStore for EdgeServices {
         let call = CodesCall::Redeem { key: code.storage_key(), now, presented: presented.clone() };
         self.call(CODES_DO, &code_shard(code), &call).await
     }
+
+    async fn release(&self, code: &AuthCode, consumed_at: i64) -> Result<(), StoreError> {
+        self.call(CODES_DO, &code_shard(code), &CodesCall::Release { key: code.storage_key(), consumed_at }).await
+    }
 }
 
 impl EdgeServices {

@@ -66,6 +66,8 @@ pub(super) struct Memory {
     pub(super) api_document: RefCell<String>,
     /// While set, every storage method fails with `StoreError("memory store is down")`.
     pub(super) store_down: Cell<bool>,
+    /// While set, the connection store alone fails (the other stores keep working).
+    pub(super) connections_down: Cell<bool>,
     /// The identity provider `provider_fetch` talks to.
     pub(super) provider: provider::TestProvider,
     pub(super) provider_cache: RefCell<crate::core::oidc::jwks::ProviderCache>,
@@ -116,6 +118,7 @@ impl Memory {
             })),
             api_document: RefCell::new(TEST_API.to_string()),
             store_down: Cell::new(false),
+            connections_down: Cell::new(false),
             provider: provider::TestProvider::new(),
             provider_cache: RefCell::default(),
             isolate: RefCell::new(crate::core::isolate::IsolateCache::new(config.policy_cache_seconds, config.revocation_check_seconds)),
@@ -146,6 +149,15 @@ impl Memory {
 /// (`crate::core::store` names them), like the Durable Objects do: no contract logic of its own.
 impl Memory {
     /// Every storage method starts here: a test can switch the store off (`store_down`).
+    /// Fails while the whole store, or the connections alone, are down.
+    fn connections_up(&self) -> Result<(), StoreError> {
+        self.up()?;
+        if self.connections_down.get() {
+            return Err(StoreError("memory connections are down".into()));
+        }
+        Ok(())
+    }
+
     fn up(&self) -> Result<(), StoreError> {
         if self.store_down.get() {
             return Err(StoreError("memory store is down".into()));
@@ -205,11 +217,20 @@ impl CodeStore for Memory {
         }
         Ok(outcome)
     }
+    async fn release(&self, code: &AuthCode, consumed_at: i64) -> Result<(), StoreError> {
+        self.up()?;
+        let key = code.storage_key();
+        let stored = self.codes.borrow().get(&key).cloned();
+        if let Some(row) = code::release(stored, consumed_at) {
+            self.codes.borrow_mut().insert(key, row);
+        }
+        Ok(())
+    }
 }
 
 impl ConnectionStore for Memory {
     async fn create(&self, c: &ConnectionRecord) -> Result<CreateOutcome, StoreError> {
-        self.up()?;
+        self.connections_up()?;
         let (row, outcome) = connection::create(self.connection_row(&c.key()), c);
         self.save_connections([row]);
         let forgotten: Vec<String> = self
@@ -227,29 +248,29 @@ impl ConnectionStore for Memory {
         Ok(outcome)
     }
     async fn rotate(&self, key: &ConnectionKey, presented: u32, client_id: &ClientId, now: i64) -> Result<Rotation, StoreError> {
-        self.up()?;
+        self.connections_up()?;
         let (write, outcome) = connection::rotate_row(self.connection_row(key), presented, client_id, now);
         self.save_connections(write);
         Ok(outcome)
     }
     async fn touch(&self, key: &ConnectionKey, now: i64) -> Result<ConnectionStatus, StoreError> {
-        self.up()?;
+        self.connections_up()?;
         let (write, status) = connection::touch(self.connection_row(key), now);
         self.save_connections(write);
         Ok(status)
     }
     async fn revoke(&self, key: &ConnectionKey, client_id: Option<&ClientId>, now: i64) -> Result<RevokeOutcome, StoreError> {
-        self.up()?;
+        self.connections_up()?;
         let (write, outcome) = connection::revoke(self.connection_row(key), key, client_id, now);
         self.save_connections(write);
         Ok(outcome)
     }
     async fn list(&self, ws: &WorkspaceId, user: &Email) -> Result<Vec<ConnectionRecord>, StoreError> {
-        self.up()?;
+        self.connections_up()?;
         Ok(connection::list(self.connection_rows(ws, user)))
     }
     async fn revoke_all(&self, ws: &WorkspaceId, user: &Email, now: i64) -> Result<u32, StoreError> {
-        self.up()?;
+        self.connections_up()?;
         let (write, count) = connection::revoke_all(self.connection_rows(ws, user), now);
         self.save_connections(write);
         Ok(count)
@@ -564,6 +585,7 @@ mod admin;
 mod audit;
 mod cimd;
 mod errors;
+mod faults;
 mod isolate;
 mod oauth;
 mod oidc;

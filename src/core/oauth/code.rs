@@ -215,6 +215,14 @@ pub fn redeem(row: Option<CodeRow>, now: i64, presented: &Presentation) -> (Opti
     }
 }
 
+/// The contract of `CodeStore::release`: the row to write back (`None`: leave storage as it
+/// is). A redemption whose tokens could not be made (a store failed after the code was
+/// consumed) gives the code back, so the client's retry can still succeed: the row is
+/// unconsumed again — only if it is still consumed by that very redemption (`consumed_at`).
+pub fn release(row: Option<CodeRow>, consumed_at: i64) -> Option<CodeRow> {
+    row.filter(|r| r.consumed_at == Some(consumed_at)).map(|r| CodeRow { consumed_at: None, ..r })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +296,16 @@ mod tests {
         let unsent = CodeRow { grant: CodeGrant { redirect_uri_sent: false, ..grant() }, ..row };
         let omitted = Presentation { redirect_uri: None, ..presented() };
         assert!(matches!(redeem(Some(unsent), 99, &omitted).1, Redemption::Redeemed { .. }), "redirect_uri may be left out if it was");
+    }
+
+    #[test]
+    fn a_release_unconsumes_only_the_redemption_it_names() {
+        let row = insert(None, &grant(), 100).unwrap();
+        let (consumed, _) = redeem(Some(row.clone()), 50, &presented());
+        assert_eq!(release(consumed.clone(), 50), Some(row.clone()), "redeemable again");
+        assert_eq!(release(consumed, 49), None, "another redemption's time: untouched");
+        assert_eq!(release(Some(row), 50), None, "not consumed: nothing to write");
+        assert_eq!(release(None, 50), None);
     }
 
     #[test]
