@@ -129,6 +129,6 @@ async fn workspace_key<S: Services>(svc: &S, ws: &WorkspaceId) -> Result<String,
     })?;
     let (sealed, _) = stored.ok_or_else(missing)?;
     let key = secrets::open(svc.keys(), &sealed, ws.as_str())
-        .ok_or("The stored upstream API key cannot be decrypted (was SIGNING_KEY rotated?); an admin must set it again")?;
+        .ok_or("The stored upstream API key cannot be decrypted: it was sealed under a signing key that is neither SIGNING_KEY nor SIGNING_KEY_PREVIOUS; an admin must set it again")?;
     String::from_utf8(key).map_err(|_| "The stored upstream API key is not text".to_string())
 }

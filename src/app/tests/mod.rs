@@ -121,6 +121,15 @@ impl Memory {
         m
     }
 
+    /// A deployment with other secrets (`wrangler secret put` deploys): its isolates start with
+    /// empty caches; the stores stay.
+    pub(super) fn redeploy(&mut self, keys: Keys) {
+        self.keys = keys;
+        let fresh = crate::core::isolate::IsolateCache::new(self.config.policy_cache_seconds, self.config.revocation_check_seconds);
+        self.isolate = RefCell::new(fresh);
+        self.provider_cache = RefCell::default();
+    }
+
     pub(super) fn set_policy(&self, ws: &str, edit: impl FnOnce(&mut Value)) {
         let mut doc = json!({
             "schema": 1, "name": "Acme", "mcp_enabled": true,
@@ -540,6 +549,7 @@ mod isolate;
 mod oauth;
 mod oidc;
 mod provider;
+mod rotation;
 mod site;
 mod tokens;
 mod tools;
