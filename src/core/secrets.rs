@@ -23,13 +23,36 @@ pub fn seal(keys: &Keys, plaintext: &[u8], nonce: &[u8; NONCE_BYTES], workspace:
 
 /// The plaintext of what `seal` made under the current key or, during a rotation, the previous one.
 pub fn open(keys: &Keys, stored: &str, workspace: &str) -> Option<Vec<u8>> {
+    open_noting_key(keys, stored, workspace).map(|(plain, _)| plain)
+}
+
+/// Which key a sealed secret opened under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealedUnder {
+    Current,
+    /// `SIGNING_KEY_PREVIOUS`'s: seal it again under the current key before that one is withdrawn.
+    Previous,
+}
+
+/// `open`, and under which key.
+pub fn open_noting_key(keys: &Keys, stored: &str, workspace: &str) -> Option<(Vec<u8>, SealedUnder)> {
     let bytes = b64::decode(stored.strip_prefix("v1.")?)?;
     if bytes.len() < NONCE_BYTES + 16 {
         return None;
     }
     let (nonce, sealed) = bytes.split_at(NONCE_BYTES);
     let payload = || Payload { msg: sealed, aad: workspace.as_bytes() };
-    keys.opening_keys().find_map(|key| XChaCha20Poly1305::new(key.into()).decrypt(XNonce::from_slice(nonce), payload()).ok())
+    keys.opening_keys().enumerate().find_map(|(i, key)| {
+        let plain = XChaCha20Poly1305::new(key.into()).decrypt(XNonce::from_slice(nonce), payload()).ok()?;
+        Some((plain, if i == 0 { SealedUnder::Current } else { SealedUnder::Previous }))
+    })
+}
+
+/// `WorkspaceStore::reseal_upstream_secret`'s decision: the stored value is replaced only while
+/// it is still the one that was read and re-sealed, so a re-seal never undoes a newer `PUT` or
+/// `DELETE`.
+pub fn reseal_applies(stored: Option<&str>, was: &str) -> bool {
+    stored == Some(was)
 }
 
 #[cfg(test)]
@@ -57,6 +80,8 @@ mod tests {
     fn a_secret_sealed_under_the_previous_key_opens_while_it_is_configured() {
         let sealed = seal(&rotated_keys(1, None), b"sk_live_123", &[4u8; 24], "acme");
         assert_eq!(open(&rotated_keys(2, Some(1)), &sealed, "acme").unwrap(), b"sk_live_123");
+        assert_eq!(open_noting_key(&rotated_keys(2, Some(1)), &sealed, "acme").unwrap().1, SealedUnder::Previous);
+        assert_eq!(open_noting_key(&rotated_keys(1, None), &sealed, "acme").unwrap().1, SealedUnder::Current);
         assert!(open(&rotated_keys(2, Some(1)), &sealed, "other").is_none());
         assert!(open(&rotated_keys(2, None), &sealed, "acme").is_none());
         let resealed = seal(&rotated_keys(2, Some(1)), b"sk_live_123", &[4u8; 24], "acme");

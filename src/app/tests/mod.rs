@@ -289,6 +289,15 @@ impl WorkspaceStore for Memory {
         };
         Ok(())
     }
+    async fn reseal_upstream_secret(&self, workspace: &WorkspaceId, was: &str, sealed: &str) -> Result<bool, StoreError> {
+        self.up()?;
+        let mut all = self.secrets.borrow_mut();
+        let Some(stored) = all.get_mut(workspace.as_str()).filter(|(s, _)| crate::core::secrets::reseal_applies(Some(s), was)) else {
+            return Ok(false);
+        };
+        stored.0 = sealed.to_string();
+        Ok(true)
+    }
     async fn note_connection_user(&self, workspace: &WorkspaceId, user: &Email) -> Result<(), StoreError> {
         self.up()?;
         self.connection_users.borrow_mut().entry(workspace.to_string()).or_default().insert(user.to_string());

@@ -32,6 +32,8 @@ fn a_connection_made_before_a_rotation_keeps_working_after_it() {
     let mut browser = Browser::new(&svc);
     let consent = sign_in(&mut browser, &authorize_path(&client_id, None), "acme", "ada@example.com");
     let jar = browser.cookies.clone();
+    let set_by_admin = svc.secrets.borrow()["acme"].1;
+    svc.now.set(svc.now.get() + 60);
 
     svc.redeploy(rotated_keys(2, Some(1)));
     let mut b = Browser::new(&svc);
@@ -48,6 +50,13 @@ fn a_connection_made_before_a_rotation_keeps_working_after_it() {
     assert_eq!(r["result"]["isError"], false, "{r}");
     let sent = svc.upstream_calls.borrow().last().unwrap().1.clone();
     assert!(sent.contains(&("x-api-key".to_string(), "sk_live_secret".to_string())), "the key sealed under A opens");
+    let (resealed, set_at) = svc.secrets.borrow()["acme"].clone();
+    assert_eq!(
+        crate::core::secrets::open(&rotated_keys(2, None), &resealed, "acme").as_deref(),
+        Some(&b"sk_live_secret"[..]),
+        "and is sealed again under B"
+    );
+    assert_eq!(set_at, set_by_admin, "when the admin set it stays");
     let mut browser = Browser { svc: &svc, cookies: jar };
     let code = approve(&mut browser, &consent);
     assert_eq!(exchange(&mut browser, &client_id, &code, VERIFIER).status, 200, "the sign-in and the page of A are accepted");
@@ -59,6 +68,30 @@ fn a_connection_made_before_a_rotation_keeps_working_after_it() {
     let stale = refresh(&mut b, &client_id, refresh_a);
     assert_eq!(body_json(&stale)["error_description"], "The refresh token is invalid");
     assert_eq!(refresh(&mut b, &client_id, refresh_b).status, 200);
+    let r = body_json(&mcp(&mut b, access_b, call));
+    assert_eq!(r["result"]["isError"], false, "the API key re-sealed under B: {r}");
+}
+
+/// An admin reading whether a key is set re-seals one sealed under the previous secret, so a
+/// workspace whose tools nobody calls during the rotation keeps its key too.
+#[test]
+fn an_admin_read_seals_a_key_of_the_previous_secret_again() {
+    let mut svc = Memory::with_vars(&[("UPSTREAM_AUTH", "api_key")]);
+    svc.redeploy(rotated_keys(1, None));
+    let mut b = Browser::new(&svc);
+    let auth = format!("Bearer {OPERATOR}");
+    let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
+    assert_eq!(b.send(Method::Put, "/admin/api/workspaces/acme/upstream-key", &headers, br#"{"api_key":"sk_live_secret"}"#).status, 200);
+    let under_a = svc.secrets.borrow()["acme"].0.clone();
+    svc.redeploy(rotated_keys(2, Some(1)));
+    let mut b = Browser::new(&svc);
+    let read = super::admin::admin_get(&mut b, "/admin/api/workspaces/acme/upstream-key", Some(OPERATOR));
+    assert_eq!(body_json(&read)["configured"], true);
+    let now = svc.secrets.borrow()["acme"].0.clone();
+    assert_ne!(now, under_a);
+    assert_eq!(crate::core::secrets::open(&rotated_keys(2, None), &now, "acme").as_deref(), Some(&b"sk_live_secret"[..]));
+    super::admin::admin_get(&mut b, "/admin/api/workspaces/acme/upstream-key", Some(OPERATOR));
+    assert_eq!(svc.secrets.borrow()["acme"].0, now, "a key under the current secret is left as it is");
 }
 
 /// RFC 7009 during a rotation: a refresh token or access token of A names its connection, and
