@@ -68,6 +68,7 @@ fn each_unfit_production_environment_is_refused_with_its_reason() {
             "rate limit RATE_LIMIT_REGISTER must have simple.period = 60",
         ),
         (format!("{vars}SIGNING_KEY = \"x\"\n{BINDINGS}"), "SIGNING_KEY is in [env.production.vars]"),
+        (format!("{vars}SIGNING_KEY_PREVIOUS = \"x\"\n{BINDINGS}"), "SIGNING_KEY_PREVIOUS is in [env.production.vars]"),
         ("[vars]\n".to_string(), "has no [env.production] section"),
     ];
     for (toml, says) in cases {

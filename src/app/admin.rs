@@ -244,6 +244,10 @@ async fn upstream_key<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId) -> 
         Method::Get | Method::Post | Method::Head | Method::Options | Method::Other => {}
     }
     let stored = svc.upstream_secret(ws).await.map_err(Store::Workspaces.failed())?;
+    if let (Method::Get, Some((sealed, _))) = (req.method, &stored) {
+        // A key sealed under SIGNING_KEY_PREVIOUS is sealed again under the current key.
+        super::api_tools::open_upstream_key(svc, ws, sealed).await;
+    }
     let body = json!({ "workspace": ws, "configured": stored.is_some(), "updated_at": stored.map(|s| s.1) });
     Ok(no_store(Response::json(200, &body)))
 }

@@ -13,7 +13,7 @@ use crate::core::openapi::call::{self, error_result};
 use crate::core::openapi::catalog::ApiCatalog;
 use crate::core::openapi::output;
 use crate::core::openapi::to_tools::ApiTool;
-use crate::core::secrets;
+use crate::core::secrets::{self, SealedUnder};
 
 /// The tools `caller` is shown (their serialized definitions): those its effective scopes
 /// allow, or with `STEP_UP=challenge` those the workspace's ceiling allows (a call then asks for
@@ -128,7 +128,27 @@ async fn workspace_key<S: Services>(svc: &S, ws: &WorkspaceId) -> Result<String,
         Store::Workspaces.unavailable()
     })?;
     let (sealed, _) = stored.ok_or_else(missing)?;
-    let key = secrets::open(svc.keys(), &sealed, ws.as_str())
-        .ok_or("The stored upstream API key cannot be decrypted (was SIGNING_KEY rotated?); an admin must set it again")?;
+    let key = open_upstream_key(svc, ws, &sealed)
+        .await
+        .ok_or("The stored upstream API key cannot be decrypted: it was sealed under a signing key that is neither SIGNING_KEY nor SIGNING_KEY_PREVIOUS; an admin must set it again")?;
     String::from_utf8(key).map_err(|_| "The stored upstream API key is not text".to_string())
+}
+
+/// Opens the workspace's sealed API key; one sealed under `SIGNING_KEY_PREVIOUS` is sealed again
+/// under the current key and stored (unless it changed since it was read), so that removing the
+/// previous key after a rotation loses none in use. Best effort: a failed re-seal is logged, and
+/// the next use tries again.
+pub(super) async fn open_upstream_key<S: Services>(svc: &S, ws: &WorkspaceId, sealed: &str) -> Option<Vec<u8>> {
+    let (plain, under) = secrets::open_noting_key(svc.keys(), sealed, ws.as_str())?;
+    if under == SealedUnder::Previous {
+        let mut nonce = [0u8; secrets::NONCE_BYTES];
+        svc.fill_random(&mut nonce);
+        let resealed = secrets::seal(svc.keys(), &plain, &nonce, ws.as_str());
+        match svc.reseal_upstream_secret(ws, sealed, &resealed).await {
+            Ok(true) => svc.log(&format!("api tools: the upstream API key of {ws} is sealed again under the current SIGNING_KEY")),
+            Ok(false) => {}
+            Err(e) => svc.log(&format!("api tools: the upstream API key of {ws} could not be sealed again: {}", e.0)),
+        }
+    }
+    Some(plain)
 }

@@ -14,7 +14,6 @@ use crate::core::oauth::authorize::{self as rules, AuthorizationRequest, Authori
 use crate::core::oauth::cimd;
 use crate::core::oauth::code::{AuthCode, CodeGrant};
 use crate::core::oauth::error::{ErrorCode, OAuthError};
-use crate::core::oauth::pkce::constant_time_eq;
 use crate::core::oauth::register::ClientRegistration;
 use crate::core::pages::{consent, ConsentView, ReturnTo};
 use crate::core::policy::evaluate::{self, AuthorizationFacts};
@@ -95,19 +94,16 @@ pub async fn get<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Res
     }
 }
 
-/// What the consent page shows, bound (see `cookies::consent_digest`).
-fn shown_digest<S: Services>(svc: &S, checked: &Checked) -> String {
+/// What the consent page shows: the values `cookies::consent_digest` binds.
+fn shown<T>(checked: &Checked, bind: impl FnOnce(&[&str]) -> T) -> T {
     let scopes = checked.granted.to_param();
-    cookies::consent_digest(
-        svc.keys(),
-        &[
-            checked.user.as_str(),
-            checked.policy.id.as_str(),
-            checked.client.client_id.as_str(),
-            checked.request.redirect_uri.as_str(),
-            &scopes,
-        ],
-    )
+    bind(&[
+        checked.user.as_str(),
+        checked.policy.id.as_str(),
+        checked.client.client_id.as_str(),
+        checked.request.redirect_uri.as_str(),
+        &scopes,
+    ])
 }
 
 fn consent_page<S: Services>(svc: &S, req: &Request, checked: &Checked, site: &Site, notice: Option<&str>) -> Response {
@@ -127,7 +123,7 @@ fn consent_page<S: Services>(svc: &S, req: &Request, checked: &Checked, site: &S
         catalog: &svc.config().catalog,
         params: checked.params.pairs(),
         csrf: &csrf.token(svc.keys()),
-        shown: &shown_digest(svc, checked),
+        shown: &shown(checked, |values| cookies::consent_digest(svc.keys(), values)),
         return_path: &checked.params.to_path(),
         notice,
         other_workspaces: &others,
@@ -143,7 +139,7 @@ pub async fn post<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Re
         Step::SignIn(redirect) => return Ok(redirect),
     };
     match form.get("decision") {
-        Some("approve") if !constant_time_eq(shown_digest(svc, &checked).as_bytes(), form.get("shown").unwrap_or("").as_bytes()) => {
+        Some("approve") if !shown(&checked, |values| cookies::consent_matches(svc.keys(), values, form.get("shown").unwrap_or(""))) => {
             let notice = "What this approval would grant changed since the page was shown (another sign-in, or a new workspace policy). Review it and approve again.";
             Ok(consent_page(svc, req, &checked, site, Some(notice)))
         }

@@ -64,7 +64,7 @@ fn main() {
         std::process::exit(2);
     };
     let scopes = ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).expect("bundled catalog");
-    let keys = Keys::from_secret("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").expect("a 32-byte key");
+    let keys = Keys::from_secrets("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8", None).expect("a 32-byte key");
     let workspace = WorkspaceId::parse("dev").expect("a valid workspace ID");
     let policy = WorkspacePolicy::parse(&workspace, POLICY, &scopes).expect("the development policy");
     let held: Vec<String> = policy.scope_ceiling.to_vec();

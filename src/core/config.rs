@@ -13,7 +13,8 @@ pub mod bindings {
     pub const DURABLE_OBJECTS: [(&str, &str); 3] =
         [(CODES_DO, "AuthCodes"), (CONNECTIONS_DO, "Connections"), (WORKSPACES_DO, "Workspaces")];
     /// Secrets the worker reads (`wrangler secret put`), and whether each is required.
-    pub const SECRETS: [(&str, bool); 3] = [("SIGNING_KEY", true), ("OIDC_CLIENT_SECRET", false), ("ADMIN_TOKEN", false)];
+    pub const SECRETS: [(&str, bool); 4] =
+        [("SIGNING_KEY", true), ("SIGNING_KEY_PREVIOUS", false), ("OIDC_CLIENT_SECRET", false), ("ADMIN_TOKEN", false)];
 }
 
 /// The sample catalog bundled at build time; `SCOPE_CATALOG` replaces it.

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use crate::core::b64;
 use crate::core::ids::{Email, Identity, WorkspaceId};
 use crate::core::oauth::keys::Keys;
-use crate::core::oauth::pkce::constant_time_eq;
 
 pub const SESSION_COOKIE: &str = "mcp_edge_session";
 pub const CSRF_COOKIE: &str = "mcp_edge_csrf";
@@ -57,11 +56,11 @@ pub fn sign<T: Serialize>(keys: &Keys, purpose: &str, value: &T) -> String {
     format!("{body}.{}", b64::encode(&mac))
 }
 
-/// The value `sign(keys, purpose, …)` made, if `text` is exactly that.
+/// The value `sign(keys, purpose, …)` made, if `text` is exactly that (under the current key
+/// or, during a rotation, the previous one).
 pub fn open<T: DeserializeOwned>(keys: &Keys, purpose: &str, text: &str) -> Option<T> {
     let (body, mac) = text.split_once('.')?;
-    let expected = keys.cookie_mac(format!("{purpose}|{body}").as_bytes());
-    if !constant_time_eq(&b64::decode(mac)?, &expected) {
+    if !keys.cookie_mac_matches(format!("{purpose}|{body}").as_bytes(), &b64::decode(mac)?) {
         return None;
     }
     serde_json::from_slice(&b64::decode(body)?).ok()
@@ -78,7 +77,11 @@ pub fn decode_session(keys: &Keys, value: &str, now: i64) -> Option<Session> {
 /// The form token for a browser whose CSRF cookie holds `nonce` (signed double submit), bound
 /// to the session it was shown in (`sid`; empty before sign-in).
 pub fn csrf_token(keys: &Keys, nonce: &str, sid: &str) -> String {
-    b64::encode(&keys.cookie_mac(format!("csrf|{nonce}|{sid}").as_bytes()))
+    b64::encode(&keys.cookie_mac(csrf_input(nonce, sid).as_bytes()))
+}
+
+fn csrf_input(nonce: &str, sid: &str) -> String {
+    format!("csrf|{nonce}|{sid}")
 }
 
 /// What a consent page showed — user, workspace, client, redirect URI and the scopes to be
@@ -86,12 +89,21 @@ pub fn csrf_token(keys: &Keys, nonce: &str, sid: &str) -> String {
 /// out only if a fresh evaluation still yields exactly this: a ceiling raised, or another
 /// sign-in in another tab, between showing and approving never grants what was not shown.
 pub fn consent_digest(keys: &Keys, shown: &[&str]) -> String {
-    b64::encode(&keys.cookie_mac(format!("consent|{}", shown.join("\n")).as_bytes()))
+    b64::encode(&keys.cookie_mac(consent_input(shown).as_bytes()))
+}
+
+fn consent_input(shown: &[&str]) -> String {
+    format!("consent|{}", shown.join("\n"))
+}
+
+/// Whether `presented` is the `consent_digest` of `shown` (a page shown before a rotation included).
+pub fn consent_matches(keys: &Keys, shown: &[&str], presented: &str) -> bool {
+    b64::decode(presented).is_some_and(|mac| keys.cookie_mac_matches(consent_input(shown).as_bytes(), &mac))
 }
 
 pub fn csrf_valid(keys: &Keys, nonce: Option<&str>, sid: &str, token: Option<&str>) -> bool {
-    match (nonce, token) {
-        (Some(n), Some(t)) if n.len() >= 16 => constant_time_eq(csrf_token(keys, n, sid).as_bytes(), t.as_bytes()),
+    match (nonce, token.and_then(b64::decode)) {
+        (Some(n), Some(mac)) if n.len() >= 16 => keys.cookie_mac_matches(csrf_input(n, sid).as_bytes(), &mac),
         _ => false,
     }
 }
@@ -106,7 +118,7 @@ pub fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::oauth::keys::test_keys;
+    use crate::core::oauth::keys::{rotated_keys, test_keys};
 
     #[test]
     fn sessions_are_signed_and_expire() {
@@ -135,5 +147,32 @@ mod tests {
         assert!(!csrf_valid(&k, Some("nonce-nonce-nonce-1"), "", Some(&t)), "not valid once signed out");
         assert!(!csrf_valid(&k, None, "sid-1", Some(&t)));
         assert!(!csrf_valid(&k, Some("nonce-nonce-nonce-1"), "sid-1", None));
+        assert!(!csrf_valid(&k, Some("nonce-nonce-nonce-1"), "sid-1", Some("not base64!")));
+    }
+
+    #[test]
+    fn sessions_form_tokens_and_consent_of_the_previous_secret_hold_while_it_is_configured() {
+        let (a, rotated, b) = (rotated_keys(1, None), rotated_keys(2, Some(1)), rotated_keys(2, None));
+        let s = Session {
+            identity: Identity { subject: None, email: Some("ada@example.com".into()) },
+            current: None,
+            others: vec![],
+            expires_at: 100,
+            sid: "s1".into(),
+        };
+        let cookie = encode_session(&a, &s);
+        let csrf = csrf_token(&a, "nonce-nonce-nonce-1", "s1");
+        let shown = ["ada@example.com", "acme", "c1", "http://localhost:3118/callback", "CONTACTS_READ"];
+        let digest = consent_digest(&a, &shown);
+        assert_eq!(decode_session(&rotated, &cookie, 50), Some(s.clone()));
+        assert!(csrf_valid(&rotated, Some("nonce-nonce-nonce-1"), "s1", Some(&csrf)));
+        assert!(consent_matches(&rotated, &shown, &digest));
+        assert!(!consent_matches(&rotated, &shown[..4], &digest));
+        assert_eq!(decode_session(&b, &cookie, 50), None);
+        assert!(!csrf_valid(&b, Some("nonce-nonce-nonce-1"), "s1", Some(&csrf)));
+        assert!(!consent_matches(&b, &shown, &digest));
+        // What is made during the rotation is the current key's alone.
+        assert_eq!(decode_session(&b, &encode_session(&rotated, &s), 50), Some(s));
+        assert!(consent_matches(&b, &shown, &consent_digest(&rotated, &shown)));
     }
 }

@@ -69,6 +69,8 @@ pub enum WorkspacesCall {
     Secret,
     /// `WorkspaceStore::set_upstream_secret`. Answers `()`.
     SetSecret { sealed: Option<String>, now: i64 },
+    /// `WorkspaceStore::reseal_upstream_secret` (`core::secrets::reseal_applies`). Answers `bool`.
+    ResealSecret { was: String, sealed: String },
     /// `WorkspaceStore::note_connection_user`. Answers `()`.
     NoteUser { user: Email },
     /// `WorkspaceStore::connection_users`. Answers `Vec<Email>`.
@@ -107,6 +109,7 @@ impl Call for WorkspacesCall {
             WorkspacesCall::Outcomes => "outcomes",
             WorkspacesCall::Secret => "secret",
             WorkspacesCall::SetSecret { .. } => "set_secret",
+            WorkspacesCall::ResealSecret { .. } => "reseal_secret",
             WorkspacesCall::NoteUser { .. } => "note_user",
             WorkspacesCall::Users => "users",
         }
@@ -234,10 +237,11 @@ mod tests {
             WorkspacesCall::Outcomes,
             WorkspacesCall::Secret,
             WorkspacesCall::SetSecret { sealed: None, now: 3 },
+            WorkspacesCall::ResealSecret { was: "v1.a".into(), sealed: "v1.b".into() },
             WorkspacesCall::NoteUser { user: "u@example.com".into() },
             WorkspacesCall::Users,
         ]);
-        assert_eq!(ops, ["policy", "replace", "record", "outcomes", "secret", "set_secret", "note_user", "users"]);
+        assert_eq!(ops, ["policy", "replace", "record", "outcomes", "secret", "set_secret", "reseal_secret", "note_user", "users"]);
     }
 
     #[test]

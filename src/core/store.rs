@@ -130,6 +130,10 @@ pub trait WorkspaceStore {
     async fn upstream_secret(&self, workspace: &WorkspaceId) -> Result<Option<(String, i64)>, StoreError>;
     /// Stores (or with `None` removes) the sealed upstream API key.
     async fn set_upstream_secret(&self, workspace: &WorkspaceId, sealed: Option<&str>, now: i64) -> Result<(), StoreError>;
+    /// Replaces the sealed key by `sealed` (the same key sealed under the current signing key)
+    /// only if it is still `was`, keeping when it was set; says whether it did. Atomic per
+    /// workspace (`crate::core::secrets::reseal_applies`).
+    async fn reseal_upstream_secret(&self, workspace: &WorkspaceId, was: &str, sealed: &str) -> Result<bool, StoreError>;
     /// Remembers that `user` has connections in the workspace, so that an
     /// admin still sees and can revoke them after the user leaves the policy. Idempotent; called
     /// when a connection is created and when the admin API finds a member's connections.

@@ -52,7 +52,7 @@ fn setup(env: &Env) -> std::result::Result<Rc<Isolate>, String> {
     let config = Config::from_vars(var)?;
     let secret = var("SIGNING_KEY")
         .ok_or("The SIGNING_KEY secret is not set (run `make dev`, or `wrangler secret put SIGNING_KEY` in production)")?;
-    let keys = Keys::from_secret(&secret)?;
+    let keys = Keys::from_secrets(&secret, var("SIGNING_KEY_PREVIOUS").as_deref())?;
     let cache = RefCell::new(IsolateCache::new(config.policy_cache_seconds, config.revocation_check_seconds));
     let built = Rc::new(Isolate { config, keys, cache });
     SETUP.with(|s| *s.borrow_mut() = Some(built.clone()));

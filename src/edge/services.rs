@@ -269,6 +269,11 @@ impl WorkspaceStore for EdgeServices {
         self.call(WORKSPACES_DO, workspace.as_str(), &WorkspacesCall::SetSecret { sealed: sealed.map(str::to_string), now }).await
     }
 
+    async fn reseal_upstream_secret(&self, workspace: &WorkspaceId, was: &str, sealed: &str) -> Result<bool, StoreError> {
+        let call = WorkspacesCall::ResealSecret { was: was.to_string(), sealed: sealed.to_string() };
+        self.call(WORKSPACES_DO, workspace.as_str(), &call).await
+    }
+
     async fn note_connection_user(&self, workspace: &WorkspaceId, user: &Email) -> Result<(), StoreError> {
         self.call(WORKSPACES_DO, workspace.as_str(), &WorkspacesCall::NoteUser { user: user.clone() }).await
     }

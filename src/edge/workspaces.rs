@@ -22,6 +22,7 @@ use crate::core::admin::{
 };
 use crate::core::ids::{Email, WorkspaceId};
 use crate::core::messages::WorkspacesCall;
+use crate::core::secrets::reseal_applies;
 use crate::core::store::ReplaceOutcome;
 
 /// The name of the upstream API key in the `secrets` table.
@@ -81,6 +82,7 @@ impl DurableObject for Workspaces {
             WorkspacesCall::Outcomes => Response::from_json(&outcomes(&sql)?),
             WorkspacesCall::Secret => Response::from_json(&secret(&sql)?),
             WorkspacesCall::SetSecret { sealed, now } => Response::from_json(&set_secret(&sql, sealed, now)?),
+            WorkspacesCall::ResealSecret { was, sealed } => Response::from_json(&reseal_secret(&sql, &was, sealed)?),
             WorkspacesCall::NoteUser { user } => Response::from_json(&note_user(&sql, &user)?),
             WorkspacesCall::Users => Response::from_json(&users(&sql)?),
         }
@@ -188,6 +190,16 @@ fn set_secret(sql: &SqlStorage, sealed: Option<String>, now: i64) -> Result<()> 
         None => sql.exec("DELETE FROM secrets WHERE name = ?", vec![UPSTREAM_SECRET.into()])?,
     };
     Ok(())
+}
+
+/// `reseal_applies` decides; read and write in one event, no `.await` between.
+fn reseal_secret(sql: &SqlStorage, was: &str, sealed: String) -> Result<bool> {
+    let stored = secret(sql)?;
+    if !reseal_applies(stored.as_ref().map(|(s, _)| s.as_str()), was) {
+        return Ok(false);
+    }
+    sql.exec("UPDATE secrets SET sealed = ? WHERE name = ?", vec![sealed.into(), UPSTREAM_SECRET.into()])?;
+    Ok(true)
 }
 
 fn note_user(sql: &SqlStorage, user: &Email) -> Result<()> {

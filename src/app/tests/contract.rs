@@ -274,6 +274,20 @@ fn outcomes_keep_the_newest_50_of_each_kind() {
 }
 
 #[test]
+fn a_resealed_upstream_key_replaces_only_the_one_that_was_read() {
+    let svc = Memory::new();
+    let ws: crate::core::ids::WorkspaceId = WS.into();
+    assert_eq!(block_on(svc.reseal_upstream_secret(&ws, "v1.a", "v1.b")), Ok(false), "nothing stored");
+    block_on(svc.set_upstream_secret(&ws, Some("v1.a"), 5)).unwrap();
+    assert_eq!(block_on(svc.reseal_upstream_secret(&ws, "v1.a", "v1.b")), Ok(true));
+    assert_eq!(block_on(svc.upstream_secret(&ws)).unwrap(), Some(("v1.b".to_string(), 5)), "when it was set is kept");
+    assert_eq!(block_on(svc.reseal_upstream_secret(&ws, "v1.a", "v1.c")), Ok(false), "set since it was read");
+    block_on(svc.set_upstream_secret(&ws, None, 6)).unwrap();
+    assert_eq!(block_on(svc.reseal_upstream_secret(&ws, "v1.b", "v1.c")), Ok(false), "removed since it was read");
+    assert_eq!(block_on(svc.upstream_secret(&ws)).unwrap(), None);
+}
+
+#[test]
 fn a_store_that_is_down_fails_every_operation() {
     let svc = Memory::new();
     svc.store_down.set(true);
@@ -283,6 +297,7 @@ fn a_store_that_is_down_fails_every_operation() {
     assert_eq!(block_on(svc.touch(&key(ADA, "conn"), NOW)), down.clone().map(|()| ConnectionStatus::Missing));
     assert_eq!(block_on(svc.revoke(&key(ADA, "conn"), None, NOW)), down.clone().map(|()| RevokeOutcome::Revoked));
     assert_eq!(block_on(svc.record_outcome(&WS.into(), &outcome(OutcomeKind::Approved, NOW))), down);
+    assert_eq!(block_on(svc.reseal_upstream_secret(&WS.into(), "v1.a", "v1.b")), down.clone().map(|()| false));
     assert!(svc.connections.borrow().is_empty(), "nothing was written");
     svc.store_down.set(false);
     assert!(block_on(svc.policy_document(&WS.into())).unwrap().is_some());

@@ -133,6 +133,15 @@ impl Memory {
         m
     }
 
+    /// A deployment with other secrets (`wrangler secret put` deploys): its isolates start with
+    /// empty caches; the stores stay.
+    pub(super) fn redeploy(&mut self, keys: Keys) {
+        self.keys = keys;
+        let fresh = crate::core::isolate::IsolateCache::new(self.config.policy_cache_seconds, self.config.revocation_check_seconds);
+        self.isolate = RefCell::new(fresh);
+        self.provider_cache = RefCell::default();
+    }
+
     pub(super) fn set_policy(&self, ws: &str, edit: impl FnOnce(&mut Value)) {
         let mut doc = json!({
             "schema": 1, "name": "Acme", "mcp_enabled": true,
@@ -314,6 +323,15 @@ impl WorkspaceStore for Memory {
             None => self.secrets.borrow_mut().remove(workspace.as_str()),
         };
         Ok(())
+    }
+    async fn reseal_upstream_secret(&self, workspace: &WorkspaceId, was: &str, sealed: &str) -> Result<bool, StoreError> {
+        self.up()?;
+        let mut all = self.secrets.borrow_mut();
+        let Some(stored) = all.get_mut(workspace.as_str()).filter(|(s, _)| crate::core::secrets::reseal_applies(Some(s), was)) else {
+            return Ok(false);
+        };
+        stored.0 = sealed.to_string();
+        Ok(true)
     }
     async fn note_connection_user(&self, workspace: &WorkspaceId, user: &Email) -> Result<(), StoreError> {
         self.up()?;
@@ -590,6 +608,7 @@ mod isolate;
 mod oauth;
 mod oidc;
 mod provider;
+mod rotation;
 mod site;
 mod tokens;
 mod tools;

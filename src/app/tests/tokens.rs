@@ -3,7 +3,7 @@ use serde_json::{json, Value};
 
 use super::*;
 
-fn refresh(b: &mut Browser, client_id: &str, token: &str) -> Response {
+pub(super) fn refresh(b: &mut Browser, client_id: &str, token: &str) -> Response {
     b.post_form("/token", &[("grant_type", "refresh_token"), ("refresh_token", token), ("client_id", client_id)])
 }
 

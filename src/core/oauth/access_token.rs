@@ -111,7 +111,7 @@ fn verify_inner(keys: &Keys, token: &str, issuer: &str, audience: &str, now: Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::oauth::keys::test_keys;
+    use crate::core::oauth::keys::{rotated_keys, test_keys};
 
     fn claims() -> AccessClaims {
         AccessClaims {
@@ -145,8 +145,19 @@ mod tests {
         parts[1] = crate::core::b64::encode(tampered.as_bytes());
         assert_eq!(verify(&keys, &parts.join("."), "https://h.example", "https://h.example/mcp", 1500), Err(BearerError::BadSignature));
         // Signed by another key.
-        let other = crate::core::oauth::keys::Keys::from_secret(&crate::core::b64::encode(&[9u8; 32])).unwrap();
+        let other = rotated_keys(9, None);
         let foreign = sign(&other, &claims(), 1000, 2000);
         assert_eq!(verify(&keys, &foreign, "https://h.example", "https://h.example/mcp", 1500), Err(BearerError::BadSignature));
+    }
+
+    #[test]
+    fn a_token_of_the_previous_secret_verifies_while_it_is_configured() {
+        let (iss, aud) = ("https://h.example", "https://h.example/mcp");
+        let under_a = sign(&rotated_keys(1, None), &claims(), 1000, 2000);
+        let ok = verify(&rotated_keys(2, Some(1)), &under_a, iss, aud, 1500).unwrap();
+        assert_eq!(ok.claims, claims());
+        assert_eq!(verify(&rotated_keys(2, None), &under_a, iss, aud, 1500), Err(BearerError::BadSignature));
+        let under_b = sign(&rotated_keys(2, Some(1)), &claims(), 1000, 2000);
+        assert!(verify(&rotated_keys(2, None), &under_b, iss, aud, 1500).is_ok(), "new tokens are under the current key");
     }
 }

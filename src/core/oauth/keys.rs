@@ -9,6 +9,11 @@
 //!   with it can never be handed an access token instead, nor the resource server an assertion;
 //! - cookie and form MACs (`mcp-edge cookie key v1`), the refresh tokens' synthetic IV
 //!   (`mcp-edge refresh key v1`) and sealing at rest (`mcp-edge secrets key v1`).
+//!
+//! Rotation: while `SIGNING_KEY_PREVIOUS` holds the secret's former value, everything new is
+//! made under the current keys only, and everything made under the former ones is still
+//! accepted — access tokens by `kid` (both JWKS documents publish both keys, current first),
+//! refresh tokens, cookies and form tokens, sealed API keys (README, "Rotating the signing key").
 use ed25519_compact::{KeyPair, PublicKey, Seed};
 use hmac::{Hmac, Mac};
 use jwt_compact::alg::Ed25519;
@@ -19,6 +24,7 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::core::b64;
+use crate::core::oauth::pkce::constant_time_eq;
 
 /// What a JWT we sign is for. Each purpose has its own Ed25519 key, `kid` and JWKS document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,11 +100,16 @@ impl KeySet {
 
 pub struct Keys {
     current: KeySet,
+    /// From `SIGNING_KEY_PREVIOUS`, during a rotation: accepted, never used to make anything.
+    previous: Option<KeySet>,
 }
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keys").field("kid", &self.current.access_token.kid).finish_non_exhaustive()
+        f.debug_struct("Keys")
+            .field("kid", &self.current.access_token.kid)
+            .field("previous_kid", &self.previous.as_ref().map(|p| &p.access_token.kid))
+            .finish_non_exhaustive()
     }
 }
 
@@ -110,8 +121,18 @@ fn parse_secret(name: &str, text: &str) -> Result<[u8; 32], String> {
 }
 
 impl Keys {
-    pub fn from_secret(secret: &str) -> Result<Keys, String> {
-        Ok(Keys { current: KeySet::derive(&parse_secret("SIGNING_KEY", secret)?) })
+    /// The keys of `SIGNING_KEY` (`current`) and, during a rotation, of `SIGNING_KEY_PREVIOUS`.
+    /// A malformed value is refused naming its variable. A previous value equal to the current
+    /// one is no rotation (the first step of the procedure sets it so) and is ignored.
+    pub fn from_secrets(current: &str, previous: Option<&str>) -> Result<Keys, String> {
+        let current = parse_secret("SIGNING_KEY", current)?;
+        let previous = previous.map(|p| parse_secret("SIGNING_KEY_PREVIOUS", p)).transpose()?.filter(|p| *p != current);
+        Ok(Keys { current: KeySet::derive(&current), previous: previous.as_ref().map(KeySet::derive) })
+    }
+
+    /// The current key set, then the previous one: what verification accepts.
+    fn accepted(&self) -> impl Iterator<Item = &KeySet> {
+        std::iter::once(&self.current).chain(self.previous.as_ref())
     }
 
     /// The key ID new JWTs of `purpose` carry.
@@ -120,9 +141,11 @@ impl Keys {
     }
 
     /// The JWKS (RFC 7517 §5) of `purpose`: `/.well-known/jwks.json` for access tokens,
-    /// `/.well-known/upstream-jwks.json` for upstream assertions. Public keys only.
+    /// `/.well-known/upstream-jwks.json` for upstream assertions: the current key, then the
+    /// previous one during a rotation. Public keys only.
     pub fn jwks(&self, purpose: JwtPurpose) -> Value {
-        json!({ "keys": [self.current.signing(purpose).public_jwk()] })
+        let keys: Vec<Value> = self.accepted().map(|set| set.signing(purpose).public_jwk()).collect();
+        json!({ "keys": keys })
     }
 
     /// A compact EdDSA JWT under `purpose`'s key, with its key ID.
@@ -153,23 +176,34 @@ impl Keys {
     }
 
     fn verifying_key(&self, purpose: JwtPurpose, kid: Option<&str>) -> Option<&PublicKey> {
-        let key = self.current.signing(purpose);
-        (kid == Some(key.kid.as_str())).then_some(&key.pair.pk)
+        let kid = kid?;
+        self.accepted().map(|set| set.signing(purpose)).find(|key| key.kid == kid).map(|key| &key.pair.pk)
     }
 
-    /// HMAC-SHA256 under the cookie key: session cookies and CSRF tokens.
+    /// HMAC-SHA256 under the current cookie key: session cookies and CSRF tokens.
     pub fn cookie_mac(&self, data: &[u8]) -> [u8; 32] {
         hmac_sha256(&self.current.cookie, data)
     }
 
-    /// HMAC-SHA256 under the refresh-token key.
+    /// Whether `presented` is the cookie MAC of `data` under the current or the previous key
+    /// (constant time).
+    pub fn cookie_mac_matches(&self, data: &[u8], presented: &[u8]) -> bool {
+        self.accepted().any(|set| constant_time_eq(&hmac_sha256(&set.cookie, data), presented))
+    }
+
+    /// HMAC-SHA256 under the current refresh-token key.
     pub fn refresh_mac(&self, data: &[u8]) -> [u8; 32] {
         hmac_sha256(&self.current.refresh, data)
     }
 
-    /// The XChaCha20-Poly1305 key for secrets sealed at rest (`crate::core::secrets`).
+    /// The XChaCha20-Poly1305 key that seals secrets at rest (`crate::core::secrets`).
     pub(crate) fn secrets_key(&self) -> &[u8; 32] {
         &self.current.secrets
+    }
+
+    /// The keys a sealed secret may open under: the current one, then the previous one.
+    pub(crate) fn opening_keys(&self) -> impl Iterator<Item = &[u8; 32]> {
+        self.accepted().map(|set| &set.secrets)
     }
 }
 
@@ -179,9 +213,22 @@ fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac.finalize().into_bytes().into()
 }
 
+/// A fixed secret for tests: 32 times `byte`.
+#[cfg(test)]
+pub fn test_secret(byte: u8) -> String {
+    b64::encode(&[byte; 32])
+}
+
+/// The keys of `test_secret(7)`, no rotation.
 #[cfg(test)]
 pub fn test_keys() -> Keys {
-    Keys::from_secret(&b64::encode(&[7u8; 32])).expect("fixed test seed")
+    Keys::from_secrets(&test_secret(7), None).expect("fixed test seed")
+}
+
+/// After a rotation from `test_secret(previous)` to `test_secret(current)`.
+#[cfg(test)]
+pub fn rotated_keys(current: u8, previous: Option<u8>) -> Keys {
+    Keys::from_secrets(&test_secret(current), previous.map(test_secret).as_deref()).expect("fixed test seeds")
 }
 
 #[cfg(test)]
@@ -189,11 +236,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn secret_must_be_32_bytes_of_base64url() {
-        assert!(Keys::from_secret("short").is_err());
-        assert!(Keys::from_secret(&b64::encode(&[1u8; 31])).is_err());
-        assert!(Keys::from_secret(&b64::encode(&[1u8; 33])).is_err());
-        assert!(Keys::from_secret(&b64::encode(&[1u8; 32])).is_ok());
+    fn secrets_must_be_32_bytes_of_base64url_and_a_bad_one_is_named() {
+        let good = test_secret(1);
+        for bad in ["short", &b64::encode(&[1u8; 31]), &b64::encode(&[1u8; 33]), ""] {
+            let e = Keys::from_secrets(bad, None).unwrap_err();
+            assert!(e.starts_with("SIGNING_KEY must be the base64url encoding"), "{e}");
+            let e = Keys::from_secrets(&good, Some(bad)).unwrap_err();
+            assert!(e.starts_with("SIGNING_KEY_PREVIOUS must be the base64url encoding"), "{e}");
+        }
+        assert!(Keys::from_secrets(&good, None).is_ok());
+        assert!(Keys::from_secrets(&good, Some(&test_secret(2))).is_ok());
+    }
+
+    #[test]
+    fn during_a_rotation_both_jwks_publish_current_then_previous() {
+        let (a, b, rotated) = (rotated_keys(1, None), rotated_keys(2, None), rotated_keys(2, Some(1)));
+        for purpose in [JwtPurpose::AccessToken, JwtPurpose::UpstreamAssertion] {
+            let kids: Vec<Value> = rotated.jwks(purpose)["keys"].as_array().unwrap().iter().map(|k| k["kid"].clone()).collect();
+            assert_eq!(kids, vec![json!(b.kid(purpose)), json!(a.kid(purpose))]);
+            assert_eq!(rotated.kid(purpose), b.kid(purpose), "new JWTs carry the current kid");
+        }
+        // The first step of the procedure (SIGNING_KEY_PREVIOUS set to SIGNING_KEY's value) is no
+        // rotation: one key each.
+        let same = Keys::from_secrets(&test_secret(1), Some(&test_secret(1))).unwrap();
+        assert_eq!(same.jwks(JwtPurpose::AccessToken), a.jwks(JwtPurpose::AccessToken));
+    }
+
+    #[test]
+    fn made_under_the_previous_secret_is_accepted_only_while_it_is_configured() {
+        let a = rotated_keys(1, None);
+        let token = a.sign_jwt(JwtPurpose::AccessToken, "t", json!({"a": 1}), 0, 10);
+        let untrusted = UntrustedToken::new(&token).unwrap();
+        let mac = a.cookie_mac(b"x");
+        let rotated = rotated_keys(2, Some(1));
+        assert!(rotated.verify_jwt::<Value>(JwtPurpose::AccessToken, &untrusted).is_ok());
+        assert!(rotated.verify_jwt::<Value>(JwtPurpose::UpstreamAssertion, &untrusted).is_err());
+        assert!(rotated.cookie_mac_matches(b"x", &mac));
+        assert!(!rotated.cookie_mac_matches(b"y", &mac));
+        assert_ne!(rotated.cookie_mac(b"x"), mac, "new MACs are under the current key");
+        assert_eq!(rotated.cookie_mac(b"x"), rotated_keys(2, None).cookie_mac(b"x"));
+        let after = rotated_keys(2, None);
+        assert!(after.verify_jwt::<Value>(JwtPurpose::AccessToken, &untrusted).is_err());
+        assert!(!after.cookie_mac_matches(b"x", &mac));
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl RefreshToken {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::oauth::keys::test_keys;
+    use crate::core::oauth::keys::{rotated_keys, test_keys};
 
     fn key() -> ConnectionKey {
         ConnectionKey { workspace: "acme".into(), user: "ada@example.com".into(), id: "cid_1".into() }
@@ -87,10 +87,24 @@ mod tests {
         // A sealed value of another kind (an upstream API key) is not a refresh token.
         let api_key = secrets::seal(&k, b"acme\nada@example.com\ncid_1\n3", &[1u8; NONCE_BYTES], "acme");
         assert!(RefreshToken::parse(&k, &format!("rt2.{}", &api_key[3..])).is_none());
-        let other = crate::core::oauth::keys::Keys::from_secret(&b64::encode(&[9u8; 32])).unwrap();
+        let other = rotated_keys(9, None);
         assert!(RefreshToken::parse(&other, t.as_str()).is_none());
         assert!(RefreshToken::parse(&k, "rt2.x").is_none());
         assert!(RefreshToken::parse(&k, "rt2.").is_none());
         assert!(RefreshToken::parse(&k, &format!("{}.extra", t.as_str())).is_none());
+    }
+
+    #[test]
+    fn a_token_of_the_previous_secret_opens_while_it_is_configured_and_successors_are_current() {
+        let under_a = RefreshToken::mint(&rotated_keys(1, None), &key(), 3);
+        let rotated = rotated_keys(2, Some(1));
+        let opened = RefreshToken::parse(&rotated, under_a.as_str()).unwrap();
+        assert_eq!((&opened.connection, opened.generation), (&key(), 3));
+        assert!(RefreshToken::parse(&rotated_keys(2, None), under_a.as_str()).is_none());
+        // The successor (generation 4) is minted under the current secret alone, and is the same
+        // token whichever isolate mints it.
+        let next = RefreshToken::mint(&rotated, &key(), 4);
+        assert_eq!(next, RefreshToken::mint(&rotated_keys(2, None), &key(), 4));
+        assert!(RefreshToken::parse(&rotated_keys(2, None), next.as_str()).is_some());
     }
 }

@@ -142,6 +142,14 @@ mod tests {
     }
 
     #[test]
+    fn a_flow_begun_before_a_rotation_completes_after_it() {
+        use crate::core::oauth::keys::rotated_keys;
+        let value = flow().encode(&rotated_keys(1, None));
+        assert_eq!(Flow::decode(&rotated_keys(2, Some(1)), &value, 99), Some(flow()));
+        assert_eq!(Flow::decode(&rotated_keys(2, None), &value, 99), None);
+    }
+
+    #[test]
     fn the_authorization_request_carries_state_nonce_and_the_s256_challenge() {
         let url = url::Url::parse(&flow().authorization_url(&meta(false), &config(None), "https://mcp.example.com/oidc/callback", false))
             .unwrap();
