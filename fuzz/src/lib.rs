@@ -30,7 +30,7 @@ pub fn catalog() -> &'static ScopeCatalog {
 /// The server's keys, from a fixed `SIGNING_KEY` (base64url of 32 bytes of 7).
 pub fn keys() -> &'static Keys {
     static KEYS: OnceLock<Keys> = OnceLock::new();
-    KEYS.get_or_init(|| Keys::from_secret("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc").expect("a 32-byte seed"))
+    KEYS.get_or_init(|| Keys::from_secrets("BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc", None).expect("a 32-byte seed"))
 }
 
 pub fn email(raw: &str) -> Email {
