@@ -164,8 +164,7 @@ fn site<S: Services>(svc: &S, req: &Request) -> Result<Site, AppError> {
 async fn route<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
     let path = req.url.path();
     let origin = site.origin();
-    let oauth_paths: Vec<&str> = TOKEN_PATHS.iter().chain(&REVOKE_PATHS).copied().collect();
-    if let Some(limit) = ratelimit::for_address(req.method, path, &REGISTER_PATHS, &oauth_paths) {
+    if let Some(limit) = ratelimit::for_address(req.method, path, &REGISTER_PATHS, &[&TOKEN_PATHS, &REVOKE_PATHS]) {
         within_limit(svc, limit, ratelimit::Subject::address(req.header("cf-connecting-ip"))).await?;
     }
     Ok(match (req.method, path) {

@@ -49,13 +49,14 @@ impl Limit {
 }
 
 /// The per-address limit a request counts against, if any (`/mcp`, metadata and assets: none).
-pub fn for_address(method: Method, path: &str, register_paths: &[&str], oauth_paths: &[&str]) -> Option<Limit> {
+/// `oauth_paths`: the token and revocation endpoints' paths, as lists.
+pub fn for_address(method: Method, path: &str, register_paths: &[&str], oauth_paths: &[&[&str]]) -> Option<Limit> {
     match (method, path) {
         (Method::Options, _) => None,
         (Method::Post, p) if register_paths.contains(&p) => Some(Limit::Register),
         (Method::Post, "/signin" | "/signin/workspace") | (Method::Get, "/oidc/callback") => Some(Limit::SignIn),
         (_, "/authorize") => Some(Limit::OAuth),
-        (Method::Post, p) if oauth_paths.contains(&p) => Some(Limit::OAuth),
+        (Method::Post, p) if oauth_paths.iter().any(|paths| paths.contains(&p)) => Some(Limit::OAuth),
         (_, "/admin") => Some(Limit::Admin),
         (_, p) if p.starts_with("/admin/api/") => Some(Limit::Admin),
         _ => None,
@@ -107,7 +108,7 @@ mod tests {
     use super::*;
 
     const REGISTER: [&str; 1] = ["/register"];
-    const OAUTH: [&str; 2] = ["/token", "/revoke"];
+    const OAUTH: [&[&str]; 2] = [&["/token"], &["/revoke"]];
 
     #[test]
     fn each_endpoint_counts_against_its_limit() {
