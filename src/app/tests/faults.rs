@@ -6,9 +6,7 @@ use super::*;
 fn a_connection_store_failure_after_the_code_is_consumed_gives_the_code_back() {
     let svc = Memory::new();
     let mut b = Browser::new(&svc);
-    let client_id = register(&mut b);
-    let consent = sign_in(&mut b, &authorize_path(&client_id, None), "acme", "ada@example.com");
-    let code = approve(&mut b, &consent);
+    let (client_id, code) = approved_code(&mut b, None);
     svc.connections_down.set(true);
     let failed = exchange(&mut b, &client_id, &code, VERIFIER);
     assert_eq!((failed.status, failed.header("retry-after")), (503, Some("5")));
@@ -27,9 +25,7 @@ fn a_connection_store_failure_after_the_code_is_consumed_gives_the_code_back() {
 fn a_policy_refusal_after_the_code_is_consumed_keeps_it_consumed() {
     let svc = Memory::new();
     let mut b = Browser::new(&svc);
-    let client_id = register(&mut b);
-    let consent = sign_in(&mut b, &authorize_path(&client_id, None), "acme", "ada@example.com");
-    let code = approve(&mut b, &consent);
+    let (client_id, code) = approved_code(&mut b, None);
     svc.set_policy("acme", |d| d["mcp_enabled"] = serde_json::json!(false));
     let refused = exchange(&mut b, &client_id, &code, VERIFIER);
     assert_eq!(refused.status, 400, "{}", body_text(&refused));

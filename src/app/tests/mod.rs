@@ -204,11 +204,17 @@ pub(super) fn mcp(b: &mut Browser, token: &str, body: Value) -> Response {
     )
 }
 
+/// A new client's code for ada@example.com in acme, approved and not yet redeemed.
+pub(super) fn approved_code(b: &mut Browser, scope: Option<&str>) -> (String, String) {
+    let client_id = register(b);
+    let consent = sign_in(b, &authorize_path(&client_id, scope), "acme", "ada@example.com");
+    let code = approve(b, &consent);
+    (client_id, code)
+}
+
 pub(super) fn connect(svc: &Memory, scope: Option<&str>) -> (String, String, Value) {
     let mut b = Browser::new(svc);
-    let client_id = register(&mut b);
-    let consent = sign_in(&mut b, &authorize_path(&client_id, scope), "acme", "ada@example.com");
-    let code = approve(&mut b, &consent);
+    let (client_id, code) = approved_code(&mut b, scope);
     let r = exchange(&mut b, &client_id, &code, VERIFIER);
     assert_eq!(r.status, 200, "{}", body_text(&r));
     assert_eq!(r.header("cache-control"), Some("no-store"));
