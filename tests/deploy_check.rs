@@ -11,7 +11,7 @@ fn check(toml: &str) -> (bool, String) {
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
-const BINDINGS: &str = r#"
+const STORES: &str = r#"
 [[env.production.kv_namespaces]]
 binding = "POLICIES"
 id = "a1"
@@ -20,27 +20,23 @@ binding = "CLIENTS"
 id = "a2"
 [env.production.durable_objects]
 bindings = [{ name = "AUTH_CODES", class_name = "AuthCodes" }, { name = "CONNECTIONS", class_name = "Connections" }, { name = "WORKSPACES", class_name = "Workspaces" }]
-[[env.production.ratelimits]]
-name = "RATE_LIMIT_REGISTER"
-namespace_id = "1"
-simple = { limit = 5, period = 60 }
-[[env.production.ratelimits]]
-name = "RATE_LIMIT_SIGN_IN"
-namespace_id = "2"
-simple = { limit = 5, period = 60 }
-[[env.production.ratelimits]]
-name = "RATE_LIMIT_OAUTH"
-namespace_id = "3"
-simple = { limit = 5, period = 60 }
-[[env.production.ratelimits]]
-name = "RATE_LIMIT_CLIENT"
-namespace_id = "4"
-simple = { limit = 5, period = 60 }
-[[env.production.ratelimits]]
-name = "RATE_LIMIT_ADMIN"
-namespace_id = "5"
-simple = { limit = 5, period = 60 }
 "#;
+
+/// The stores and the five rate limits a production environment needs.
+fn bindings() -> String {
+    let limits: String = mcp_edge::core::ratelimit::Limit::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            format!(
+                "[[env.production.ratelimits]]\nname = \"{}\"\nnamespace_id = \"{}\"\nsimple = {{ limit = 5, period = 60 }}\n",
+                l.binding(),
+                i + 1
+            )
+        })
+        .collect();
+    format!("{STORES}{limits}")
+}
 
 #[test]
 fn the_repositorys_production_environment_is_deployable() {
@@ -52,23 +48,24 @@ fn the_repositorys_production_environment_is_deployable() {
 #[test]
 fn each_unfit_production_environment_is_refused_with_its_reason() {
     let vars = "[env.production.vars]\nPUBLIC_ORIGIN = \"https://mcp.example.com\"\nOIDC_ISSUER = \"https://id.example.com\"\nOIDC_CLIENT_ID = \"m\"\n";
-    assert!(check(&format!("{vars}{BINDINGS}")).0);
+    let bindings = bindings();
+    assert!(check(&format!("{vars}{bindings}")).0);
     let cases = [
-        (format!("{}{BINDINGS}", vars.replace("PUBLIC_ORIGIN = \"https://mcp.example.com\"\n", "")), "PUBLIC_ORIGIN is not set"),
-        (format!("{}DEV_SIGN_IN = \"on\"\n{BINDINGS}", vars), "Server misconfigured: DEV_SIGN_IN is set on a non-loopback origin"),
+        (format!("{}{bindings}", vars.replace("PUBLIC_ORIGIN = \"https://mcp.example.com\"\n", "")), "PUBLIC_ORIGIN is not set"),
+        (format!("{}DEV_SIGN_IN = \"on\"\n{bindings}", vars), "Server misconfigured: DEV_SIGN_IN is set on a non-loopback origin"),
         (
-            format!("{}{BINDINGS}", vars.replace("OIDC_ISSUER = \"https://id.example.com\"\n", "").replace("OIDC_CLIENT_ID = \"m\"\n", "")),
+            format!("{}{bindings}", vars.replace("OIDC_ISSUER = \"https://id.example.com\"\n", "").replace("OIDC_CLIENT_ID = \"m\"\n", "")),
             "OIDC_ISSUER is not set",
         ),
-        (format!("{}{BINDINGS}", vars.replace("https://mcp", "http://mcp")), "PUBLIC_ORIGIN must be https"),
+        (format!("{}{bindings}", vars.replace("https://mcp", "http://mcp")), "PUBLIC_ORIGIN must be https"),
         (vars.to_string(), "has no KV namespace bound as POLICIES"),
-        (format!("{vars}{}", BINDINGS.split("[[env.production.ratelimits]]").next().unwrap()), "has no rate limit RATE_LIMIT_REGISTER"),
+        (format!("{vars}{}", STORES), "has no rate limit RATE_LIMIT_REGISTER"),
         (
-            format!("{vars}{}", BINDINGS.replacen("period = 60", "period = 10", 1)),
+            format!("{vars}{}", bindings.replacen("period = 60", "period = 10", 1)),
             "rate limit RATE_LIMIT_REGISTER must have simple.period = 60",
         ),
-        (format!("{vars}SIGNING_KEY = \"x\"\n{BINDINGS}"), "SIGNING_KEY is in [env.production.vars]"),
-        (format!("{vars}SIGNING_KEY_PREVIOUS = \"x\"\n{BINDINGS}"), "SIGNING_KEY_PREVIOUS is in [env.production.vars]"),
+        (format!("{vars}SIGNING_KEY = \"x\"\n{bindings}"), "SIGNING_KEY is in [env.production.vars]"),
+        (format!("{vars}SIGNING_KEY_PREVIOUS = \"x\"\n{bindings}"), "SIGNING_KEY_PREVIOUS is in [env.production.vars]"),
         ("[vars]\n".to_string(), "has no [env.production] section"),
     ];
     for (toml, says) in cases {
