@@ -66,9 +66,7 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
                     // RFC 6749 §4.1.2 / OAuth 2.1 §4.1.3: revoke what the first redemption issued.
                     svc.revoke(&grant.connection(), None, svc.now()).await.map_err(Store::Connections.failed())?;
                     svc.isolate().borrow_mut().active.forget(&grant.connection());
-                    let (workspace, user, connection) = (&grant.workspace, &grant.user, &grant.connection_id);
-                    svc.audit(Event::ReuseDetected { what: "authorization_code", workspace, user, connection });
-                    svc.audit(Event::Revoked { by: Actor::Server, workspace, user, connection: Some(connection), count: 1 });
+                    audit_reuse(svc, "authorization_code", &grant.connection());
                     return Err(OAuthError::invalid_grant(REPLAYED).into());
                 }
                 Redemption::Expired => return Err(OAuthError::invalid_grant("The authorization code expired; authorize again").into()),
@@ -199,9 +197,7 @@ async fn refresh<S: Services>(svc: &S, raw: &str, client_id: &ClientId, origin: 
         Rotation::Rotated { connection, .. } => connection,
         Rotation::Reused => {
             svc.isolate().borrow_mut().active.forget(&token.connection);
-            let ConnectionKey { workspace, user, id } = &token.connection;
-            svc.audit(Event::ReuseDetected { what: "refresh_token", workspace, user, connection: id });
-            svc.audit(Event::Revoked { by: Actor::Server, workspace, user, connection: Some(id), count: 1 });
+            audit_reuse(svc, "refresh_token", &token.connection);
             return Err(
                 OAuthError::invalid_grant("The refresh token was already used; the connection has been revoked. Authorize again").into()
             );
@@ -221,6 +217,13 @@ async fn refresh<S: Services>(svc: &S, raw: &str, client_id: &ClientId, origin: 
         generation: connection.generation,
     });
     Ok(mint(svc, &connection, client_id, &scopes, &mcp_resource(origin), origin))
+}
+
+/// A replayed code or a reused refresh token (`what`), and the revocation of `connection` it caused.
+fn audit_reuse<S: Services>(svc: &S, what: &str, connection: &ConnectionKey) {
+    let ConnectionKey { workspace, user, id } = connection;
+    svc.audit(Event::ReuseDetected { what, workspace, user, connection: id });
+    svc.audit(Event::Revoked { by: Actor::Server, workspace, user, connection: Some(id), count: 1 });
 }
 
 /// The token response for `connection` (of `client_id`) at its current refresh generation.
