@@ -205,8 +205,11 @@ pub enum SignInFailure {
     FlowLost,
     /// RFC 9207: the callback names another issuer.
     WrongIssuer,
-    /// The provider's discovery document, keys or token endpoint could not be used.
-    ProviderUnavailable(String),
+    /// The provider's discovery document, keys or token endpoint could not be reached, or said
+    /// it is overloaded (5xx, 429): 503 with `Retry-After`.
+    ProviderDown(String),
+    /// The provider answered something this server cannot use (its configuration is wrong).
+    ProviderUnusable(String),
     /// The token endpoint refused the code.
     TokenRefused {
         error: String,

@@ -22,9 +22,28 @@ fn failed(failure: SignInFailure) -> AppError {
     PageError::SignIn(failure).into()
 }
 
-fn unavailable<S: Services>(svc: &S, what: String) -> AppError {
-    svc.log(&format!("oidc: {what}"));
-    failed(SignInFailure::ProviderUnavailable(what))
+/// A provider call without a usable answer. `down`: it could not be reached, or said it is
+/// overloaded (5xx, 429) — worth retrying, unlike an answer this server cannot use.
+struct Unanswered {
+    down: bool,
+    what: String,
+}
+
+impl Unanswered {
+    fn unusable(what: impl Into<String>) -> Self {
+        Unanswered { down: false, what: what.into() }
+    }
+
+    /// The page of this failure, after `context` (which call) and the reason go to the log.
+    fn fail<S: Services>(self, svc: &S, context: &str) -> AppError {
+        svc.log(&format!("oidc: {context}: {}", self.what));
+        failed(if self.down { SignInFailure::ProviderDown(self.what) } else { SignInFailure::ProviderUnusable(self.what) })
+    }
+}
+
+/// `Services::provider_fetch`, its transport failures counted as the provider being down.
+async fn provider_fetch<S: Services>(svc: &S, request: &ProviderRequest) -> Result<crate::app::UpstreamResponse, Unanswered> {
+    svc.provider_fetch(request).await.map_err(|what| Unanswered { down: true, what })
 }
 
 /// The redirect URI registered at the provider.
@@ -73,10 +92,7 @@ pub async fn callback<S: Services>(svc: &S, req: &Request, site: &Site) -> Resul
     let code = query.non_empty("code").ok_or(failed(SignInFailure::Denied { error: "no code".into(), description: None }))?;
     let meta = metadata(svc, provider).await?;
     let id_token = exchange(svc, &meta, provider, &flow, &redirect_uri(site), code).await?;
-    let signed_in = verify(svc, &meta, provider, &id_token, &flow.nonce).await.map_err(|e| {
-        svc.log(&format!("oidc: ID token refused: {e}"));
-        failed(SignInFailure::IdToken(e))
-    })?;
+    let signed_in = verify(svc, &meta, provider, &id_token, &flow.nonce).await?;
     let ended = extract::end_oidc_flow(site);
     let session = sign_in(svc, site, provider, signed_in, &flow.next).await?;
     Ok(session.with_header("set-cookie", &ended))
@@ -88,18 +104,19 @@ async fn metadata<S: Services>(svc: &S, provider: &OidcConfig) -> Result<Provide
         return Ok(m);
     }
     let url = ProviderMetadata::url_for(&provider.issuer);
-    let text = fetch_ok(svc, &ProviderRequest::get(&url)).await.map_err(|e| unavailable(svc, format!("discovery {url}: {e}")))?;
-    let meta = ProviderMetadata::parse(&text, &provider.issuer).map_err(|e| unavailable(svc, format!("discovery {url}: {e}")))?;
+    let context = format!("discovery {url}");
+    let text = fetch_ok(svc, &ProviderRequest::get(&url)).await.map_err(|e| e.fail(svc, &context))?;
+    let meta = ProviderMetadata::parse(&text, &provider.issuer).map_err(|e| Unanswered::unusable(e.to_string()).fail(svc, &context))?;
     svc.provider_cache().borrow_mut().store_metadata(meta.clone(), svc.now());
     Ok(meta)
 }
 
 /// A 200 answer's body.
-async fn fetch_ok<S: Services>(svc: &S, request: &ProviderRequest) -> Result<String, String> {
-    let answer = svc.provider_fetch(request).await?;
+async fn fetch_ok<S: Services>(svc: &S, request: &ProviderRequest) -> Result<String, Unanswered> {
+    let answer = provider_fetch(svc, request).await?;
     match answer.status {
         200 => Ok(String::from_utf8_lossy(&answer.body).into_owned()),
-        status => Err(format!("HTTP {status}")),
+        status => Err(Unanswered { down: status == 429 || status >= 500, what: format!("HTTP {status}") }),
     }
 }
 
@@ -113,37 +130,48 @@ async fn exchange<S: Services>(
     code: &str,
 ) -> Result<String, AppError> {
     let request = flow.token_request(meta, provider, redirect_uri, code);
-    let answer = svc.provider_fetch(&request).await.map_err(|e| unavailable(svc, format!("token endpoint: {e}")))?;
+    let answer = provider_fetch(svc, &request).await.map_err(|e| e.fail(svc, "token endpoint"))?;
     let body: serde_json::Value = serde_json::from_slice(&answer.body).unwrap_or_default();
     let field = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_string);
     match (answer.status, field("id_token")) {
         (200, Some(id_token)) => Ok(id_token),
-        (200, None) => Err(unavailable(svc, "the token response has no id_token (is `openid` in OIDC_SCOPES?)".into())),
+        (200, None) => {
+            Err(Unanswered::unusable("the token response has no id_token (is `openid` in OIDC_SCOPES?)").fail(svc, "token endpoint"))
+        }
         (400..=499, _) if field("error").is_some() => {
             let (error, description) = (field("error").unwrap_or_default(), field("error_description"));
             svc.log(&format!("oidc: token endpoint refused the code: {error} {}", description.as_deref().unwrap_or("")));
             Err(failed(SignInFailure::TokenRefused { error, description }))
         }
-        (status, _) => Err(unavailable(svc, format!("token endpoint: HTTP {status}"))),
+        (status, _) => Err(Unanswered { down: status == 429 || status >= 500, what: format!("HTTP {status}") }.fail(svc, "token endpoint")),
     }
 }
 
 /// The ID token's signature against the provider's keys (fetched again once when it names a
-/// key the cache does not have), then its claims.
+/// key the cache does not have), then its claims. A refused token is a page saying why; keys
+/// that cannot be fetched because the provider is down are the provider's outage.
 async fn verify<S: Services>(
     svc: &S,
     meta: &ProviderMetadata,
     provider: &OidcConfig,
     raw: &str,
     nonce: &str,
-) -> Result<SignedIn, IdTokenError> {
-    let jws = Jws::parse(raw)?;
+) -> Result<SignedIn, AppError> {
+    let refused = |e: IdTokenError| {
+        svc.log(&format!("oidc: ID token refused: {e}"));
+        failed(SignInFailure::IdToken(e))
+    };
+    let jws = Jws::parse(raw).map_err(refused)?;
     let cached = svc.provider_cache().borrow().key(jws.kid.as_deref(), jws.alg, svc.now());
     let key = match cached {
         Some(key) => key,
-        None => fetch_key(svc, meta, &jws).await?,
+        None => fetch_key(svc, meta, &jws).await?.map_err(refused)?,
     };
-    match svc.verify_signature(jws.alg, &key, jws.signing_input.as_bytes(), &jws.signature).await {
+    check_signed(svc, provider, &jws, &key, nonce).await.map_err(refused)
+}
+
+async fn check_signed<S: Services>(svc: &S, provider: &OidcConfig, jws: &Jws, key: &Jwk, nonce: &str) -> Result<SignedIn, IdTokenError> {
+    match svc.verify_signature(jws.alg, key, jws.signing_input.as_bytes(), &jws.signature).await {
         Ok(true) => {}
         Ok(false) => return Err(IdTokenError::BadSignature),
         Err(e) => {
@@ -158,22 +186,31 @@ async fn verify<S: Services>(
         now: svc.now(),
         workspaces_claim: provider.workspaces_claim.as_deref(),
     };
-    id_token::check(&jws, &expected)
+    id_token::check(jws, &expected)
 }
 
-async fn fetch_key<S: Services>(svc: &S, meta: &ProviderMetadata, jws: &Jws) -> Result<Jwk, IdTokenError> {
+/// The key `jws` names, from the provider's JWKS. Outer error: the provider is down; inner: no
+/// usable key (an unusable key set counts as not naming it).
+async fn fetch_key<S: Services>(svc: &S, meta: &ProviderMetadata, jws: &Jws) -> Result<Result<Jwk, IdTokenError>, AppError> {
     let unknown = || IdTokenError::UnknownKey(jws.kid.clone());
-    let text = fetch_ok(svc, &ProviderRequest::get(&meta.jwks_uri)).await.map_err(|e| {
-        svc.log(&format!("oidc: keys {}: {e}", meta.jwks_uri));
-        unknown()
-    })?;
-    let jwks = Jwks::parse(&text).map_err(|e| {
-        svc.log(&format!("oidc: {e}"));
-        unknown()
-    })?;
+    let text = match fetch_ok(svc, &ProviderRequest::get(&meta.jwks_uri)).await {
+        Ok(text) => text,
+        Err(e) if e.down => return Err(e.fail(svc, &format!("keys {}", meta.jwks_uri))),
+        Err(e) => {
+            svc.log(&format!("oidc: keys {}: {}", meta.jwks_uri, e.what));
+            return Ok(Err(unknown()));
+        }
+    };
+    let jwks = match Jwks::parse(&text) {
+        Ok(jwks) => jwks,
+        Err(e) => {
+            svc.log(&format!("oidc: {e}"));
+            return Ok(Err(unknown()));
+        }
+    };
     let key = jwks.select(jws.kid.as_deref(), jws.alg).cloned();
     svc.provider_cache().borrow_mut().store_keys(jwks, svc.now());
-    key.ok_or_else(unknown)
+    Ok(key.ok_or_else(unknown))
 }
 
 /// The most workspaces of one claim that are looked up (each is a policy read).

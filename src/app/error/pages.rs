@@ -5,6 +5,9 @@ use crate::core::http::{printable, Response};
 use crate::core::pages;
 use crate::core::policy::model::PolicyUnusable;
 
+/// Seconds a browser (or a person) should wait after the identity provider could not be reached.
+const PROVIDER_RETRY_AFTER: &str = "30";
+
 pub(super) fn error_page(status: u16, title: &str, message: &str, hint: &str) -> Response {
     Response::html(status, pages::error(title, message, hint))
 }
@@ -99,11 +102,18 @@ fn sign_in_failure(failure: SignInFailure) -> Response {
         SignInFailure::WrongIssuer => {
             error_page(400, "Sign-in not accepted", "The sign-in response came from another identity provider (iss)", START_AGAIN)
         }
-        SignInFailure::ProviderUnavailable(_) => error_page(
-            502,
+        SignInFailure::ProviderDown(_) => error_page(
+            503,
             "Identity provider unavailable",
-            "The identity provider could not be reached or gave an answer this server cannot use",
+            "The identity provider could not be reached or is overloaded",
             "Try again in a minute. If it keeps failing, the operator should check OIDC_ISSUER and the worker's log.",
+        )
+        .with_header("retry-after", PROVIDER_RETRY_AFTER),
+        SignInFailure::ProviderUnusable(_) => error_page(
+            502,
+            "Identity provider answer unusable",
+            "The identity provider gave an answer this server cannot use",
+            "The operator should check OIDC_ISSUER, OIDC_CLIENT_ID and the worker's log, which names the URL and the reason.",
         ),
         SignInFailure::TokenRefused { error, description } => {
             let said = description.map(|d| format!(": {}", printable(&d))).unwrap_or_default();

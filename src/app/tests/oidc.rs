@@ -180,13 +180,31 @@ fn provider_errors_are_pages_never_500() {
     assert_eq!(right.status, 303, "a forged callback does not end the person's sign-in");
     let replayed = b.get(&format!("/oidc/callback?code={code}&state={}", encoded(&state)));
     assert_eq!(replayed.status, 400, "the flow is single-use");
-    let fresh = deployment(&[]);
-    fresh.provider.down.set(true);
-    let r = Browser::new(&fresh).get("/signin?next=%2Fadmin");
-    assert_eq!(
-        (r.status, error_of(&r).as_str()),
-        (502, "The identity provider could not be reached or gave an answer this server cannot use")
-    );
+}
+
+#[test]
+fn a_provider_that_is_down_is_503_with_retry_after_and_one_that_answers_nonsense_502() {
+    let down = "The identity provider could not be reached or is overloaded";
+    let unusable = "The identity provider gave an answer this server cannot use";
+    for (network_down, status, expected) in
+        [(true, None, (503, down)), (false, Some(503), (503, down)), (false, Some(429), (503, down)), (false, Some(404), (502, unusable))]
+    {
+        let fresh = deployment(&[]);
+        fresh.provider.down.set(network_down);
+        fresh.provider.failing.set(status);
+        let r = Browser::new(&fresh).get("/signin?next=%2Fadmin");
+        assert_eq!((r.status, error_of(&r).as_str()), expected, "{status:?}");
+        assert_eq!(r.header("retry-after"), (expected.0 == 503).then_some("30"));
+    }
+    // Down between sending the person to the provider and their return: the token endpoint
+    // and the keys are the outage too, not a refused sign-in.
+    let svc = deployment(&[]);
+    let mut b = Browser::new(&svc);
+    let start = b.get("/signin?next=%2Fadmin");
+    let (code, state) = svc.provider.authorize(start.header("location").unwrap(), ada());
+    svc.provider.failing.set(Some(502));
+    let r = b.get(&format!("/oidc/callback?code={code}&state={}", encoded(&state)));
+    assert_eq!((r.status, error_of(&r).as_str()), (503, down));
 }
 
 #[test]

@@ -62,6 +62,9 @@ pub(crate) struct TestProvider {
     /// Applied to the claims before signing (wrong audience, nonce, expiry, …).
     pub(crate) edit_claims: RefCell<Option<ClaimsEdit>>,
     pub(crate) down: Cell<bool>,
+    /// Every request answered with this status and an empty object (a provider in trouble, or
+    /// one configured wrongly).
+    pub(crate) failing: Cell<Option<u16>>,
     pub(crate) jwks_fetches: Cell<u32>,
     pub(crate) discovery_fetches: Cell<u32>,
     codes: RefCell<HashMap<String, Grant>>,
@@ -81,6 +84,7 @@ impl TestProvider {
             issue: Cell::new(Issue::Honest),
             edit_claims: RefCell::new(None),
             down: Cell::new(false),
+            failing: Cell::new(None),
             jwks_fetches: Cell::new(0),
             discovery_fetches: Cell::new(0),
             codes: RefCell::default(),
@@ -179,6 +183,9 @@ impl TestProvider {
     pub(crate) fn fetch(&self, request: &ProviderRequest, now: i64) -> Result<UpstreamResponse, String> {
         if self.down.get() {
             return Err("connection refused".into());
+        }
+        if let Some(status) = self.failing.get() {
+            return Ok(UpstreamResponse { status, content_type: "application/json".into(), body: b"{}".to_vec() });
         }
         let (status, body) = match (request.method, request.url.as_str()) {
             ("GET", u) if u == format!("{ISSUER}/.well-known/openid-configuration") => {
