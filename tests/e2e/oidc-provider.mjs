@@ -49,6 +49,13 @@ export class TestProvider {
     this.nextIdTokenHooks = [];
     this.server = null;
     this.key = null;
+    this.downOnReturn = false;
+  }
+
+  /** The provider stops (an outage) once it has sent the next browser back to the client with a
+   * code, before the client can redeem it. */
+  goDownOnReturn() {
+    this.downOnReturn = true;
   }
 
   /** Adds or replaces an account (takes effect at the next sign-in). */
@@ -109,6 +116,10 @@ export class TestProvider {
     provider.on("server_error", (ctx, err) => console.error("oidc-provider server_error:", err));
     provider.use(async (ctx, next) => {
       await next();
+      if (this.downOnReturn && String(ctx.response.get("location") ?? "").startsWith(`${this.client.redirect_uris[0]}?`)) {
+        this.downOnReturn = false;
+        ctx.res.once("finish", () => this.stop());
+      }
       if (ctx.method !== "POST" || ctx.path !== "/token" || ctx.status !== 200) return;
       const body = ctx.body;
       if (!body || typeof body !== "object" || typeof body.id_token !== "string") return;

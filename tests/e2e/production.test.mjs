@@ -172,7 +172,7 @@ async function signIn(url, { login, cancelAt, workspace, decision = "approve", c
   const page = await context.newPage();
   const pages = []; // our server's documents, in order (redirects included when reported)
   page.on("response", (r) => {
-    if (r.request().isNavigationRequest() && r.frame() === page.mainFrame() && new URL(r.url()).origin === ORIGIN) pages.push({ url: r.url(), status: r.status() });
+    if (r.request().isNavigationRequest() && r.frame() === page.mainFrame() && new URL(r.url()).origin === ORIGIN) pages.push({ url: r.url(), status: r.status(), retryAfter: r.headers()["retry-after"] });
   });
   const before = callbacks.length;
   const seen = async () => {
@@ -484,6 +484,29 @@ describe("production rehearsal: https, a pinned public origin, a real OpenID pro
       provider.clearHooks();
       provider.replaceNextIdToken(async (jwt, op) => op.sign(JSON.parse(Buffer.from(jwt.split(".")[1], "base64url")), {}, firstKey));
       await assertRefused(t, { login: NORA.sub, hooked: true });
+    });
+  });
+
+  // Issue #12: an outage of the provider is ours to report as one (503, Retry-After), not as a
+  // refused sign-in; nothing is left half done, and the next sign-in after it works.
+  describe("the identity provider goes down", () => {
+    it("between the person's sign-in there and their return: the callback is a 503 page with Retry-After, no session; once it is back, signing in works", async (t) => {
+      provider.clearHooks();
+      const key = provider.key;
+      provider.goDownOnReturn();
+      try {
+        const seen = await signIn(authorizeUrl(await register(), pkce().challenge), { login: NORA.sub });
+        t.diagnostic(`${seen.status} ${seen.title}: ${seen.error} | ${seen.hint}`);
+        assert.ok(seen.sentTo?.startsWith(`${OIDC_REDIRECT}?code=`), `the provider signed the person in and sent them back (${seen.sentTo})`);
+        assert.equal(provider.server, null, "and went down");
+        assert.deepEqual([seen.status, seen.pages.at(-1).retryAfter, seen.title, seen.error], [503, "30", "Identity provider unavailable", "The identity provider could not be reached or is overloaded"]);
+        assert.deepEqual(seen.callbacks, []);
+        assert.ok(!seen.cookies.some((c) => c.name === SESSION_COOKIE), "no session was started");
+      } finally {
+        if (!provider.server) await provider.start(key);
+      }
+      const { whoami } = await connect({ login: NORA.sub, workspace: "north" });
+      assert.equal(whoami.user.email, NORA.email);
     });
   });
 });
