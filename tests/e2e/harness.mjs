@@ -49,9 +49,11 @@ export async function putPolicies(policies) {
   await new Promise((r) => setTimeout(r, POLICY_CACHE_SECONDS * 1000 + 100));
 }
 
-export async function startServer(vars = {}) {
+/** Starts `wrangler dev` with these vars over the defaults; `config`: another wrangler
+ * configuration than wrangler.toml (the fault-injection one). */
+export async function startServer(vars = {}, { config } = {}) {
   const allVars = { SIGNING_KEY, ADMIN_TOKEN, DEV_SIGN_IN: "on", AUTH_CODE_TTL_SECONDS: String(CODE_TTL), POLICY_CACHE_SECONDS: String(POLICY_CACHE_SECONDS), ...vars };
-  const args = ["dev", "--ip", "127.0.0.1", "--port", String(PORT), "--persist-to", STATE_DIR, "--log-level", "log"];
+  const args = ["dev", ...(config ? ["--config", config] : []), "--ip", "127.0.0.1", "--port", String(PORT), "--persist-to", STATE_DIR, "--log-level", "log"];
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
   server = spawn(path.join(BIN, "wrangler"), args, { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   server.stdout.on("data", (d) => (serverLog += d));
