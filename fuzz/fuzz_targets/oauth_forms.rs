@@ -38,7 +38,7 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(Some(client_id.as_str()), value("client_id"));
             assert_eq!(resource, format!("{ORIGIN}/mcp"));
         }
-        Ok(TokenRequest::RefreshToken { refresh_token, client_id }) => {
+        Ok(TokenRequest::RefreshToken { refresh_token, client_id, .. }) => {
             assert_eq!(Some(refresh_token.as_str()), value("refresh_token"));
             assert_eq!(Some(client_id.as_str()), value("client_id"));
         }

@@ -99,9 +99,9 @@ async fn exchange<S: Services>(svc: &S, req: &Request, origin: &str) -> Result<s
             }
             Ok(tokens)
         }
-        TokenRequest::RefreshToken { refresh_token, client_id } => {
+        TokenRequest::RefreshToken { refresh_token, client_id, scope } => {
             known_client(svc, &client_id).await?;
-            refresh(svc, &refresh_token, &client_id, origin).await
+            refresh(svc, &refresh_token, &client_id, scope.as_deref(), origin).await
         }
     }
 }
@@ -182,8 +182,18 @@ async fn redeem_code<S: Services>(
 
 /// OAuth 2.1 §4.3.1: every refresh returns a new refresh token; reuse of an older one revokes
 /// the connection.
-async fn refresh<S: Services>(svc: &S, raw: &str, client_id: &ClientId, origin: &str) -> Result<serde_json::Value, AppError> {
+async fn refresh<S: Services>(
+    svc: &S,
+    raw: &str,
+    client_id: &ClientId,
+    scope: Option<&str>,
+    origin: &str,
+) -> Result<serde_json::Value, AppError> {
     let token = RefreshToken::parse(svc.keys(), raw).ok_or_else(|| OAuthError::invalid_grant("The refresh token is invalid"))?;
+    let narrowed = match scope {
+        Some(scope) => Some(narrowing(svc, &token, scope).await?),
+        None => None,
+    };
     // The live policy first: a refusal (MCP disabled, member removed, client unpinned) or a
     // store outage must not move the family on — the client would never receive the successor,
     // and its retry after the grace would count as reuse and revoke a connection that did
@@ -208,7 +218,10 @@ async fn refresh<S: Services>(svc: &S, raw: &str, client_id: &ClientId, origin: 
     };
     // The connection's own grant, narrowed to the current ceiling (its client is `client_id`:
     // `rotate` refused any other).
-    let scopes = effective_scopes(svc, &policy, &facts, &connection.scopes)?;
+    let mut scopes = effective_scopes(svc, &policy, &facts, &connection.scopes)?;
+    if let Some(narrowed) = narrowed {
+        scopes = svc.config().catalog.meet(&narrowed, &scopes);
+    }
     svc.audit(Event::Refreshed {
         workspace: &connection.workspace,
         user: &connection.user,
@@ -217,6 +230,28 @@ async fn refresh<S: Services>(svc: &S, raw: &str, client_id: &ClientId, origin: 
         generation: connection.generation,
     });
     Ok(mint(svc, &connection, client_id, &scopes, &mcp_resource(origin), origin))
+}
+
+/// RFC 6749 §6: the `scope` of a refresh may keep or narrow the grant, never widen it. Checked
+/// against the connection's grant before the family moves on (a grant never changes, so reading
+/// it first cannot race the rotation), so a refused request spends nothing.
+async fn narrowing<S: Services>(svc: &S, token: &RefreshToken, scope: &str) -> Result<ScopeSet, AppError> {
+    let catalog = &svc.config().catalog;
+    let invalid = |text: String| AppError::from(OAuthError::new(ErrorCode::InvalidScope, text));
+    let requested = catalog.parse_request(scope).map_err(invalid)?.scopes;
+    let ConnectionKey { workspace, user, id } = &token.connection;
+    let listed = svc.list(workspace, user).await.map_err(Store::Connections.failed())?;
+    let Some(connection) = listed.iter().find(|c| &c.id == id) else {
+        return Err(validation_failed(TokenInvalid::ConnectionRevoked));
+    };
+    let excess = catalog.excess(&requested, &ScopeSet::from_trusted(connection.scopes.iter().cloned()));
+    if !excess.is_empty() {
+        return Err(invalid(format!(
+            "scope {} was not granted to this connection; a refresh can keep or narrow its scopes, not widen them (authorize again for more)",
+            excess.join(", ")
+        )));
+    }
+    Ok(requested)
 }
 
 /// A replayed code or a reused refresh token (`what`), and the revocation of `connection` it caused.

@@ -191,3 +191,40 @@ fn logout_revokes_at_the_first_try_even_after_the_registration_lapsed() {
         assert!(body["error_description"].as_str().unwrap().contains(needle), "{auth}: {body}");
     }
 }
+
+#[test]
+fn a_refresh_may_narrow_its_scopes_never_widen_them_and_a_refused_one_spends_nothing() {
+    let svc = Memory::new();
+    let (client_id, _, tokens) = connect(&svc, Some("CONTACTS_READ WORKSPACE_READ"));
+    let mut b = Browser::new(&svc);
+    let first = tokens["refresh_token"].as_str().unwrap();
+    let with = |b: &mut Browser, extra: &[(&str, &str)]| {
+        let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", first), ("client_id", client_id.as_str())];
+        form.extend_from_slice(extra);
+        b.post_form("/token", &form)
+    };
+    let refusals = [
+        (&[("scope", "CONTACTS_READ CONTACTS_WRITE")][..], "invalid_scope", "scope CONTACTS_WRITE was not granted to this connection; a refresh can keep or narrow its scopes, not widen them (authorize again for more)"),
+        (&[("scope", "CONTACTS_READ\u{0}")], "invalid_scope", "Unknown scope: CONTACTS_READ\u{0}"),
+        (&[("scope", "NOPE")], "invalid_scope", "Unknown scope: NOPE"),
+        (&[("resource", "https://evil.example/mcp")], "invalid_target", "resource `https://evil.example/mcp` is not served by this server; use http://127.0.0.1:8081/mcp"),
+    ];
+    for (extra, error, description) in refusals {
+        let r = with(&mut b, extra);
+        assert_eq!(
+            (r.status, body_json(&r)["error"].as_str(), body_json(&r)["error_description"].as_str()),
+            (400, Some(error), Some(description)),
+            "{extra:?}"
+        );
+    }
+    // Long past the grace: had a refusal rotated the family, the first token would be reuse now.
+    svc.now.set(svc.now.get() + 10 * crate::core::connection::REFRESH_GRACE_SECONDS);
+    let narrowed = with(&mut b, &[("scope", "CONTACTS_READ"), ("resource", "http://127.0.0.1:8081/mcp")]);
+    assert_eq!(narrowed.status, 200, "{}", body_text(&narrowed));
+    let narrowed = body_json(&narrowed);
+    assert_eq!(narrowed["scope"], "CONTACTS_READ");
+    assert_eq!(whoami_scopes(&mut b, narrowed["access_token"].as_str().unwrap()), json!(["CONTACTS_READ"]));
+    // The grant itself is unchanged: the next refresh without `scope` has it all again.
+    let whole = body_json(&refresh(&mut b, &client_id, narrowed["refresh_token"].as_str().unwrap()));
+    assert_eq!(whole["scope"], "CONTACTS_READ WORKSPACE_READ");
+}

@@ -9,8 +9,17 @@ use crate::core::oauth::types::ClientId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TokenRequest {
-    AuthorizationCode { code: AuthCode, presented: Presentation },
-    RefreshToken { refresh_token: String, client_id: ClientId },
+    AuthorizationCode {
+        code: AuthCode,
+        presented: Presentation,
+    },
+    /// `scope`: RFC 6749 §6's optional narrowing, as sent (checked against the grant by the
+    /// caller, who holds the catalog and the connection).
+    RefreshToken {
+        refresh_token: String,
+        client_id: ClientId,
+        scope: Option<String>,
+    },
 }
 
 const KNOWN: [&str; 8] = ["grant_type", "code", "redirect_uri", "client_id", "code_verifier", "resource", "refresh_token", "scope"];
@@ -48,6 +57,11 @@ pub fn parse(pairs: &[(String, String)], origin: &str) -> Result<TokenRequest, O
                 .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?
                 .to_string(),
             client_id: client_id()?,
+            scope: {
+                // RFC 8707 §2.2: a refresh may name the resource again; it must be this one.
+                resource::normalize(get("resource"), origin)?;
+                get("scope").filter(|s| !s.is_empty()).map(str::to_string)
+            },
         }),
         None => Err(OAuthError::invalid_request("grant_type is required")),
         Some(other) => Err(OAuthError::new(
