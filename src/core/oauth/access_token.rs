@@ -50,6 +50,8 @@ pub enum BearerError {
     Malformed,
     BadSignature,
     Expired,
+    /// `iat` later than now (beyond `CLOCK_SKEW_SECONDS`): not a token this server issued then.
+    NotYetIssued,
     WrongIssuer,
     WrongAudience,
 }
@@ -60,11 +62,15 @@ impl BearerError {
             BearerError::Malformed => "The access token is malformed",
             BearerError::BadSignature => "The access token signature is invalid",
             BearerError::Expired => "The access token expired",
+            BearerError::NotYetIssued => "The access token claims to be issued in the future",
             BearerError::WrongIssuer => "The access token was issued by another server",
             BearerError::WrongAudience => "The access token is for another resource",
         }
     }
 }
+
+/// How far ahead of this isolate's clock another isolate's may be when it issues a token.
+const CLOCK_SKEW_SECONDS: i64 = 60;
 
 pub fn sign(keys: &Keys, claims: &AccessClaims, issued_at: i64, expires_at: i64) -> String {
     keys.sign_jwt(JwtPurpose::AccessToken, TOKEN_TYPE, claims, issued_at, expires_at)
@@ -98,6 +104,10 @@ fn verify_inner(keys: &Keys, token: &str, issuer: &str, audience: &str, now: Opt
     if let Some(now) = now {
         let clock = TimeOptions::new(chrono::Duration::zero(), move || Utc.timestamp_opt(now, 0).single().unwrap_or_default());
         claims.validate_expiration(&clock).map_err(|_| BearerError::Expired)?;
+        let issued_at = claims.issued_at.map(|t| t.timestamp()).ok_or(BearerError::Malformed)?;
+        if issued_at > now + CLOCK_SKEW_SECONDS {
+            return Err(BearerError::NotYetIssued);
+        }
     }
     if claims.custom.iss != issuer {
         return Err(BearerError::WrongIssuer);
@@ -135,6 +145,10 @@ mod tests {
         assert_eq!(ok.claims, claims());
         assert_eq!(ok.expires_at, 2000);
         assert_eq!(verify(&keys, &t, "https://h.example", "https://h.example/mcp", 2001), Err(BearerError::Expired));
+        // Issued (by our key) after now: a minute of skew between isolates, no more.
+        let ahead = sign(&keys, &claims(), 1500, 2500);
+        assert!(verify(&keys, &ahead, "https://h.example", "https://h.example/mcp", 1440).is_ok());
+        assert_eq!(verify(&keys, &ahead, "https://h.example", "https://h.example/mcp", 1439), Err(BearerError::NotYetIssued));
         assert_eq!(verify(&keys, &t, "https://x.example", "https://h.example/mcp", 1500), Err(BearerError::WrongIssuer));
         assert_eq!(verify(&keys, &t, "https://h.example", "https://x.example/mcp", 1500), Err(BearerError::WrongAudience));
         assert_eq!(verify(&keys, "garbage", "a", "b", 0), Err(BearerError::Malformed));
