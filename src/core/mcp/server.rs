@@ -80,12 +80,15 @@ impl ClientRequest {
                 let name = param("name")
                     .and_then(Value::as_str)
                     .ok_or_else(|| RpcError::new(RpcCode::InvalidParams, "tools/call needs params.name"))?;
+                // A tool's input schema is an object schema: its arguments are an object (or none).
+                let arguments = match param("arguments") {
+                    None | Some(Value::Null) => json!({}),
+                    Some(arguments @ Value::Object(_)) => arguments.clone(),
+                    Some(_) => return Err(RpcError::new(RpcCode::InvalidParams, "tools/call params.arguments must be an object")),
+                };
                 Ok(match NativeTool::from_name(name) {
                     Some(tool) => ClientRequest::CallNative(tool),
-                    None => ClientRequest::CallApiTool {
-                        name: name.to_string(),
-                        arguments: param("arguments").cloned().unwrap_or_else(|| json!({})),
-                    },
+                    None => ClientRequest::CallApiTool { name: name.to_string(), arguments },
                 })
             }
             "logging/setLevel" => match param("level").and_then(Value::as_str) {
@@ -273,6 +276,10 @@ mod tests {
         }
         assert_eq!(ClientRequest::parse(&Era::Legacy, "server/discover", None).unwrap_err().code, RpcCode::MethodNotFound);
         assert_eq!(ClientRequest::parse(&Era::Legacy, "ping", None), Ok(ClientRequest::Ping));
+        for arguments in [json!([]), json!("a"), json!(1)] {
+            let refused = ClientRequest::parse(&Era::Legacy, "tools/call", Some(&json!({"name": "mcp_whoami", "arguments": arguments})));
+            assert_eq!(refused.unwrap_err(), RpcError::new(RpcCode::InvalidParams, "tools/call params.arguments must be an object"));
+        }
     }
 
     #[test]
