@@ -55,6 +55,9 @@ export async function startServer(vars = {}, { config } = {}) {
   const allVars = { SIGNING_KEY, ADMIN_TOKEN, DEV_SIGN_IN: "on", AUTH_CODE_TTL_SECONDS: String(CODE_TTL), POLICY_CACHE_SECONDS: String(POLICY_CACHE_SECONDS), ...vars };
   const args = ["dev", ...(config ? ["--config", config] : []), "--ip", "127.0.0.1", "--port", String(PORT), "--persist-to", STATE_DIR, "--log-level", "log"];
   for (const [k, v] of Object.entries(allVars)) args.push("--var", `${k}:${v}`);
+  // A server left over from another run would answer instead of ours (other keys, other state).
+  const stale = await fetch(`${BASE}/`).then(() => true, () => false);
+  if (stale) throw new Error(`something already answers at ${BASE}: stop it (a leftover wrangler dev?) or set E2E_PORT`);
   server = spawn(path.join(BIN, "wrangler"), args, { cwd: ROOT, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });
   server.stdout.on("data", (d) => (serverLog += d));
   server.stderr.on("data", (d) => (serverLog += d));
