@@ -33,7 +33,20 @@ impl RedirectUri {
         if raw.len() > MAX_REDIRECT_URI {
             return Err(format!("a redirect URI of {} characters is longer than {MAX_REDIRECT_URI}", raw.len()));
         }
-        let url = url::Url::parse(raw).map_err(|_| format!("`{raw}` is not an absolute URI"))?;
+        // Spaces and control characters would be silently dropped or encoded by the parse (and
+        // by browsers), so the URI matched would not be the one registered: say which one to remove.
+        if let Some(c) = raw.chars().find(|&c| c.is_whitespace() || crate::core::text::is_hidden(c)) {
+            return Err(format!("a redirect URI must not contain spaces or control characters (found U+{:04X})", c as u32));
+        }
+        let url = url::Url::parse(raw).map_err(|e| match e {
+            url::ParseError::RelativeUrlWithoutBase => format!("`{raw}` is not an absolute URI"),
+            e => format!("`{raw}` is not a valid URI ({e})"),
+        })?;
+        // `/callback/../x` is `/x` once a browser follows it: register the path it leads to.
+        let path = raw.split(['?', '#']).next().unwrap_or(raw);
+        if path.split('/').skip(1).any(|s| matches!(s.to_ascii_lowercase().replace("%2e", ".").as_str(), "." | "..")) {
+            return Err(format!("`{raw}` has `.` or `..` path segments; write the path they lead to"));
+        }
         if raw.contains('#') {
             return Err(format!("`{raw}` has a fragment; redirect URIs must not"));
         }
@@ -191,6 +204,13 @@ mod tests {
             ("http://127.0.0.1.evil.example/cb", "non-loopback"),
             ("http://localhost.evil.example/cb", "non-loopback"),
             ("localhost:3118/callback", "no scheme"),
+            ("http://localhost:3118.evil.com/callback", "not a valid URI (invalid port number)"),
+            ("http://evil@localhost:3118/callback", "user information"),
+            ("http://localhost:3118/callback/../x", "`..` path segments"),
+            ("http://localhost:3118/callback/%2E/x", "`..` path segments"),
+            ("http://localhost:3118/call back", "(found U+0020)"),
+            ("http://localhost:3118/callback\n", "(found U+000A)"),
+            ("http://localhost:3118/call\u{202E}back", "(found U+202E)"),
             (&format!("https://app.example/{}", "a".repeat(2000)), "longer than 2000"),
         ] {
             let err = RedirectUri::parse(bad).unwrap_err();
