@@ -107,7 +107,8 @@ pub struct ClientMetadata {
 /// Validates a registration body. `token_endpoint_auth_method` is always registered as `none`
 /// (RFC 7591 §3.2.1 lets the server replace requested values; this server has only public clients).
 pub fn parse_registration(body: &[u8], client_id: ClientId, now: i64) -> Result<ClientRegistration, OAuthError> {
-    let fields: Value = serde_json::from_slice(body)
+    let body = std::str::from_utf8(body).map_err(|e| OAuthError::invalid_request(format!("the registration body must be UTF-8 JSON: {e}")))?;
+    let fields: Value = serde_json::from_str(body)
         .map_err(|e| OAuthError::invalid_request(format!("the registration body must be a JSON object: {e}")))?;
     if !fields.is_object() {
         return Err(OAuthError::invalid_request("the registration body must be a JSON object"));
@@ -249,8 +250,9 @@ mod tests {
 
     #[test]
     fn rejects_bad_metadata_with_the_field_named() {
-        let cases: [(&[u8], &str); 6] = [
+        let cases: [(&[u8], &str); 7] = [
             (b"[]", "JSON object"),
+            (b"{\"client_name\":\"\xff\xfe\",\"redirect_uris\":[\"http://localhost/cb\"]}", "must be UTF-8 JSON"),
             (br#"{}"#, "redirect_uris"),
             (br#"{"redirect_uris":["javascript:alert(1)"]}"#, "javascript"),
             (br#"{"redirect_uris":["http://localhost/cb"],"grant_types":["client_credentials"]}"#, "client_credentials"),
