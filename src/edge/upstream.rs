@@ -110,7 +110,11 @@ pub async fn client_document(url: &str) -> Result<FetchedDocument, String> {
             Ok(FetchedDocument { status: r.status, content_type: r.content_type, cache_control: caching.cache_control, body: r.body })
         }
         Err(UpstreamFailure::Timeout { after_ms }) => Err(format!("no answer within {after_ms} ms")),
-        Err(UpstreamFailure::Network(e)) => Err(format!("the connection failed ({e})")),
+        Err(UpstreamFailure::Network(e)) => {
+            // workerd's "internal error; reference = …" is for its operators, not the person.
+            worker::console_warn!("client metadata document {url}: {e}");
+            Err(format!("the connection failed ({})", e.split("; reference =").next().unwrap_or(&e)))
+        }
     }
 }
 

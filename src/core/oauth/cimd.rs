@@ -50,6 +50,14 @@ pub fn document_url(client_id: &ClientId, local_development: bool) -> Result<url
         }
         _ => return Err(bad("it must be an https URL")),
     }
+    // The fetch comes from this server: an address (`https://169.254.169.254/…`, `10.0.0.1`,
+    // `[fd00::1]`) could reach what only it can reach (SSRF); a document is named by a domain.
+    if url.scheme() == "https" && !matches!(url.host(), Some(url::Host::Domain(_))) {
+        return Err(bad("it must name its host by a domain name, not an IP address"));
+    }
+    if url.scheme() == "https" && !local_development && url.host_str().is_some_and(|h| h == "localhost" || h.ends_with(".localhost")) {
+        return Err(bad("a `localhost` document is accepted only while developing locally"));
+    }
     if raw.contains('#') || !url.username().is_empty() || url.password().is_some() {
         return Err(bad("it must not have a fragment or user information"));
     }
@@ -199,6 +207,11 @@ mod tests {
             ("https://user@claude.ai/a", "user information"),
             ("https://claude.ai/a#f", "fragment"),
             ("https://CLAUDE.ai/a", "canonical"),
+            ("https://169.254.169.254/latest/meta-data", "domain name, not an IP address"),
+            ("https://10.0.0.1/client.json", "domain name, not an IP address"),
+            ("https://[fd00::1]/client.json", "domain name, not an IP address"),
+            ("https://0x7f000001/client.json", "domain name, not an IP address"),
+            ("https://localhost/client.json", "only while developing locally"),
         ] {
             let e = document_url(&id(raw), false).unwrap_err();
             assert!(e.contains(needle), "{raw}: {e}");
