@@ -186,7 +186,6 @@ async fn route<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Respo
         (Method::Post, p) if TOKEN_PATHS.contains(&p) => token::post(svc, req, origin).await?,
         (Method::Post, p) if REVOKE_PATHS.contains(&p) => revoke::post(svc, req, origin).await?,
         (Method::Post, "/mcp" | "/mcp/") => mcp::post(svc, req, origin).await?,
-        (_, "/mcp" | "/mcp/") => return Err(AppError::MethodNotAllowed { allow: "POST" }),
         (Method::Get, "/admin") => admin::page(svc, req, site)?,
         (_, p) if p.starts_with("/admin/api/") => admin::api(svc, req, site).await?,
         (Method::Get, "/assets/style.css") => asset("text/css; charset=utf-8", crate::core::pages::STYLESHEET),
@@ -194,11 +193,10 @@ async fn route<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Respo
         (Method::Get, "/") => Response::json(200, &json!({ "name": "mcp-edge", "mcp_endpoint": format!("{origin}/mcp") })),
         // A partial OpenID document makes SDK clients throw; none is better (docs/protocol.md §1).
         (Method::Get, "/.well-known/openid-configuration") => return Err(AppError::NotFound { path: path.to_string() }),
-        (_, "/signout") => return Err(AppError::MethodNotAllowed { allow: "POST" }),
-        (_, p) if is_known(p) => {
-            return Err(AppError::MethodNotAllowed { allow: if p.starts_with("/.well-known") { "GET" } else { "GET, POST" } })
-        }
-        _ => return Err(AppError::NotFound { path: path.to_string() }),
+        (_, p) => match allowed_methods(p) {
+            Some(allow) => return Err(AppError::MethodNotAllowed { allow }),
+            None => return Err(AppError::NotFound { path: path.to_string() }),
+        },
     })
 }
 
@@ -218,12 +216,33 @@ fn cross_origin_endpoint(path: &str) -> bool {
     TOKEN_PATHS.contains(&path) || REGISTER_PATHS.contains(&path) || REVOKE_PATHS.contains(&path)
 }
 
-fn is_known(path: &str) -> bool {
-    path.starts_with("/.well-known/")
-        || ["/authorize", "/signin", "/signin/workspace", "/oidc/callback"].contains(&path)
+/// The methods `route` answers at a path (its `Allow` header), or `None` where nothing is served.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    const GET_ONLY: [&str; 10] = [
+        "/",
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/jwks.json",
+        "/.well-known/upstream-jwks.json",
+        "/oidc/callback",
+        "/admin",
+        "/assets/style.css",
+        "/assets/admin.js",
+    ];
+    if GET_ONLY.contains(&path) {
+        Some("GET")
+    } else if ["/authorize", "/signin", "/signin/workspace"].contains(&path) {
+        Some("GET, POST")
+    } else if ["/mcp", "/mcp/", "/signout"].contains(&path)
         || TOKEN_PATHS.contains(&path)
         || REGISTER_PATHS.contains(&path)
         || REVOKE_PATHS.contains(&path)
+    {
+        Some("POST")
+    } else {
+        None
+    }
 }
 
 /// Browser-based clients (the MCP Inspector) read metadata and call token/register/revoke

@@ -73,8 +73,9 @@ pub async fn start<S: Services>(
 
 /// `GET /oidc/callback?code=…&state=…` (or `?error=…`), RFC 6749 §4.1.2 and RFC 9207.
 pub async fn callback<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Response, AppError> {
+    // Without a provider nothing here sends a person to this address.
     let Some(provider) = &svc.config().oidc else {
-        return Err(PageError::SignInDisabled.into());
+        return Err(AppError::NotFound { path: req.url.path().to_string() });
     };
     let query = Form::from_query(req);
     let flow = extract::oidc_flow(svc, req, site).ok_or(failed(SignInFailure::FlowLost))?;

@@ -203,7 +203,25 @@ pub(super) fn discovery_and_unknown_paths() {
     assert_eq!(body_json(&b.get("/.well-known/oauth-protected-resource/mcp"))["resource"], format!("{ORIGIN}/mcp"));
     assert_eq!(b.get("/.well-known/openid-configuration").status, 404);
     assert_eq!(b.get("/nothing").status, 404);
-    assert_eq!(b.get("/token").status, 405);
+    // Each path names the methods it answers; a path that serves nothing is 404 whatever the method.
+    for (method, path, allow) in [
+        (Method::Get, "/token", "POST"),
+        (Method::Get, "/register", "POST"),
+        (Method::Put, "/revoke", "POST"),
+        (Method::Get, "/mcp", "POST"),
+        (Method::Other, "/", "GET"),
+        (Method::Post, "/assets/style.css", "GET"),
+        (Method::Post, "/.well-known/jwks.json", "GET"),
+        (Method::Delete, "/authorize", "GET, POST"),
+    ] {
+        let r = b.send(method, path, &[], b"");
+        assert_eq!((r.status, r.header("allow")), (405, Some(allow)), "{method:?} {path}");
+        assert_eq!(body_json(&r)["error_description"], format!("Use {allow}"));
+    }
+    assert_eq!(b.get("/oidc/callback?code=c&state=s").status, 404, "no identity provider here");
+    for (method, path) in [(Method::Post, "/.well-known/nothing"), (Method::Get, "/.well-known/nothing"), (Method::Delete, "/nothing")] {
+        assert_eq!(b.send(method, path, &[], b"").status, 404, "{method:?} {path}");
+    }
 }
 
 #[test]
