@@ -64,7 +64,20 @@ impl Era {
         if !has_modern_key && legacy_header && method != "server/discover" {
             return Ok(Era::Legacy);
         }
-        let (version, client_capabilities) = modern_meta(meta)?;
+        // A header version no revision names, on a body without `_meta`: a modern request missing
+        // its `_meta` (checked first, as the revision orders it), or a client speaking a version
+        // this server does not. The message says both.
+        let (version, client_capabilities) = modern_meta(meta).map_err(|mut e| {
+            if let Some(v) = header_version.filter(|v| !has_modern_key && !SUPPORTED_VERSIONS.contains(v)) {
+                e.message = format!(
+                    "{}; the MCP-Protocol-Version header names {}, and this server speaks {}",
+                    e.message,
+                    printable(v),
+                    SUPPORTED_VERSIONS.join(", ")
+                );
+            }
+            e
+        })?;
         check_headers(headers, version, method, params)?;
         if version != MODERN_VERSION {
             return Err(unsupported_version(version));
@@ -198,6 +211,20 @@ mod tests {
         let Era::Modern(m) = Era::of(headers("tools/list", None), "tools/list", Some(&logged)).unwrap() else { panic!() };
         assert_eq!(m.log_level.as_deref(), Some("debug"));
         assert!(m.client_capabilities.contains_key("sampling"));
+    }
+
+    #[test]
+    fn a_header_version_no_revision_names_is_named_in_the_missing_meta_error() {
+        let h = McpHeaders { protocol_version: Some("1999-01-01"), method: None, name: None };
+        let e = Era::of(h, "tools/list", None).unwrap_err();
+        assert_eq!(e.code, RpcCode::InvalidParams);
+        assert!(
+            e.message.ends_with(
+                "; the MCP-Protocol-Version header names 1999-01-01, and this server speaks 2026-07-28, 2025-11-25, 2025-06-18, 2025-03-26"
+            ),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -107,9 +107,10 @@ pub struct ClientMetadata {
 /// Validates a registration body. `token_endpoint_auth_method` is always registered as `none`
 /// (RFC 7591 §3.2.1 lets the server replace requested values; this server has only public clients).
 pub fn parse_registration(body: &[u8], client_id: ClientId, now: i64) -> Result<ClientRegistration, OAuthError> {
-    let body = std::str::from_utf8(body).map_err(|e| OAuthError::invalid_request(format!("the registration body must be UTF-8 JSON: {e}")))?;
-    let fields: Value = serde_json::from_str(body)
-        .map_err(|e| OAuthError::invalid_request(format!("the registration body must be a JSON object: {e}")))?;
+    let body =
+        std::str::from_utf8(body).map_err(|e| OAuthError::invalid_request(format!("the registration body must be UTF-8 JSON: {e}")))?;
+    let fields: Value =
+        serde_json::from_str(body).map_err(|e| OAuthError::invalid_request(format!("the registration body must be a JSON object: {e}")))?;
     if !fields.is_object() {
         return Err(OAuthError::invalid_request("the registration body must be a JSON object"));
     }
