@@ -89,6 +89,10 @@ pub async fn api<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Res
 async fn workspace<S: Services>(svc: &S, req: &Request, site: &Site, ws: &WorkspaceId, rest: &[&str]) -> Result<Response, AppError> {
     let (who, policy) = guard(svc, req, site, ws).await?;
     let by = actor(&who);
+    // Every body here is JSON; a text/plain one is a mistake (or a form posted from elsewhere).
+    if matches!(req.method, Method::Put | Method::Post) && !req.content_type_is("application/json") {
+        return Err(AdminError::NotJson.into());
+    }
     match (req.method, rest) {
         (Method::Get, ["policy"]) => get_policy(svc, ws).await,
         (Method::Put, ["policy"]) => put_policy(svc, req, ws, by, policy.as_ref()).await,

@@ -241,6 +241,8 @@ pub enum AdminError {
     MethodNotAllowed,
     NoPolicy(String),
     PreconditionRequired,
+    /// A PUT or POST whose body is not declared `application/json`.
+    NotJson,
     NotUtf8,
     InvalidPolicy(PolicyError),
     Conflict {
@@ -274,6 +276,7 @@ enum AdminCode {
     PreconditionRequired,
     PreconditionFailed,
     InvalidRequest,
+    UnsupportedMediaType,
 }
 
 impl AdminCode {
@@ -289,6 +292,7 @@ impl AdminCode {
             AdminCode::PreconditionRequired => "precondition_required",
             AdminCode::PreconditionFailed => "precondition_failed",
             AdminCode::InvalidRequest => "invalid_request",
+            AdminCode::UnsupportedMediaType => "unsupported_media_type",
         }
     }
 }
@@ -457,6 +461,7 @@ fn admin(e: AdminError) -> Response {
         AdminError::PreconditionRequired => {
             (428, C::PreconditionRequired, "Send If-Match with the ETag you read (or If-None-Match: * to create the policy)".to_string())
         }
+        AdminError::NotJson => (415, C::UnsupportedMediaType, "Send the body as Content-Type: application/json".to_string()),
         AdminError::NotUtf8 => (400, C::InvalidPolicy, "The body must be UTF-8 JSON".to_string()),
         AdminError::InvalidPolicy(e) => (400, C::InvalidPolicy, e.to_string()),
         AdminError::Conflict { current_etag } => {

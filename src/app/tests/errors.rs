@@ -204,8 +204,29 @@ fn admin_bodies_are_read_by_field_and_anything_but_an_object_has_none() {
         let r = post(&mut b, "/admin/api/workspaces/acme/connections/revoke", body);
         assert_eq!((r.status, body_json(&r)["error_description"].as_str()), (400, Some("`user` is empty")), "{body}");
     }
-    let r = b.send(Method::Put, "/admin/api/workspaces/acme/upstream-key", &[("authorization", &auth)], br#"["k"]"#);
+    let json = [("authorization", auth.as_str()), ("content-type", "application/json")];
+    let r = b.send(Method::Put, "/admin/api/workspaces/acme/upstream-key", &json, br#"["k"]"#);
     assert_eq!(r.status, 400, "{}", body_text(&r));
+    // A body not declared JSON is refused before it is read, whatever it holds.
+    let policy = body_json(&super::admin::admin_get(&mut b, "/admin/api/workspaces/acme/policy", Some(OPERATOR)));
+    let etag = policy["etag"].as_str().unwrap();
+    for (method, path, body) in [
+        (Method::Put, "/admin/api/workspaces/acme/policy", policy["policy"].to_string()),
+        (Method::Put, "/admin/api/workspaces/acme/upstream-key", r#"{"api_key":"k"}"#.to_string()),
+        (Method::Post, "/admin/api/workspaces/acme/connections/revoke", r#"{"user":"ada@example.com"}"#.to_string()),
+    ] {
+        let r = b.send(method, path, &[("authorization", &auth), ("content-type", "text/plain"), ("if-match", etag)], body.as_bytes());
+        assert_eq!(
+            (r.status, body_json(&r)["error_description"].as_str()),
+            (415, Some("Send the body as Content-Type: application/json")),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        body_json(&super::admin::admin_get(&mut b, "/admin/api/workspaces/acme/policy", Some(OPERATOR)))["etag"],
+        etag,
+        "nothing was written"
+    );
 }
 
 /// Issue #12: every answer — page, JSON, error, asset, preflight, redirect — says `nosniff`, once.
