@@ -74,7 +74,7 @@ impl ScopeCatalog {
             } else if self.contains(token) {
                 scopes.0.insert(token.to_string());
             } else {
-                unknown.push(token.to_string());
+                unknown.push(crate::core::text::quoted(token));
             }
         }
         if unknown.is_empty() {

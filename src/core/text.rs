@@ -39,9 +39,29 @@ pub fn first_hidden(text: &str) -> Option<String> {
     text.chars().find(|&c| is_hidden(c)).map(|c| format!("U+{:04X}", c as u32))
 }
 
+/// `text` as a message may quote it: hidden characters and line breaks written as `\u{XXXX}`,
+/// so a NUL, a CRLF or a bidi override in what a client sent is seen, not obeyed.
+pub fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_hidden(c) || (c.is_whitespace() && c != ' ') {
+            out.push_str(&format!("\\u{{{:04X}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_text_shows_what_is_hidden_and_keeps_the_rest() {
+        assert_eq!(quoted("a\r\nSet-Cookie: x\0"), "a\\u{000D}\\u{000A}Set-Cookie: x\\u{0000}");
+        assert_eq!(quoted("Clau\u{200B}de l\u{3BF}cal"), "Clau\\u{200B}de l\u{3BF}cal");
+    }
 
     #[test]
     fn bidi_zero_width_and_control_characters_are_hidden() {

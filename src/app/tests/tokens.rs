@@ -205,7 +205,7 @@ fn a_refresh_may_narrow_its_scopes_never_widen_them_and_a_refused_one_spends_not
     };
     let refusals = [
         (&[("scope", "CONTACTS_READ CONTACTS_WRITE")][..], "invalid_scope", "scope CONTACTS_WRITE was not granted to this connection; a refresh can keep or narrow its scopes, not widen them (authorize again for more)"),
-        (&[("scope", "CONTACTS_READ\u{0}")], "invalid_scope", "Unknown scope: CONTACTS_READ\u{0}"),
+        (&[("scope", "CONTACTS_READ\u{0}")], "invalid_scope", "Unknown scope: CONTACTS_READ\\u{0000}"),
         (&[("scope", "NOPE")], "invalid_scope", "Unknown scope: NOPE"),
         (&[("resource", "https://evil.example/mcp")], "invalid_target", "resource `https://evil.example/mcp` is not served by this server; use http://127.0.0.1:8081/mcp"),
     ];

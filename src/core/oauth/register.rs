@@ -50,7 +50,7 @@ impl ClientRegistration {
                 Some(registered) if registered.as_str() == raw => Ok(registered.clone()),
                 // The port-ful URI the client asked for is where the code goes.
                 Some(_) => RedirectUri::parse(raw),
-                None => Err(format!("redirect_uri `{raw}` is not registered for this client")),
+                None => Err(format!("redirect_uri `{}` is not registered for this client", crate::core::text::quoted(raw))),
             },
             None if self.redirect_uris.len() == 1 => Ok(self.redirect_uris[0].clone()),
             None => Err("redirect_uri is required: this client registered several".to_string()),

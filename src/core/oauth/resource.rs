@@ -13,7 +13,12 @@ pub fn normalize(raw: Option<&str>, origin: &str) -> Result<String, OAuthError> 
     let Some(raw) = raw.filter(|r| !r.is_empty()) else {
         return Ok(canonical);
     };
-    let bad = || OAuthError::new(ErrorCode::InvalidTarget, format!("resource `{raw}` is not served by this server; use {canonical}"));
+    let bad = || {
+        OAuthError::new(
+            ErrorCode::InvalidTarget,
+            format!("resource `{}` is not served by this server; use {canonical}", crate::core::text::quoted(raw)),
+        )
+    };
     let url = url::Url::parse(raw).map_err(|_| bad())?;
     if url.fragment().is_some() || url.query().is_some() || url.origin().ascii_serialization() != origin {
         return Err(bad());
