@@ -168,6 +168,9 @@ async fn put_policy<S: Services>(
             svc.isolate().borrow_mut().policies.insert(ws.clone(), Ok(std::rc::Rc::new(policy)), svc.now());
             Ok(Response::json(200, &json!({ "workspace": ws, "etag": etag })).with_header("etag", &etag))
         }
+        ReplaceOutcome::Conflict { current_etag: Some(current_etag) } if creating => {
+            Err(AdminError::PolicyExists { workspace: ws.to_string(), current_etag }.into())
+        }
         ReplaceOutcome::Conflict { current_etag } => Err(AdminError::Conflict { current_etag }.into()),
     }
 }

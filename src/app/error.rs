@@ -248,6 +248,11 @@ pub enum AdminError {
     Conflict {
         current_etag: Option<String>,
     },
+    /// `If-None-Match: *` (create), and the workspace has a policy.
+    PolicyExists {
+        workspace: String,
+        current_etag: String,
+    },
     InvalidRequest(String),
     /// The stored policy does not validate: the error and the text, so an admin can repair it.
     StoredPolicyInvalid {
@@ -467,6 +472,10 @@ fn admin(e: AdminError) -> Response {
         AdminError::Conflict { current_etag } => {
             let text = "The policy changed since you read it; reload, reapply your edit and save again";
             return admin_json(412, C::PreconditionFailed, text).with_header("etag", current_etag.as_deref().unwrap_or(""));
+        }
+        AdminError::PolicyExists { workspace, current_etag } => {
+            let text = format!("Workspace `{workspace}` already has a policy; read it and send If-Match with its ETag to replace it");
+            return admin_json(412, C::PreconditionFailed, &text).with_header("etag", &current_etag);
         }
         AdminError::InvalidRequest(text) => (400, C::InvalidRequest, text),
         AdminError::StoredPolicyInvalid { workspace, etag, error, text } => {

@@ -79,6 +79,14 @@ fn concurrent_policy_writes_with_one_etag_one_wins_one_gets_412() {
     let bad = admin_put_policy(&mut b, "acme", &json!({"schema": 1}), now["etag"].as_str().unwrap(), None);
     assert_eq!(bad.status, 400);
     assert!(body_json(&bad)["error_description"].as_str().unwrap().contains("workspace `acme`"));
+    // Creating what exists says so, and gives the ETag to replace it with.
+    let auth = format!("Bearer {OPERATOR}");
+    let headers = [("authorization", auth.as_str()), ("content-type", "application/json"), ("if-none-match", "*")];
+    let exists = b.send(Method::Put, "/admin/api/workspaces/acme/policy", &headers, now["policy"].to_string().as_bytes());
+    assert_eq!(exists.status, 412);
+    assert_eq!(exists.header("etag"), now["etag"].as_str());
+    let message = body_json(&exists)["error_description"].as_str().unwrap().to_string();
+    assert_eq!(message, "Workspace `acme` already has a policy; read it and send If-Match with its ETag to replace it");
 }
 
 #[test]
