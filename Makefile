@@ -3,7 +3,7 @@ SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 DEV_WORKSPACE := dev
 
-.PHONY: dev test install install-test build seed lint unit fuzz-short fuzz e2e clean policy-check bench bench-core deploy-check
+.PHONY: dev test install install-test build seed lint unit fuzz-short fuzz e2e soak clean policy-check bench bench-core deploy-check
 
 dev: install build .dev.vars seed
 	$(ENV) wrangler dev --ip 127.0.0.1 --port 8081
@@ -47,6 +47,12 @@ fuzz: install
 
 e2e:
 	$(ENV) node --test --test-concurrency=1 'tests/e2e/*.test.mjs'
+
+# The long soak (README, "Tests"): tool calls, refreshes and revocations for SOAK_SECONDS
+# (default 300) on a wrangler dev of its own; prints requests, errors and workerd memory.
+SOAK_SECONDS ?= 300
+soak: install-test build
+	$(ENV) node scripts/soak.mjs $(SOAK_SECONDS)
 
 # Builds the production bundle offline (`wrangler deploy --dry-run --env production`) and checks
 # the configuration it would run with (README, "Deploy to Cloudflare").

@@ -83,6 +83,8 @@ export async function stopServer() {
 export const logTail = () => serverLog.slice(-3000);
 /** Everything the worker (and wrangler) printed so far. */
 export const serverOutput = () => serverLog;
+/** wrangler dev's process (and process group) ID, for the soak's memory figures. */
+export const serverPid = () => server?.pid;
 
 /** Every secret this run handled — tokens, codes, verifiers, cookies, keys — for the log scan
  * (e2e.test.mjs): the worker's log must contain none of them. */
