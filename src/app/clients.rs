@@ -18,7 +18,9 @@ pub enum ClientProblem {
 }
 
 /// The client with this ID. A registration found is remembered for a minute, a document for as
-/// long as its `Cache-Control` allows (within `cimd::MAX_CACHE_SECONDS`); failures never.
+/// long as its `Cache-Control` allows (within `cimd::MAX_CACHE_SECONDS`), and a document that
+/// could not be fetched or used for `cimd::FAILURE_SECONDS` (so a flood of requests naming it
+/// is not a flood of fetches).
 pub async fn find<S: Services>(svc: &S, id: &ClientId) -> Result<ClientRegistration, ClientProblem> {
     let now = svc.now();
     if cimd::is_document_url(id) {
@@ -44,11 +46,17 @@ async fn document<S: Services>(svc: &S, id: &ClientId, now: i64) -> Result<Clien
     }
     // Plain http only for a loopback document while developing locally (no PUBLIC_ORIGIN).
     let url = cimd::document_url(id, svc.config().public_origin.is_none()).map_err(ClientProblem::Document)?;
-    let fetched = svc
-        .client_document(url.as_str())
-        .await
-        .map_err(|why| ClientProblem::Document(format!("The client's metadata document at {id} could not be fetched: {why}")))?;
-    let (client, until) = cimd::client_from_document(id, &fetched, now).map_err(ClientProblem::Document)?;
+    if let Some(why) = svc.isolate().borrow().failed_documents.get(id, now) {
+        return Err(ClientProblem::Document(why.clone()));
+    }
+    let checked = match svc.client_document(url.as_str()).await {
+        Ok(fetched) => cimd::client_from_document(id, &fetched, now),
+        Err(why) => Err(format!("The client's metadata document at {id} could not be fetched: {why}")),
+    };
+    let (client, until) = checked.map_err(|why| {
+        svc.isolate().borrow_mut().failed_documents.insert(id.clone(), why.clone(), now);
+        ClientProblem::Document(why)
+    })?;
     if until > now {
         svc.isolate().borrow_mut().client_documents.insert(id.clone(), (client.clone(), until), now);
     }

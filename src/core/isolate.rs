@@ -114,6 +114,8 @@ pub struct IsolateCache {
     /// Clients described by metadata documents, each with the time it may be kept until
     /// (`Cache-Control`, within `cimd::MAX_CACHE_SECONDS`).
     pub client_documents: Fresh<ClientId, (ClientRegistration, i64)>,
+    /// Metadata documents that could not be fetched or used, and why (`cimd::FAILURE_SECONDS`).
+    pub failed_documents: Fresh<ClientId, String>,
     pub done: Fresh<Chore, ()>,
     /// Access tokens this isolate verified, by their text (`verified_token`).
     pub tokens: Fresh<String, VerifiedToken>,
@@ -147,6 +149,7 @@ impl IsolateCache {
             active: Fresh::new(revocation_seconds, CONNECTION_ENTRIES),
             clients: Fresh::new(CLIENT_SECONDS, CLIENT_ENTRIES),
             client_documents: Fresh::new(crate::core::oauth::cimd::MAX_CACHE_SECONDS, crate::core::oauth::cimd::CACHE_ENTRIES),
+            failed_documents: Fresh::new(crate::core::oauth::cimd::FAILURE_SECONDS, crate::core::oauth::cimd::CACHE_ENTRIES),
             done: Fresh::new(CHORE_SECONDS, CHORE_ENTRIES),
             tokens: Fresh::new(crate::core::config::MAX_ACCESS_TOKEN_TTL, TOKEN_ENTRIES),
             documents: Fresh::new(DOCUMENT_SECONDS, DOCUMENT_ENTRIES),

@@ -143,7 +143,13 @@ fn documents_that_cannot_be_used_are_refused_with_what_failed() {
         assert_eq!((t.status, body_json(&t)["error"].as_str()), (401, Some("invalid_client")), "{url}");
         assert!(body_json(&t)["error_description"].as_str().unwrap().contains(needle), "{url}: {}", body_text(&t));
     }
-    // Failures are not cached: a fixed document is used at the next attempt.
+    // Each broken document was fetched once, for /authorize: /token met the remembered failure.
+    let fetched = |url: &str| svc.document_fetches.borrow().iter().filter(|f| f.as_str() == url).count();
+    assert_eq!([lying, secret, big, slow].map(fetched), [1, 1, 1, 1]);
+    // A fixed document is used once the failure is forgotten (cimd::FAILURE_SECONDS).
     serve(&svc, slow, Ok(document(json!({"client_id": slow, "redirect_uris": [CALLBACK]}))));
+    assert_eq!(b.get(&authorize_path(slow, None)).status, 400, "still remembered as failed");
+    svc.now.set(svc.now.get() + crate::core::oauth::cimd::FAILURE_SECONDS);
     assert_eq!(sign_in(&mut b, &authorize_path(slow, None), "acme", "ada@example.com").status, 200);
+    assert_eq!(fetched(slow), 2);
 }

@@ -17,6 +17,9 @@ pub const DEFAULT_CACHE_SECONDS: i64 = 300;
 pub const MAX_CACHE_SECONDS: i64 = 86_400;
 /// Documents an isolate keeps at most.
 pub const CACHE_ENTRIES: usize = 64;
+/// How long an isolate remembers that a document could not be fetched or used: a client ID
+/// with a broken document costs one fetch per this many seconds, however often it is presented.
+pub const FAILURE_SECONDS: i64 = 10;
 
 /// What the edge brought back from a document URL.
 #[derive(Debug, Clone, PartialEq)]
