@@ -180,3 +180,26 @@ fn csrf_tokens_are_bound_to_the_session_they_were_shown_in() {
     let fresh = b.get(&authorize);
     assert_eq!(post_approve(&mut b, &fresh).status, 302);
 }
+
+/// RFC 9700 §2.6 and §4.2: the authorization endpoint and the pages a person sees answer no
+/// cross-origin reads, and send no URL (codes, states) on in a `Referer`; the endpoints clients
+/// call from their own origin do allow it.
+#[test]
+fn pages_and_the_authorization_endpoint_allow_no_cross_origin_reads_and_send_no_referrer_off_site() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let client_id = register(&mut b);
+    let authorize = authorize_path(&client_id, None);
+    let consent = sign_in(&mut b, &authorize, "acme", "ada@example.com");
+    let signin = b.get("/signin");
+    for (what, page) in [("consent", &consent), ("sign-in", &signin), ("authorize refusal", &b.get("/authorize?client_id=x"))] {
+        assert_eq!(page.header("access-control-allow-origin"), None, "{what}");
+        assert_eq!(page.header("referrer-policy"), Some("same-origin"), "{what}");
+    }
+    assert_eq!(b.get("/.well-known/oauth-authorization-server").header("access-control-allow-origin"), Some("*"));
+    // `next` leads back to this server's authorization or admin page, never elsewhere.
+    for next in ["https%3A%2F%2Fevil.example%2F", "%2F%2Fevil.example%2F", "%2F%5Cevil.example", "%2Fsignout"] {
+        let form = body_text(&b.get(&format!("/signin?next={next}")));
+        assert_eq!(input_value(&form, "next"), "/authorize", "{next}");
+    }
+}
