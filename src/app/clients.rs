@@ -44,6 +44,10 @@ async fn document<S: Services>(svc: &S, id: &ClientId, now: i64) -> Result<Clien
             return Ok(client.clone());
         }
     }
+    if !svc.config().client_documents {
+        let why = format!("The client ID `{id}` is the URL of a metadata document, and this server does not accept those (CLIENT_ID_METADATA_DOCUMENTS=off): the client must register");
+        return Err(ClientProblem::Document(why));
+    }
     // Plain http only for a loopback document while developing locally (no PUBLIC_ORIGIN).
     let url = cimd::document_url(id, svc.config().public_origin.is_none()).map_err(ClientProblem::Document)?;
     if let Some(why) = svc.isolate().borrow().failed_documents.get(id, now) {

@@ -24,7 +24,7 @@ pub fn protected_resource<S: Services>(svc: &S, origin: &str, path_form: bool) -
 }
 
 pub fn authorization_server<S: Services>(svc: &S, origin: &str) -> Response {
-    cached_json(svc, Document::AuthorizationServer, origin, || metadata::authorization_server(origin))
+    cached_json(svc, Document::AuthorizationServer, origin, || metadata::authorization_server(origin, svc.config().client_documents))
 }
 
 /// `/.well-known/jwks.json`: the access-token keys (the `jwks_uri` of the metadata).

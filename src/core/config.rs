@@ -55,6 +55,10 @@ pub struct Config {
     pub upstream_auth: UpstreamAuth,
     /// `STEP_UP`: what a tool call lacking scopes gets.
     pub step_up: StepUp,
+    /// `CLIENT_ID_METADATA_DOCUMENTS` (default `on`): whether a client ID may be the URL of its
+    /// metadata document. Off, the metadata does not offer it and clients register instead
+    /// (a deployment that must not fetch from the Internet, or a laptop without it).
+    pub client_documents: bool,
 }
 
 /// The OpenID Connect provider people sign in with (README, "Sign-in").
@@ -212,6 +216,11 @@ impl Config {
                 Some("challenge") => StepUp::Challenge,
                 Some(other) => return Err(format!("STEP_UP must be `tool_error` or `challenge`, not `{other}`")),
             },
+            client_documents: match var("CLIENT_ID_METADATA_DOCUMENTS").as_deref() {
+                None | Some("" | "on") => true,
+                Some("off") => false,
+                Some(other) => return Err(format!("CLIENT_ID_METADATA_DOCUMENTS must be `on` or `off`, not `{other}`")),
+            },
             admin_token: match var("ADMIN_TOKEN").filter(|t| !t.is_empty()) {
                 Some(t) if t.len() < 32 => return Err("ADMIN_TOKEN must be at least 32 characters".into()),
                 other => other,
@@ -289,6 +298,12 @@ mod tests {
 
     #[test]
     fn bad_values_are_named() {
+        assert!(cfg(&[]).unwrap().client_documents, "metadata documents are accepted unless turned off");
+        assert!(!cfg(&[("CLIENT_ID_METADATA_DOCUMENTS", "off")]).unwrap().client_documents);
+        assert_eq!(
+            cfg(&[("CLIENT_ID_METADATA_DOCUMENTS", "no")]).unwrap_err(),
+            "CLIENT_ID_METADATA_DOCUMENTS must be `on` or `off`, not `no`"
+        );
         assert!(cfg(&[("AUTH_CODE_TTL_SECONDS", "soon")]).unwrap_err().contains("AUTH_CODE_TTL_SECONDS"));
         assert!(cfg(&[("PUBLIC_ORIGIN", "https://x.example/mcp")]).unwrap_err().contains("PUBLIC_ORIGIN"));
         assert_eq!(cfg(&[("PUBLIC_ORIGIN", "https://x.example/")]).unwrap().public_origin.unwrap(), "https://x.example");

@@ -153,3 +153,20 @@ fn documents_that_cannot_be_used_are_refused_with_what_failed() {
     assert_eq!(sign_in(&mut b, &authorize_path(slow, None), "acme", "ada@example.com").status, 200);
     assert_eq!(fetched(slow), 2);
 }
+
+/// `CLIENT_ID_METADATA_DOCUMENTS=off`: the metadata no longer offers documents (Claude Code then
+/// registers), and a document URL presented anyway is refused without a fetch.
+#[test]
+fn with_documents_turned_off_clients_register_and_no_document_is_fetched() {
+    let svc = Memory::with_vars(&[("CLIENT_ID_METADATA_DOCUMENTS", "off")]);
+    serve(&svc, DOC, Ok(document(claude_code())));
+    let mut b = Browser::new(&svc);
+    let metadata = body_json(&b.get("/.well-known/oauth-authorization-server"));
+    assert!(metadata.get("client_id_metadata_document_supported").is_none(), "{metadata}");
+    let r = b.get(&authorize_path(DOC, None));
+    assert_eq!(r.status, 400);
+    assert!(body_text(&r).contains("this server does not accept those (CLIENT_ID_METADATA_DOCUMENTS=off)"), "{}", body_text(&r));
+    assert!(svc.document_fetches.borrow().is_empty());
+    let client_id = register(&mut b);
+    assert_eq!(sign_in(&mut b, &authorize_path(&client_id, None), "acme", "ada@example.com").status, 200, "a registered client connects");
+}

@@ -19,9 +19,10 @@ pub fn protected_resource(origin: &str, path_form: bool) -> Value {
 }
 
 /// RFC 8414 §2. `issuer` has no trailing slash. Only `offline_access` is advertised as a scope,
-/// for the same reason as above.
-pub fn authorization_server(origin: &str) -> Value {
-    json!({
+/// for the same reason as above. `client_documents`: whether client IDs may be metadata-document
+/// URLs (`CLIENT_ID_METADATA_DOCUMENTS`).
+pub fn authorization_server(origin: &str, client_documents: bool) -> Value {
+    let mut metadata = json!({
         "issuer": origin,
         "authorization_endpoint": format!("{origin}/authorize"),
         "token_endpoint": format!("{origin}/token"),
@@ -36,10 +37,13 @@ pub fn authorization_server(origin: &str) -> Value {
         "revocation_endpoint_auth_methods_supported": ["none"],
         "scopes_supported": [OFFLINE_ACCESS],
         "authorization_response_iss_parameter_supported": true,
+    });
+    if client_documents {
         // A `client_id` may be the URL of its metadata document (`cimd`); Claude Code then uses
         // its document instead of registering.
-        "client_id_metadata_document_supported": true,
-    })
+        metadata["client_id_metadata_document_supported"] = json!(true);
+    }
+    metadata
 }
 
 #[cfg(test)]
@@ -48,7 +52,9 @@ mod tests {
 
     #[test]
     fn issuer_has_no_trailing_slash_and_s256_is_advertised() {
-        let m = authorization_server("https://h.example");
+        let m = authorization_server("https://h.example", true);
+        assert_eq!(m["client_id_metadata_document_supported"], true);
+        assert!(authorization_server("https://h.example", false).get("client_id_metadata_document_supported").is_none());
         assert_eq!(m["issuer"], "https://h.example");
         assert_eq!(m["code_challenge_methods_supported"], json!(["S256"]));
         assert!(m["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("none")));
