@@ -3,12 +3,13 @@
 //!
 //! Properties: an accepted parameter holds only catalog scopes, sets `offline_access` exactly
 //! when it names it, and `to_param` parses back to the same set; a refusal names every unknown
-//! scope. What a token may do under a ceiling (`meet`) is covered by both (no `excess`), is the
+//! scope (its hidden characters written out). What a token may do under a ceiling (`meet`) is covered by both (no `excess`), is the
 //! same either way round, and `excess` lists exactly what the ceiling does not imply.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use mcp_edge::core::scopes::{ScopeSet, OFFLINE_ACCESS};
+use mcp_edge::core::text::quoted;
 use mcp_edge_fuzz::{catalog, text};
 
 fuzz_target!(|data: &[u8]| {
@@ -48,7 +49,8 @@ fn parsed(raw: &str) -> Option<ScopeSet> {
         Err(message) => {
             let unknown: Vec<&&str> = tokens.iter().filter(|t| **t != OFFLINE_ACCESS && !c.contains(t)).collect();
             assert!(!unknown.is_empty(), "refused {raw:?} with nothing unknown: {message}");
-            assert!(unknown.iter().all(|u| message.contains(**u)), "{message:?} does not name every unknown scope");
+            // Named as `quoted` shows them: hidden characters and line breaks written out.
+            assert!(unknown.iter().all(|u| message.contains(&quoted(u))), "{message:?} does not name every unknown scope");
             None
         }
     }
