@@ -51,18 +51,15 @@ pub fn parse(pairs: &[(String, String)], origin: &str) -> Result<TokenRequest, O
             };
             Ok(TokenRequest::AuthorizationCode { code, presented })
         }
-        Some("refresh_token") => Ok(TokenRequest::RefreshToken {
-            refresh_token: get("refresh_token")
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?
-                .to_string(),
-            client_id: client_id()?,
-            scope: {
-                // RFC 8707 §2.2: a refresh may name the resource again; it must be this one.
-                resource::normalize(get("resource"), origin)?;
-                get("scope").filter(|s| !s.is_empty()).map(str::to_string)
-            },
-        }),
+        Some("refresh_token") => {
+            let refresh_token =
+                get("refresh_token").filter(|t| !t.is_empty()).ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+            let client_id = client_id()?;
+            // RFC 8707 §2.2: a refresh may name the resource again; it must be this one.
+            resource::normalize(get("resource"), origin)?;
+            let scope = get("scope").filter(|s| !s.is_empty()).map(str::to_string);
+            Ok(TokenRequest::RefreshToken { refresh_token: refresh_token.to_string(), client_id, scope })
+        }
         None => Err(OAuthError::invalid_request("grant_type is required")),
         Some(other) => Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
