@@ -36,7 +36,12 @@ pub fn is_hidden(c: char) -> bool {
 
 /// The first hidden character of `text`, as `U+XXXX`, for a message that says what to remove.
 pub fn first_hidden(text: &str) -> Option<String> {
-    text.chars().find(|&c| is_hidden(c)).map(|c| format!("U+{:04X}", c as u32))
+    text.chars().find(|&c| is_hidden(c)).map(code_point)
+}
+
+/// `c` as a message names it: `U+XXXX`.
+pub fn code_point(c: char) -> String {
+    format!("U+{:04X}", c as u32)
 }
 
 /// `text` as a message may quote it: hidden characters and line breaks written as `\u{XXXX}`,

@@ -36,7 +36,8 @@ impl RedirectUri {
         // Spaces and control characters would be silently dropped or encoded by the parse (and
         // by browsers), so the URI matched would not be the one registered: say which one to remove.
         if let Some(c) = raw.chars().find(|&c| c.is_whitespace() || crate::core::text::is_hidden(c)) {
-            return Err(format!("a redirect URI must not contain spaces or control characters (found U+{:04X})", c as u32));
+            let found = crate::core::text::code_point(c);
+            return Err(format!("a redirect URI must not contain spaces or control characters (found {found})"));
         }
         let url = url::Url::parse(raw).map_err(|e| match e {
             url::ParseError::RelativeUrlWithoutBase => format!("`{raw}` is not an absolute URI"),
