@@ -8,24 +8,16 @@ if (!(seconds > 0)) {
   console.error("usage: scripts/soak.mjs [seconds]");
   process.exit(2);
 }
-const h = await import("../tests/e2e/harness.mjs");
-const { POLICIES, soak } = await import("../tests/e2e/soak.mjs");
-const { UPSTREAM_VARS, startUpstream, stopUpstream } = await import("../tests/e2e/tools.suite.mjs");
+const { BASE } = await import("../tests/e2e/harness.mjs");
+const { setUp, soak, tearDown } = await import("../tests/e2e/soak.mjs");
 
 let figures;
 try {
-  await h.putPolicies(POLICIES);
-  await startUpstream();
-  await h.startServer(UPSTREAM_VARS);
-  await h.startCallbackListener();
-  await h.launchBrowser();
-  console.error(`soak: ${seconds} s against ${h.BASE}`);
+  await setUp();
+  console.error(`soak: ${seconds} s against ${BASE}`);
   figures = await soak({ seconds, connections: 4, workers: 4, refreshEvery: 15, revokeEvery: 30, log: (line) => console.error(`soak: ${line}`) });
 } finally {
-  await h.closeBrowser();
-  h.stopCallbackListener();
-  stopUpstream();
-  await h.stopServer();
+  await tearDown();
 }
 console.log(JSON.stringify(figures, null, 2));
 process.exit(figures.errors.length ? 1 : 0);

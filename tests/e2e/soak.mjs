@@ -6,13 +6,31 @@
 //
 // Used by `soak.test.mjs` (a short run in `make test`) and `scripts/soak.mjs` (`make soak`).
 import { execFileSync } from "node:child_process";
-import { BASE, connect, mcp, policy, rpc, serverPid, token } from "./harness.mjs";
+import { BASE, closeBrowser, connect, launchBrowser, mcp, policy, putPolicies, rpc, serverPid, startCallbackListener, startServer, stopCallbackListener, stopServer, token } from "./harness.mjs";
+import { UPSTREAM_VARS, startUpstream, stopUpstream } from "./tools.suite.mjs";
 
 export const WORKSPACE = "soak";
 export const MEMBER = "sam@example.com";
 export const POLICIES = {
   [WORKSPACE]: policy({ name: "Soak", scope_ceiling: ["CONTACTS_READ", "COMPANIES_READ"], members: [{ email: MEMBER, name: "Sam", role: "member" }] }),
 };
+
+/** The soak's world: its policy, Prism behind the OpenAPI tools, wrangler dev, the callback
+ * listener and Chromium (for each connection's sign-in and consent). */
+export async function setUp() {
+  await putPolicies(POLICIES);
+  await startUpstream();
+  await startServer(UPSTREAM_VARS);
+  await startCallbackListener();
+  await launchBrowser();
+}
+
+export async function tearDown() {
+  await closeBrowser();
+  stopCallbackListener();
+  stopUpstream();
+  await stopServer();
+}
 
 /** workerd's resident memory, in KiB: every workerd process in wrangler dev's process group. */
 export function workerdRssKiB() {

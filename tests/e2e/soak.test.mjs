@@ -4,24 +4,12 @@
 // connections' 401s; the figures go to the test's output.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { closeBrowser, launchBrowser, putPolicies, serverOutput, startCallbackListener, startServer, stopCallbackListener, stopServer } from "./harness.mjs";
-import { POLICIES, soak } from "./soak.mjs";
-import { UPSTREAM_VARS, startUpstream, stopUpstream } from "./tools.suite.mjs";
+import { serverOutput } from "./harness.mjs";
+import { setUp, soak, tearDown } from "./soak.mjs";
 
 describe("the soak, short form", { timeout: 300_000 }, () => {
-  before(async () => {
-    await putPolicies(POLICIES);
-    await startUpstream();
-    await startServer(UPSTREAM_VARS);
-    await startCallbackListener();
-    await launchBrowser();
-  });
-  after(async () => {
-    await closeBrowser();
-    stopCallbackListener();
-    stopUpstream();
-    await stopServer();
-  });
+  before(setUp);
+  after(tearDown);
 
   it("45 s of whoami and OpenAPI tool calls with refreshes and revocations: no error but the revoked connections' 401s", async (t) => {
     const figures = await soak({ seconds: 45, connections: 3, workers: 4, refreshEvery: 10, revokeEvery: 15, log: (line) => t.diagnostic(line) });
