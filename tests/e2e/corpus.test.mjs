@@ -9,11 +9,10 @@
 import assert from "node:assert/strict";
 import crypto from "node:crypto";
 import fs from "node:fs";
-import http from "node:http";
 import path from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { after, before, describe, it } from "node:test";
-import { ADMIN_TOKEN, BASE, PORT, SIGNING_KEY, STATE_DIR, closeBrowser, connect, exchange, getCode, launchBrowser, mcp, newContext, pkce, policy, putPolicies, register, authorizeUrl, rpc, serverOutput, startCallbackListener, startServer, stopCallbackListener, stopServer, token } from "./harness.mjs";
+import { ADMIN_TOKEN, BASE, PORT, SIGNING_KEY, STATE_DIR, closeBrowser, connect, exchange, getCode, launchBrowser, mcp, newContext, pkce, policy, putPolicies, rawRequest, register, authorizeUrl, rpc, serverOutput, startCallbackListener, startServer, stopCallbackListener, stopServer, token } from "./harness.mjs";
 import { answer, corpus } from "./corpus.mjs";
 
 const EXPECTED = path.join(import.meta.dirname, "corpus.expected.json");
@@ -23,18 +22,9 @@ const CORA = "cora@example.com";
 
 /** One request exactly as given (`Host` included), from its own loopback address so that no
  * abuse limit is what answers. */
-function send({ method, path: target, headers = {}, body }, address) {
-  return new Promise((resolve, reject) => {
-    const hasHost = Object.keys(headers).some((k) => k.toLowerCase() === "host");
-    const req = http.request({ host: "127.0.0.1", port: PORT, path: target, method, localAddress: address, setHost: !hasHost, headers: { ...headers, ...(body !== undefined ? { "content-length": Buffer.byteLength(body) } : {}) } }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString() }));
-    });
-    req.on("error", reject);
-    req.setTimeout(20_000, () => req.destroy(new Error("no answer within 20 s")));
-    req.end(body);
-  });
+async function send({ method, path: target, headers = {}, body }, localAddress) {
+  const r = await rawRequest(BASE, { method, headers, body, target, localAddress });
+  return { ...r, text: r.body.toString() };
 }
 
 /** Every KV entry and Durable Object row in the local store, as text. */

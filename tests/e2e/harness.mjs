@@ -285,17 +285,24 @@ export async function mcp(accessToken, message, headers = {}) {
 
 /**
  * One HTTP request with exactly the headers given — `Host` included (fetch always sends the
- * URL's own host). For the DNS-rebinding tests and the conformance proxy.
+ * URL's own host). For the DNS-rebinding tests, the conformance proxy and the corpus: `target`
+ * sends a request target as is (no URL normalisation of `..` or `%00`), `localAddress` picks
+ * the loopback address it comes from. A body without `Content-Length` (or `Transfer-Encoding`)
+ * among the headers gets one, not chunked framing. No answer within 20 s is an error.
  */
-export function rawRequest(url, { method = "GET", headers = {}, body } = {}) {
+export function rawRequest(url, { method = "GET", headers = {}, body, target, localAddress } = {}) {
   const u = new URL(url);
+  const has = (name) => Object.keys(headers).some((k) => k.toLowerCase() === name);
+  const length = body !== undefined && !has("content-length") && !has("transfer-encoding") ? { "content-length": Buffer.byteLength(body) } : {};
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers, setHost: !Object.keys(headers).some((k) => k.toLowerCase() === "host") }, (res) => {
+    const options = { host: u.hostname, port: u.port, path: target ?? u.pathname + u.search, method, localAddress, headers: { ...headers, ...length }, setHost: !has("host") };
+    const req = http.request(options, (res) => {
       const chunks = [];
       res.on("data", (c) => chunks.push(c));
       res.on("end", () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
     });
     req.on("error", reject);
+    req.setTimeout(20_000, () => req.destroy(new Error("no answer within 20 s")));
     req.end(body);
   });
 }
