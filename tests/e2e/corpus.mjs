@@ -6,7 +6,7 @@
 // challenge (`WWW-Authenticate`), an error page (`#error-title`, `#error-message`), a redirect
 // carrying an error, or plain text.
 import crypto from "node:crypto";
-import { PORT } from "./harness.mjs";
+import { PORT, derivedKey } from "./harness.mjs";
 
 const CALLBACK = "http://localhost:3118/callback";
 const JSON_TYPE = { "content-type": "application/json" };
@@ -55,12 +55,6 @@ export function answer(r) {
 
 const b64 = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
 const decode = (part) => JSON.parse(Buffer.from(part, "base64url").toString());
-
-/** The Ed25519 key the server derives from `secret` for `label` (core::oauth::keys). */
-function derivedKey(secret, label) {
-  const seed = crypto.createHmac("sha256", Buffer.from(secret, "base64url")).update(label).digest();
-  return crypto.createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
-}
 
 function sign(header, payload, key) {
   const input = `${b64(header)}.${b64(payload)}`;

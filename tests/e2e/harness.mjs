@@ -307,4 +307,11 @@ export function rawRequest(url, { method = "GET", headers = {}, body, target, lo
   });
 }
 
+/** The Ed25519 private key the server derives from `secret` for `label` (src/core/oauth/keys.rs),
+ * for tests that must sign a token exactly as this server would, then change one thing. */
+export function derivedKey(secret, label) {
+  const seed = crypto.createHmac("sha256", Buffer.from(secret, "base64url")).update(label).digest();
+  return crypto.createPrivateKey({ key: Buffer.concat([Buffer.from("302e020100300506032b657004220420", "hex"), seed]), format: "der", type: "pkcs8" });
+}
+
 export const rpc = (method, params, id = 1) => ({ jsonrpc: "2.0", id, method, ...(params ? { params } : {}) });

@@ -6,7 +6,7 @@ import * as jose from "jose";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
-import { BASE, CALLBACK, CODE_TTL, MemoryProvider, SIGNING_KEY, authorizeUrl, browse, connect, exchange, getCode, mcp, pkce, policy, putPolicies, register, rpc, token } from "./harness.mjs";
+import { BASE, CALLBACK, CODE_TTL, MemoryProvider, SIGNING_KEY, authorizeUrl, derivedKey, browse, connect, exchange, getCode, mcp, pkce, policy, putPolicies, register, rpc, token } from "./harness.mjs";
 
 export const POLICIES = {
   acme: policy(),
@@ -270,9 +270,7 @@ export function oauthSuite() {
       assert.equal(tampered.status, 401);
       assert.match(tampered.headers.get("www-authenticate"), /error="invalid_token"/);
       const jwks = await (await fetch(`${BASE}/.well-known/jwks.json`)).json();
-      // The access-token key's seed is derived from SIGNING_KEY (src/core/oauth/keys.rs).
-      const d = crypto.createHmac("sha256", Buffer.from(SIGNING_KEY, "base64url")).update("mcp-edge access-token signing key v1").digest("base64url");
-      const key = await jose.importJWK({ kty: "OKP", crv: "Ed25519", x: jwks.keys[0].x, d }, "EdDSA");
+      const key = derivedKey(SIGNING_KEY, "mcp-edge access-token signing key v1");
       const foreign = await new jose.SignJWT({ ...claims, aud: "https://other.example/mcp" }).setProtectedHeader({ alg: "EdDSA", typ: "at+jwt", kid: jwks.keys[0].kid }).sign(key);
       const control = await new jose.SignJWT(claims).setProtectedHeader({ alg: "EdDSA", typ: "at+jwt", kid: jwks.keys[0].kid }).sign(key);
       assert.equal((await mcp(control, rpc("ping"))).status, 200, "the re-signed original is accepted: only the audience differs");
