@@ -190,6 +190,7 @@ async fn route<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Respo
         (_, p) if p.starts_with("/admin/api/") => admin::api(svc, req, site).await?,
         (Method::Get, "/assets/style.css") => asset("text/css; charset=utf-8", crate::core::pages::STYLESHEET),
         (Method::Get, "/assets/admin.js") => asset("text/javascript; charset=utf-8", crate::core::pages::ADMIN_SCRIPT),
+        (Method::Get, "/favicon.ico") => asset("image/svg+xml", crate::core::pages::ICON),
         (Method::Get, "/") => Response::json(200, &json!({ "name": "mcp-edge", "mcp_endpoint": format!("{origin}/mcp") })),
         // A partial OpenID document makes SDK clients throw; none is better (docs/protocol.md §1).
         (Method::Get, "/.well-known/openid-configuration") => return Err(AppError::NotFound { path: path.to_string() }),
@@ -218,7 +219,7 @@ fn cross_origin_endpoint(path: &str) -> bool {
 
 /// The methods `route` answers at a path (its `Allow` header), or `None` where nothing is served.
 fn allowed_methods(path: &str) -> Option<&'static str> {
-    const GET_ONLY: [&str; 10] = [
+    const GET_ONLY: [&str; 11] = [
         "/",
         "/.well-known/oauth-protected-resource",
         "/.well-known/oauth-protected-resource/mcp",
@@ -229,6 +230,7 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
         "/admin",
         "/assets/style.css",
         "/assets/admin.js",
+        "/favicon.ico",
     ];
     if GET_ONLY.contains(&path) {
         Some("GET")

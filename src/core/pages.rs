@@ -9,6 +9,8 @@ const ERROR: &str = include_str!("../../static/error.html");
 const ADMIN: &str = include_str!("../../static/admin.html");
 pub const STYLESHEET: &str = include_str!("../../static/style.css");
 pub const ADMIN_SCRIPT: &str = include_str!("../../static/admin.js");
+/// The pages' icon, also answered at `/favicon.ico` (browsers ask for it unprompted).
+pub const ICON: &str = include_str!("../../static/icon.svg");
 
 /// The admin page: static HTML; its script reads everything from the admin API.
 pub fn admin() -> String {

@@ -203,3 +203,15 @@ fn pages_and_the_authorization_endpoint_allow_no_cross_origin_reads_and_send_no_
         assert_eq!(input_value(&form, "next"), "/authorize", "{next}");
     }
 }
+
+/// Browsers ask every site for `/favicon.ico`: the pages' icon, not a JSON 404.
+#[test]
+fn the_favicon_is_the_pages_icon() {
+    let svc = Memory::new();
+    let mut b = Browser::new(&svc);
+    let r = b.get("/favicon.ico");
+    assert_eq!((r.status, r.header("content-type")), (200, Some("image/svg+xml")));
+    assert!(body_text(&r).starts_with("<svg"));
+    assert!(body_text(&b.get("/signin")).contains(r#"<link rel="icon" href="/favicon.ico""#), "the pages name it");
+    assert_eq!(b.send(Method::Post, "/favicon.ico", &[], b"").header("allow"), Some("GET"));
+}
