@@ -238,13 +238,20 @@ pub enum AdminError {
     NoSuchWorkspace,
     NoSuchResource,
     NothingAt(String),
-    MethodNotAllowed,
+    /// The path exists; `allow` lists the methods it answers (the `Allow` header).
+    MethodNotAllowed {
+        allow: &'static str,
+    },
     NoPolicy(String),
     PreconditionRequired,
     /// A PUT or POST whose body is not declared `application/json`.
     NotJson,
     NotUtf8,
     InvalidPolicy(PolicyError),
+    /// The write would leave the workspace without an admin (`core::admin::keeps_an_admin`).
+    LastAdmin(String),
+    /// No such version in the policy's history (never, or no longer, kept).
+    NoSuchVersion(i64),
     Conflict {
         current_etag: Option<String>,
     },
@@ -282,6 +289,7 @@ enum AdminCode {
     PreconditionFailed,
     InvalidRequest,
     UnsupportedMediaType,
+    LastAdmin,
 }
 
 impl AdminCode {
@@ -298,6 +306,7 @@ impl AdminCode {
             AdminCode::PreconditionFailed => "precondition_failed",
             AdminCode::InvalidRequest => "invalid_request",
             AdminCode::UnsupportedMediaType => "unsupported_media_type",
+            AdminCode::LastAdmin => "last_admin",
         }
     }
 }
@@ -461,7 +470,9 @@ fn admin(e: AdminError) -> Response {
         AdminError::NoSuchWorkspace => (404, C::NotFound, "No such workspace".to_string()),
         AdminError::NoSuchResource => (404, C::NotFound, "No such resource".to_string()),
         AdminError::NothingAt(path) => (404, C::NotFound, format!("Nothing is served at {path}")),
-        AdminError::MethodNotAllowed => (405, C::MethodNotAllowed, "See README, \"Admin API\"".to_string()),
+        AdminError::MethodNotAllowed { allow } => {
+            return admin_json(405, C::MethodNotAllowed, &format!("Use {allow} (README, \"Admin API\")")).with_header("allow", allow);
+        }
         AdminError::NoPolicy(ws) => (404, C::NoPolicy, format!("Workspace `{ws}` has no policy yet; PUT one with `If-None-Match: *`")),
         AdminError::PreconditionRequired => {
             (428, C::PreconditionRequired, "Send If-Match with the ETag you read (or If-None-Match: * to create the policy)".to_string())
@@ -469,6 +480,12 @@ fn admin(e: AdminError) -> Response {
         AdminError::NotJson => (415, C::UnsupportedMediaType, "Send the body as Content-Type: application/json".to_string()),
         AdminError::NotUtf8 => (400, C::InvalidPolicy, "The body must be UTF-8 JSON".to_string()),
         AdminError::InvalidPolicy(e) => (400, C::InvalidPolicy, e.to_string()),
+        AdminError::LastAdmin(text) => (409, C::LastAdmin, text),
+        AdminError::NoSuchVersion(v) => (
+            404,
+            C::NotFound,
+            format!("The policy history has no version {v} (the newest {} are kept)", crate::core::history::HISTORY_KEPT),
+        ),
         AdminError::Conflict { current_etag } => {
             let text = "The policy changed since you read it; reload, reapply your edit and save again";
             return admin_json(412, C::PreconditionFailed, text).with_header("etag", current_etag.as_deref().unwrap_or(""));

@@ -7,7 +7,7 @@ use crate::core::b64;
 use crate::core::cookies::Session;
 use crate::core::ids::WorkspaceId;
 use crate::core::oauth::pkce::constant_time_eq;
-use crate::core::policy::model::{Role, WorkspacePolicy};
+use crate::core::policy::model::{Member, Role, WorkspacePolicy};
 use crate::core::store::ReplaceOutcome;
 
 /// How many outcomes of each kind a workspace keeps.
@@ -138,6 +138,8 @@ pub struct PolicyWrite<'a> {
     pub etag: String,
     /// The ETag of the text this write replaces (none when there was no policy).
     pub replaced_etag: Option<String>,
+    /// What it changes, for the history (`history::changes`).
+    pub changes: serde_json::Value,
 }
 
 /// The contract of `WorkspaceStore::replace_policy` (compare-and-replace), given the current
@@ -151,7 +153,8 @@ pub fn replace_policy<'a>(current: Option<&str>, text: &'a str, if_match: Option
         return (None, ReplaceOutcome::Conflict { current_etag });
     }
     let tag = etag(text);
-    (Some(PolicyWrite { text, etag: tag.clone(), replaced_etag: current_etag }), ReplaceOutcome::Replaced { etag: tag })
+    let changes = crate::core::history::changes(current, Some(text));
+    (Some(PolicyWrite { text, etag: tag.clone(), replaced_etag: current_etag, changes }), ReplaceOutcome::Replaced { etag: tag })
 }
 
 /// The contract of `WorkspaceStore::record_outcome`'s bound, over stored outcomes newest first
@@ -168,6 +171,78 @@ pub fn bound_outcomes<T>(newest_first: Vec<T>, kind_of: impl Fn(&T) -> OutcomeKi
         *seen += 1;
         *seen <= OUTCOMES_KEPT
     })
+}
+
+/// How many clients a workspace remembers having seen (`SeenClient`).
+pub const CLIENTS_KEPT: usize = 100;
+
+/// A client seen in the workspace's authorization attempts: what the admin page lists for
+/// pinning. Kept per workspace by the `Workspaces` object, updated with each recorded outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenClient {
+    pub client_id: String,
+    /// The name it gave when last seen.
+    pub name: String,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    pub approved: u32,
+    pub rejected: u32,
+}
+
+/// The contract of `WorkspaceStore::record_outcome` for the seen clients: the row of the
+/// outcome's client after it (`None`: the outcome names no client, as a refused sign-in).
+pub fn seen_client(existing: Option<SeenClient>, outcome: &Outcome) -> Option<SeenClient> {
+    if outcome.client_id.is_empty() {
+        return None;
+    }
+    let mut c = existing.unwrap_or(SeenClient {
+        client_id: outcome.client_id.clone(),
+        name: String::new(),
+        first_seen: outcome.at,
+        last_seen: outcome.at,
+        approved: 0,
+        rejected: 0,
+    });
+    c.name = outcome.client_name.clone();
+    c.first_seen = c.first_seen.min(outcome.at);
+    c.last_seen = c.last_seen.max(outcome.at);
+    match outcome.kind {
+        OutcomeKind::Approved => c.approved = c.approved.saturating_add(1),
+        OutcomeKind::Rejected => c.rejected = c.rejected.saturating_add(1),
+    }
+    Some(c)
+}
+
+/// The items beyond the newest `keep` by `newest(item)` (larger is newer): what a bounded table
+/// deletes (seen clients by `last_seen`, policy versions by number).
+pub fn beyond<T>(mut items: Vec<T>, keep: usize, newest: impl Fn(&T) -> i64) -> Vec<T> {
+    items.sort_by_key(|item| std::cmp::Reverse(newest(item)));
+    items.split_off(items.len().min(keep))
+}
+
+/// The rule every write through the admin page and API is held to: the workspace keeps at least
+/// one admin, so someone other than the operator can still administer it. `before` is the policy
+/// being replaced (none: created, or the stored one does not validate). The message names the
+/// admins the write would remove or demote.
+pub fn keeps_an_admin(before: Option<&WorkspacePolicy>, after: &WorkspacePolicy) -> Result<(), String> {
+    if after.members.iter().any(|m| m.role == Role::Admin) {
+        return Ok(());
+    }
+    let was: Vec<&Member> = before.map(|b| b.members.iter().filter(|m| m.role == Role::Admin).collect()).unwrap_or_default();
+    if was.is_empty() {
+        return Err(format!(
+            "`members` must include at least one admin (role `admin`); without one, only the operator can administer workspace `{}`",
+            after.id
+        ));
+    }
+    let removed = was.iter().any(|m| after.member(&m.email).is_none());
+    let names: Vec<String> = was.iter().map(|m| format!("`{}`", m.email)).collect();
+    let (who, is) = match names.len() {
+        1 => (names[0].clone(), "is the last admin"),
+        _ => (names.join(", "), "are the last admins"),
+    };
+    let what = if removed { "removed" } else { "made a member" };
+    Err(format!("{who} {is} of workspace `{}` and cannot be {what}; make another member an admin first", after.id))
 }
 
 /// May `caller` administer `workspace`, whose policy is `policy` (None: missing or invalid)?
@@ -223,6 +298,30 @@ mod tests {
     }
 
     #[test]
+    fn the_last_admin_cannot_be_removed_or_demoted() {
+        let p = policy();
+        let edited = |members: serde_json::Value| {
+            let doc = serde_json::json!({"schema": 1, "name": "Acme", "mcp_enabled": true, "allowed_redirect_uris": [], "scope_ceiling": [], "members": members});
+            WorkspacePolicy::parse(&"acme".into(), &doc.to_string(), &ScopeCatalog::parse(BUNDLED_SCOPE_CATALOG).unwrap()).unwrap()
+        };
+        let bob = serde_json::json!({"email": "bob@example.com", "role": "member"});
+        let removed = keeps_an_admin(Some(&p), &edited(serde_json::json!([bob]))).unwrap_err();
+        assert_eq!(
+            removed,
+            "`ada@example.com` is the last admin of workspace `acme` and cannot be removed; make another member an admin first"
+        );
+        let demoted =
+            keeps_an_admin(Some(&p), &edited(serde_json::json!([{"email": "ada@example.com", "role": "member"}, bob]))).unwrap_err();
+        assert!(demoted.ends_with("cannot be made a member; make another member an admin first"), "{demoted}");
+        let created = keeps_an_admin(None, &edited(serde_json::json!([bob]))).unwrap_err();
+        assert!(created.starts_with("`members` must include at least one admin"), "{created}");
+        // Handing the role over in one write is fine.
+        let handed =
+            edited(serde_json::json!([{"email": "ada@example.com", "role": "member"}, {"email": "bob@example.com", "role": "admin"}]));
+        assert_eq!(keeps_an_admin(Some(&p), &handed), Ok(()));
+    }
+
+    #[test]
     fn operator_token_must_be_set_long_and_equal() {
         let t = "t".repeat(40);
         assert!(is_operator(Some(&t), &t));
@@ -275,7 +374,8 @@ mod tests {
     fn a_policy_is_replaced_only_from_the_etag_it_was_read_with() {
         let (write, outcome) = replace_policy(None, "v1", None);
         assert_eq!(outcome, ReplaceOutcome::Replaced { etag: etag("v1") });
-        assert_eq!(write, Some(PolicyWrite { text: "v1", etag: etag("v1"), replaced_etag: None }));
+        let created = serde_json::json!({"created": true});
+        assert_eq!(write, Some(PolicyWrite { text: "v1", etag: etag("v1"), replaced_etag: None, changes: created }));
         assert_eq!(replace_policy(Some("v1"), "v2", None), (None, ReplaceOutcome::Conflict { current_etag: Some(etag("v1")) }));
         assert_eq!(replace_policy(None, "v2", Some(&etag("v1"))), (None, ReplaceOutcome::Conflict { current_etag: None }));
         let (write, _) = replace_policy(Some("v1"), "v2", Some(&etag("v1")));
@@ -294,6 +394,28 @@ mod tests {
         assert_eq!(kept, expected, "the newest of each kind, in order");
         assert_eq!(kept.len() + dropped.len(), 300);
         assert_eq!(bound_outcomes(vec![1, 2, 3], |_| OutcomeKind::Approved), (vec![1, 2, 3], vec![]));
+    }
+
+    #[test]
+    fn a_seen_client_counts_its_attempts_and_keeps_its_first_sighting() {
+        let at = |kind, at| Outcome {
+            kind,
+            at,
+            user: "ada@example.com".into(),
+            client_id: "c1".into(),
+            client_name: format!("Claude {at}"),
+            redirect_uri: "http://localhost:3118/callback".into(),
+            scopes: vec![],
+            rule: None,
+        };
+        let first = seen_client(None, &at(OutcomeKind::Rejected, 10)).unwrap();
+        let second = seen_client(Some(first), &at(OutcomeKind::Approved, 20)).unwrap();
+        assert_eq!((second.first_seen, second.last_seen, second.approved, second.rejected), (10, 20, 1, 1));
+        assert_eq!(second.name, "Claude 20", "the name it gave last");
+        let sign_in = Outcome { client_id: String::new(), ..at(OutcomeKind::Rejected, 30) };
+        assert_eq!(seen_client(None, &sign_in), None, "a refused sign-in names no client");
+        let dropped = beyond((1..=130).collect(), CLIENTS_KEPT, |v: &i64| *v);
+        assert_eq!((dropped.len(), dropped.iter().max()), (30, Some(&30)), "the oldest go");
     }
 
     #[test]

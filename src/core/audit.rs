@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::core::ids::{ConnectionId, Email, WorkspaceId};
 use crate::core::oauth::types::ClientId;
-use crate::core::policy::model::{Role, WorkspacePolicy};
 
 /// Who did it: a connection's client, a signed-in admin, the operator (`ADMIN_TOKEN`), or the
 /// server itself (a replayed code, a reused refresh token).
@@ -72,6 +71,7 @@ pub enum Event<'a> {
         connection: Option<&'a ConnectionId>,
         count: usize,
     },
+    /// `changed`: the field diff (`history::changes`).
     PolicyChanged {
         by: Actor<'a>,
         workspace: &'a WorkspaceId,
@@ -97,86 +97,10 @@ impl Event<'_> {
     }
 }
 
-/// What a policy write changed, field by field: `{"mcp_enabled": {"from": true, "to": false},
-/// "scope_ceiling": {"added": [..], "removed": [..]}, "members": {"added": [..], "removed": [..],
-/// "role_changed": [..]}, ...}`. A workspace created from nothing is `{"created": true}`.
-pub fn policy_changes(before: Option<&WorkspacePolicy>, after: &WorkspacePolicy) -> serde_json::Value {
-    use serde_json::{json, Map, Value};
-    let Some(before) = before else { return json!({ "created": true }) };
-    let mut changed = Map::new();
-    if before.name != after.name {
-        changed.insert("name".into(), json!({ "from": before.name, "to": after.name }));
-    }
-    if before.mcp_enabled != after.mcp_enabled {
-        changed.insert("mcp_enabled".into(), json!({ "from": before.mcp_enabled, "to": after.mcp_enabled }));
-    }
-    let mut list = |field: &str, old: Vec<&str>, new: Vec<&str>| {
-        let added: Vec<&str> = new.iter().filter(|x| !old.contains(x)).copied().collect();
-        let removed: Vec<&str> = old.iter().filter(|x| !new.contains(x)).copied().collect();
-        if !added.is_empty() || !removed.is_empty() {
-            changed.insert(field.into(), json!({ "added": added, "removed": removed }));
-        }
-    };
-    list(
-        "allowed_redirect_uris",
-        before.allowed_redirect_uris.iter().map(|u| u.as_str()).collect(),
-        after.allowed_redirect_uris.iter().map(|u| u.as_str()).collect(),
-    );
-    list(
-        "allowed_client_ids",
-        before.allowed_client_ids.iter().map(|c| c.as_str()).collect(),
-        after.allowed_client_ids.iter().map(|c| c.as_str()).collect(),
-    );
-    list("scope_ceiling", before.scope_ceiling.iter().collect(), after.scope_ceiling.iter().collect());
-    let emails = |p: &WorkspacePolicy| p.members.iter().map(|m| m.email.as_str().to_string()).collect::<Vec<_>>();
-    let (old, new) = (emails(before), emails(after));
-    let added: Vec<&String> = new.iter().filter(|e| !old.contains(e)).collect();
-    let removed: Vec<&String> = old.iter().filter(|e| !new.contains(e)).collect();
-    let role = |r: &Role| match r {
-        Role::Admin => "admin",
-        Role::Member => "member",
-    };
-    let role_changed: Vec<Value> = after
-        .members
-        .iter()
-        .filter_map(|m| {
-            let was = before.members.iter().find(|b| b.email == m.email)?;
-            (was.role != m.role).then(|| json!({ "email": m.email.as_str(), "from": role(&was.role), "to": role(&m.role) }))
-        })
-        .collect();
-    if !added.is_empty() || !removed.is_empty() || !role_changed.is_empty() {
-        changed.insert("members".into(), json!({ "added": added, "removed": removed, "role_changed": role_changed }));
-    }
-    Value::Object(changed)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::policy::model::tests::sample;
     use serde_json::json;
-
-    fn parsed(doc: &serde_json::Value) -> WorkspacePolicy {
-        let catalog = crate::core::scopes::ScopeCatalog::parse(crate::core::config::BUNDLED_SCOPE_CATALOG).unwrap();
-        WorkspacePolicy::parse(&"acme".into(), &doc.to_string(), &catalog).unwrap()
-    }
-
-    #[test]
-    fn a_policy_change_names_each_field_that_changed_and_nothing_else() {
-        let before = parsed(&sample());
-        let mut edited = sample();
-        edited["mcp_enabled"] = json!(false);
-        edited["scope_ceiling"] = json!(["CONTACTS_READ", "COMPANIES_READ"]);
-        edited["members"][0]["role"] = json!("member");
-        edited["members"].as_array_mut().unwrap().push(json!({"email": "Bob@Example.com", "role": "member"}));
-        let changed = policy_changes(Some(&before), &parsed(&edited));
-        assert_eq!(changed["mcp_enabled"], json!({"from": true, "to": false}));
-        assert_eq!(changed["members"]["added"], json!(["bob@example.com"]));
-        assert_eq!(changed["members"]["role_changed"][0]["to"], "member");
-        assert!(changed.get("name").is_none() && changed.get("allowed_redirect_uris").is_none(), "{changed}");
-        assert_eq!(policy_changes(Some(&before), &before), json!({}));
-        assert_eq!(policy_changes(None, &before), json!({"created": true}));
-    }
 
     #[test]
     fn an_event_is_one_json_line_of_identifiers() {

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::core::admin::Outcome;
 use crate::core::connection::{ConnectionKey, ConnectionRecord};
+use crate::core::history::Author;
 use crate::core::ids::{ConnectionId, Email, WorkspaceId};
 use crate::core::oauth::code::{CodeGrant, Presentation};
 use crate::core::oauth::types::ClientId;
@@ -60,11 +61,17 @@ pub enum WorkspacesCall {
     /// `WorkspaceStore::policy_text` (`core::admin::resolve_policy_text`). Answers `Option<String>`.
     Policy { workspace: WorkspaceId },
     /// `WorkspaceStore::replace_policy` (`core::admin::replace_policy`). Answers `ReplaceOutcome`.
-    Replace { workspace: WorkspaceId, text: String, if_match: Option<String> },
+    Replace { workspace: WorkspaceId, text: String, if_match: Option<String>, author: Author },
+    /// `WorkspaceStore::history`. Answers `Vec<Version>`, newest first, without texts.
+    History,
+    /// `WorkspaceStore::policy_version`. Answers `Option<Version>`.
+    Version { version: i64 },
     /// `WorkspaceStore::record_outcome` (`core::admin::bound_outcomes`). Answers `()`.
     Record { outcome: Outcome },
     /// `WorkspaceStore::outcomes`. Answers `Vec<Outcome>`, newest first.
     Outcomes,
+    /// `WorkspaceStore::seen_clients`. Answers `Vec<SeenClient>`, most recently seen first.
+    Clients,
     /// `WorkspaceStore::upstream_secret`. Answers `Option<(String, i64)>`.
     Secret,
     /// `WorkspaceStore::set_upstream_secret`. Answers `()`.
@@ -105,8 +112,11 @@ impl Call for WorkspacesCall {
         match self {
             WorkspacesCall::Policy { .. } => "policy",
             WorkspacesCall::Replace { .. } => "replace",
+            WorkspacesCall::History => "history",
+            WorkspacesCall::Version { .. } => "version",
             WorkspacesCall::Record { .. } => "record",
             WorkspacesCall::Outcomes => "outcomes",
+            WorkspacesCall::Clients => "clients",
             WorkspacesCall::Secret => "secret",
             WorkspacesCall::SetSecret { .. } => "set_secret",
             WorkspacesCall::ResealSecret { .. } => "reseal_secret",
@@ -232,16 +242,38 @@ mod tests {
     fn workspaces_messages_round_trip_with_stable_tags() {
         let ops = round_trips(vec![
             WorkspacesCall::Policy { workspace: "acme".into() },
-            WorkspacesCall::Replace { workspace: "acme".into(), text: "{}".into(), if_match: Some("\"e\"".into()) },
+            WorkspacesCall::Replace {
+                workspace: "acme".into(),
+                text: "{}".into(),
+                if_match: Some("\"e\"".into()),
+                author: Author { by: Some("ada@example.com".into()), source: crate::core::history::Source::Page, reverts: Some(3) },
+            },
+            WorkspacesCall::History,
+            WorkspacesCall::Version { version: 3 },
             WorkspacesCall::Record { outcome: outcome() },
             WorkspacesCall::Outcomes,
+            WorkspacesCall::Clients,
             WorkspacesCall::Secret,
             WorkspacesCall::SetSecret { sealed: None, now: 3 },
             WorkspacesCall::ResealSecret { was: "v1.a".into(), sealed: "v1.b".into() },
             WorkspacesCall::NoteUser { user: "u@example.com".into() },
             WorkspacesCall::Users,
         ]);
-        assert_eq!(ops, ["policy", "replace", "record", "outcomes", "secret", "set_secret", "reseal_secret", "note_user", "users"]);
+        let expected = [
+            "policy",
+            "replace",
+            "history",
+            "version",
+            "record",
+            "outcomes",
+            "clients",
+            "secret",
+            "set_secret",
+            "reseal_secret",
+            "note_user",
+            "users",
+        ];
+        assert_eq!(ops, expected);
     }
 
     #[test]

@@ -8,6 +8,8 @@ pub mod b64;
 pub mod config;
 pub mod connection;
 pub mod cookies;
+pub mod fixes;
+pub mod history;
 pub mod http;
 pub mod ids;
 pub mod isolate;

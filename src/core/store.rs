@@ -10,8 +10,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::admin::Outcome;
+use crate::core::admin::{Outcome, SeenClient};
 use crate::core::connection::{ConnectionKey, ConnectionRecord, Rotation};
+use crate::core::history::{Author, Version};
 use crate::core::ids::{Email, WorkspaceId};
 use crate::core::oauth::code::{AuthCode, CodeGrant, Presentation, Redemption};
 use crate::core::oauth::register::ClientRegistration;
@@ -119,13 +120,29 @@ pub trait WorkspaceStore {
     async fn policy_text(&self, workspace: &WorkspaceId) -> Result<Option<String>, StoreError>;
     /// Replaces the policy only if its current ETag is `if_match` (`None`: only if there is no
     /// policy yet). Atomic per workspace: of two writers with the same ETag, one gets Conflict.
-    /// The decision is `core::admin::replace_policy`.
-    async fn replace_policy(&self, workspace: &WorkspaceId, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError>;
+    /// The decision is `core::admin::replace_policy`. A replacement is recorded in the history
+    /// as made by `author`, in the same step (with, if the history was empty, the text it
+    /// replaced as `Source::Unrecorded`), keeping the newest `HISTORY_KEPT`. A hand edit the
+    /// object adopts (`policy_text` or here) is recorded as `Source::HandEdit`.
+    async fn replace_policy(
+        &self,
+        workspace: &WorkspaceId,
+        text: &str,
+        if_match: Option<&str>,
+        author: &Author,
+    ) -> Result<ReplaceOutcome, StoreError>;
+    /// The policy's recorded versions, newest first, without their texts.
+    async fn history(&self, workspace: &WorkspaceId) -> Result<Vec<Version>, StoreError>;
+    /// One recorded version, with its text (`None` if it is not, or no longer, kept).
+    async fn policy_version(&self, workspace: &WorkspaceId, version: i64) -> Result<Option<Version>, StoreError>;
     /// Records an authorization outcome, keeping the newest `OUTCOMES_KEPT` of each kind
-    /// (`core::admin::bound_outcomes`).
+    /// (`core::admin::bound_outcomes`), and updates its client's `SeenClient` row
+    /// (`core::admin::seen_client`), keeping the `CLIENTS_KEPT` most recently seen.
     async fn record_outcome(&self, workspace: &WorkspaceId, outcome: &Outcome) -> Result<(), StoreError>;
     /// Newest first.
     async fn outcomes(&self, workspace: &WorkspaceId) -> Result<Vec<Outcome>, StoreError>;
+    /// The clients seen in the workspace's authorization attempts, most recently seen first.
+    async fn seen_clients(&self, workspace: &WorkspaceId) -> Result<Vec<SeenClient>, StoreError>;
     /// The workspace's sealed upstream API key (`crate::core::secrets`) and when it was set.
     async fn upstream_secret(&self, workspace: &WorkspaceId) -> Result<Option<(String, i64)>, StoreError>;
     /// Stores (or with `None` removes) the sealed upstream API key.

@@ -6,9 +6,10 @@ use worker::{Env, Method, Request, RequestInit, Stub};
 
 use super::{policy_key, CLIENTS_KV, CODES_DO, CONNECTIONS_DO, POLICIES_KV, WORKSPACES_DO};
 use crate::app::Services;
-use crate::core::admin::Outcome;
+use crate::core::admin::{Outcome, SeenClient};
 use crate::core::config::Config;
 use crate::core::connection::{ConnectionKey, ConnectionRecord, Rotation};
+use crate::core::history::{Author, Version};
 use crate::core::ids::{Email, WorkspaceId};
 use crate::core::messages::{Call, CodesCall, ConnectionsCall, WorkspacesCall};
 use crate::core::oauth::code::{AuthCode, CodeGrant, Presentation, Redemption};
@@ -248,9 +249,28 @@ impl WorkspaceStore for EdgeServices {
         self.call(WORKSPACES_DO, workspace.as_str(), &WorkspacesCall::Policy { workspace: workspace.clone() }).await
     }
 
-    async fn replace_policy(&self, workspace: &WorkspaceId, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError> {
-        let call = WorkspacesCall::Replace { workspace: workspace.clone(), text: text.to_string(), if_match: if_match.map(str::to_string) };
+    async fn replace_policy(
+        &self,
+        workspace: &WorkspaceId,
+        text: &str,
+        if_match: Option<&str>,
+        author: &Author,
+    ) -> Result<ReplaceOutcome, StoreError> {
+        let (text, if_match, author) = (text.to_string(), if_match.map(str::to_string), author.clone());
+        let call = WorkspacesCall::Replace { workspace: workspace.clone(), text, if_match, author };
         self.call(WORKSPACES_DO, workspace.as_str(), &call).await
+    }
+
+    async fn history(&self, workspace: &WorkspaceId) -> Result<Vec<Version>, StoreError> {
+        self.call(WORKSPACES_DO, workspace.as_str(), &WorkspacesCall::History).await
+    }
+
+    async fn policy_version(&self, workspace: &WorkspaceId, version: i64) -> Result<Option<Version>, StoreError> {
+        self.call(WORKSPACES_DO, workspace.as_str(), &WorkspacesCall::Version { version }).await
+    }
+
+    async fn seen_clients(&self, workspace: &WorkspaceId) -> Result<Vec<SeenClient>, StoreError> {
+        self.call(WORKSPACES_DO, workspace.as_str(), &WorkspacesCall::Clients).await
     }
 
     async fn record_outcome(&self, workspace: &WorkspaceId, outcome: &Outcome) -> Result<(), StoreError> {

@@ -1,6 +1,6 @@
 //! `Workspaces`: a SQLite-backed Durable Object per workspace — the admin write path of its
-//! policy, the index of users with connections, and the bounded record of recent
-//! authorization outcomes.
+//! policy and its history, the index of users with connections, and the bounded records of
+//! recent authorization outcomes and of the clients seen in them.
 //!
 //! Readers (authorize, token, /mcp) read the policy from KV; the admin API reads it here.
 //! Writes go through this object: inside `block_concurrency_while` it resolves the current
@@ -18,8 +18,10 @@ use worker::{durable_object, DurableObject, Env, KvStore, Request, Response, Res
 
 use super::{policy_key, POLICIES_KV};
 use crate::core::admin::{
-    bound_outcomes, replace_policy, resolve_policy_text, Outcome, OutcomeKind, PolicyText, StoredPolicy, KV_ETAG_METADATA,
+    beyond, bound_outcomes, etag, replace_policy, resolve_policy_text, seen_client, Outcome, OutcomeKind, PolicyText, SeenClient,
+    StoredPolicy, CLIENTS_KEPT, KV_ETAG_METADATA,
 };
+use crate::core::history::{self, Author, Source, Version};
 use crate::core::ids::{Email, WorkspaceId};
 use crate::core::messages::WorkspacesCall;
 use crate::core::secrets::reseal_applies;
@@ -58,6 +60,10 @@ impl DurableObject for Workspaces {
         let _ = sql.exec("CREATE TABLE IF NOT EXISTS users (email TEXT PRIMARY KEY, noted_at INTEGER NOT NULL)", None);
         let _ =
             sql.exec("CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, sealed TEXT NOT NULL, updated_at INTEGER NOT NULL)", None);
+        let _ =
+            sql.exec("CREATE TABLE IF NOT EXISTS history (version INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL, text TEXT)", None);
+        let _ = sql
+            .exec("CREATE TABLE IF NOT EXISTS clients (client_id TEXT PRIMARY KEY, last_seen INTEGER NOT NULL, body TEXT NOT NULL)", None);
         Workspaces { state, env }
     }
 
@@ -73,13 +79,16 @@ impl DurableObject for Workspaces {
                 let text = self.state.block_concurrency_while(async move { current(&sql, &kv, &workspace).await }).await?;
                 Response::from_json(&text)
             }
-            WorkspacesCall::Replace { workspace, text, if_match } => {
+            WorkspacesCall::Replace { workspace, text, if_match, author } => {
                 let kv = self.env.kv(POLICIES_KV)?;
-                let replace = async move { replace(&sql, &kv, &workspace, &text, if_match.as_deref()).await };
+                let replace = async move { replace(&sql, &kv, &workspace, &text, if_match.as_deref(), &author).await };
                 Response::from_json(&self.state.block_concurrency_while(replace).await?)
             }
+            WorkspacesCall::History => Response::from_json(&versions(&sql, None)?),
+            WorkspacesCall::Version { version } => Response::from_json(&versions(&sql, Some(version))?.into_iter().next()),
             WorkspacesCall::Record { outcome } => Response::from_json(&record(&sql, &outcome)?),
             WorkspacesCall::Outcomes => Response::from_json(&outcomes(&sql)?),
+            WorkspacesCall::Clients => Response::from_json(&clients(&sql)?),
             WorkspacesCall::Secret => Response::from_json(&secret(&sql)?),
             WorkspacesCall::SetSecret { sealed, now } => Response::from_json(&set_secret(&sql, sealed, now)?),
             WorkspacesCall::ResealSecret { was, sealed } => Response::from_json(&reseal_secret(&sql, &was, sealed)?),
@@ -109,32 +118,123 @@ async fn current(sql: &SqlStorage, kv: &KvStore, workspace: &WorkspaceId) -> Res
     let stored: Vec<Stored> = sql.exec("SELECT text, written_at, replaced_etag FROM policy WHERE id = 1", None)?.to_array()?;
     let stored =
         stored.first().map(|s| StoredPolicy { text: &s.text, written_at: s.written_at, replaced_etag: s.replaced_etag.as_deref() });
+    let before = stored.map(|s| (s.text, s.written_at));
     Ok(match resolve_policy_text(stored, kv_text.as_deref(), kv_etag, now()) {
         PolicyText::Absent => None,
         PolicyText::Deleted => {
             sql.exec("DELETE FROM policy", None)?;
+            record_version(sql, before, None, &Author::hand_edit())?;
             None
         }
         PolicyText::Stored(text) => Some(text.to_string()),
         PolicyText::Adopt(text) => {
             store(sql, text, None)?;
+            // Our own KV write whose store step failed carries our metadata: not a hand edit,
+            // but who made it is lost with the step.
+            let ours = kv_etag == Some(etag(text).as_str());
+            let author = if ours { Author { by: None, source: Source::Unrecorded, reverts: None } } else { Author::hand_edit() };
+            record_version(sql, before, Some(text), &author)?;
             Some(text.to_string())
         }
     })
+}
+
+/// Appends a version to `history` (`text` none: the policy was deleted), in the same event as
+/// the write it records, and deletes those beyond `HISTORY_KEPT`. An empty history first gets
+/// the text being replaced (`before`, with when it was written) as `Source::Unrecorded`, so the
+/// state before the first recorded change can be restored.
+fn record_version(sql: &SqlStorage, before: Option<(&str, i64)>, text: Option<&str>, author: &Author) -> Result<()> {
+    #[derive(Deserialize)]
+    struct Row {
+        version: i64,
+    }
+    let mut kept: Vec<i64> = sql.exec("SELECT version FROM history", None)?.to_array::<Row>()?.into_iter().map(|r| r.version).collect();
+    let insert = |version: &Version| -> Result<i64> {
+        let text = version.text.clone().map_or(SqlStorageValue::Null, SqlStorageValue::from);
+        let body = serde_json::to_string(&Version { text: None, ..version.clone() })?;
+        let rows: Vec<Row> =
+            sql.exec("INSERT INTO history (body, text) VALUES (?, ?) RETURNING version", vec![body.into(), text])?.to_array()?;
+        Ok(rows.first().map_or(0, |r| r.version))
+    };
+    if let (true, Some((was, written_at))) = (kept.is_empty(), before) {
+        let baseline = Version {
+            version: 0,
+            at: written_at,
+            by: None,
+            source: Source::Unrecorded,
+            reverts: None,
+            etag: etag(was),
+            changes: serde_json::json!({}),
+            text: Some(was.to_string()),
+        };
+        kept.push(insert(&baseline)?);
+    }
+    let version = Version {
+        version: 0,
+        at: now(),
+        by: author.by.clone(),
+        source: author.source,
+        reverts: author.reverts,
+        etag: text.map(etag).unwrap_or_default(),
+        changes: history::changes(before.map(|b| b.0), text),
+        text: text.map(str::to_string),
+    };
+    kept.push(insert(&version)?);
+    for dropped in history::beyond_bound(kept) {
+        sql.exec("DELETE FROM history WHERE version = ?", vec![SqlStorageValue::Integer(dropped)])?;
+    }
+    Ok(())
+}
+
+/// The versions, newest first, without texts; or the one numbered `only`, with its text.
+fn versions(sql: &SqlStorage, only: Option<i64>) -> Result<Vec<Version>> {
+    #[derive(Deserialize)]
+    struct Row {
+        version: i64,
+        body: String,
+        #[serde(default)]
+        text: Option<String>,
+    }
+    let rows: Vec<Row> = match only {
+        Some(v) => sql.exec("SELECT version, body, text FROM history WHERE version = ?", vec![SqlStorageValue::Integer(v)])?.to_array()?,
+        None => sql.exec("SELECT version, body FROM history ORDER BY version DESC", None)?.to_array()?,
+    };
+    Ok(rows
+        .into_iter()
+        .filter_map(|r| serde_json::from_str::<Version>(&r.body).ok().map(|v| Version { version: r.version, text: r.text, ..v }))
+        .collect())
 }
 
 /// `replace_policy` decides; then KV first (with our metadata), then the stored text: a
 /// failed KV write changes nothing, and a KV value carrying our metadata is always one this
 /// object wrote. The KV write is awaited between read and write, hence the caller's
 /// `block_concurrency_while`.
-async fn replace(sql: &SqlStorage, kv: &KvStore, workspace: &WorkspaceId, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome> {
+async fn replace(
+    sql: &SqlStorage,
+    kv: &KvStore,
+    workspace: &WorkspaceId,
+    text: &str,
+    if_match: Option<&str>,
+    author: &Author,
+) -> Result<ReplaceOutcome> {
     let existing = current(sql, kv, workspace).await?;
     let (write, outcome) = replace_policy(existing.as_deref(), text, if_match);
     if let Some(w) = write {
         kv.put(&policy_key(workspace), w.text)?.metadata(serde_json::json!({ KV_ETAG_METADATA: w.etag }))?.execute().await?;
+        let written_at = stored_at(sql)?;
         store(sql, w.text, w.replaced_etag)?;
+        record_version(sql, existing.as_deref().zip(written_at), Some(w.text), author)?;
     }
     Ok(outcome)
+}
+
+/// When the stored text was written (none: there is none).
+fn stored_at(sql: &SqlStorage) -> Result<Option<i64>> {
+    #[derive(Deserialize)]
+    struct Row {
+        written_at: i64,
+    }
+    Ok(sql.exec("SELECT written_at FROM policy WHERE id = 1", None)?.to_array::<Row>()?.first().map(|r| r.written_at))
 }
 
 fn kind_name(kind: OutcomeKind) -> &'static str {
@@ -159,7 +259,40 @@ fn record(sql: &SqlStorage, outcome: &Outcome) -> Result<()> {
     for dropped in bound_outcomes(rows, |r| r.kind).1 {
         sql.exec("DELETE FROM outcomes WHERE seq = ?", vec![SqlStorageValue::Integer(dropped.seq)])?;
     }
+    #[derive(Deserialize)]
+    struct Seen {
+        client_id: String,
+        last_seen: i64,
+    }
+    let existing = clients_where(sql, Some(&outcome.client_id))?.into_iter().next();
+    if let Some(row) = seen_client(existing, outcome) {
+        sql.exec(
+            "INSERT OR REPLACE INTO clients (client_id, last_seen, body) VALUES (?, ?, ?)",
+            vec![row.client_id.as_str().into(), SqlStorageValue::Integer(row.last_seen), serde_json::to_string(&row)?.into()],
+        )?;
+        let all: Vec<Seen> = sql.exec("SELECT client_id, last_seen FROM clients", None)?.to_array()?;
+        for dropped in beyond(all, CLIENTS_KEPT, |c| c.last_seen) {
+            sql.exec("DELETE FROM clients WHERE client_id = ?", vec![dropped.client_id.into()])?;
+        }
+    }
     Ok(())
+}
+
+fn clients(sql: &SqlStorage) -> Result<Vec<SeenClient>> {
+    clients_where(sql, None)
+}
+
+/// The seen clients, most recently seen first (or the one with `client_id`).
+fn clients_where(sql: &SqlStorage, client_id: Option<&str>) -> Result<Vec<SeenClient>> {
+    #[derive(Deserialize)]
+    struct Row {
+        body: String,
+    }
+    let rows: Vec<Row> = match client_id {
+        Some(id) => sql.exec("SELECT body FROM clients WHERE client_id = ?", vec![id.into()])?.to_array()?,
+        None => sql.exec("SELECT body FROM clients ORDER BY last_seen DESC", None)?.to_array()?,
+    };
+    Ok(rows.iter().filter_map(|r| serde_json::from_str(&r.body).ok()).collect())
 }
 
 fn outcomes(sql: &SqlStorage) -> Result<Vec<Outcome>> {

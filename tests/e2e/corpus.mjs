@@ -434,6 +434,39 @@ export function corpus(f) {
     ["an upstream key of a number", admin(`workspaces/${f.workspace}/upstream-key`, { method: "PUT", body: { key: 5 } })],
     ["an upstream key PUT of an empty body", admin(`workspaces/${f.workspace}/upstream-key`, { method: "PUT", body: "" })],
   ]) add(`admin: ${title}`, request);
+  // Issue #13: the last admin, validation, history and revert, the connection check.
+  const at = (rest, options) => admin(`workspaces/${f.workspace}/${rest}`, options);
+  const revert = (body, headers = { "if-match": f.etag }) => at("policy/revert", { method: "POST", headers, body });
+  const check = (body) => at("check", { method: "POST", body });
+  for (const [title, request] of [
+    ["a PUT with no admin left", put({ ...f.policy, members: [{ email: "someone@example.com", role: "member" }] })],
+    ["a PUT that demotes the last admin", put({ ...f.policy, members: [{ ...f.policy.members[0], role: "member" }] })],
+    ["a PUT with no members at all", put({ ...f.policy, members: [] })],
+    ["validate: broken JSON", at("policy/validate", { method: "POST", body: "{" })],
+    ["validate: no admin left", at("policy/validate", { method: "POST", body: { ...f.policy, members: [] } })],
+    ["validate: text/plain", { ...at("policy/validate", { method: "POST", body: f.policy }), headers: { authorization: `Bearer ${f.adminToken}`, "content-type": "text/plain" } }],
+    ["history: a version of letters", at("policy/history/abc")],
+    ["history: a version of 20 digits", at("policy/history/99999999999999999999")],
+    ["history: a negative version", at("policy/history/-1")],
+    ["history: a version never kept", at("policy/history/9999")],
+    ["history: a path below a version", at("policy/history/1/text")],
+    ["history: a POST", at("policy/history", { method: "POST", body: {} })],
+    ["revert: without If-Match", revert({ version: 1 }, {})],
+    ["revert: with a stale If-Match", revert({ version: 1 }, { "if-match": '"stale"' })],
+    ["revert: to a version never kept", revert({ version: 9999 })],
+    ["revert: a version that is a string", revert({ version: "1" })],
+    ["revert: a version that is a fraction", revert({ version: 1.5 })],
+    ["revert: broken JSON", revert("{")],
+    ["revert: a GET", at("policy/revert")],
+    ["check: nothing", check({})],
+    ["check: a javascript: redirect URI", check({ redirect_uri: "javascript:alert(1)", client_id: "c" })],
+    ["check: a client ID with a space", check({ redirect_uri: "http://localhost:3118/callback", client_id: "a b" })],
+    ["check: an unknown scope", check({ redirect_uri: "http://localhost:3118/callback", client_id: "c", scope: "CONTACTS_READ EVERYTHING" })],
+    ["check: a user who is no address", check({ redirect_uri: "http://localhost:3118/callback", client_id: "c", user: "not-an-address" })],
+    ["check: a redirect URI that is a number", check({ redirect_uri: 5, client_id: "c" })],
+    ["check: broken JSON", check("{")],
+    ["clients: a POST", at("clients", { method: "POST", body: {} })],
+  ]) add(`admin: ${title}`, request);
   add("admin: the page with a Host of evil.example", { method: "GET", path: "/admin", headers: { host: "evil.example" } });
   add("admin: a cross-site PUT", { ...put({ ...f.policy, name: "Changed" }), headers: { ...put({}).headers, origin: "https://evil.example" } });
 

@@ -10,7 +10,7 @@ pub(super) fn admin_get(b: &mut Browser, path: &str, auth: Option<&str>) -> Resp
 }
 
 /// A browser signed in to `ws` as `email` (through the sign-in page, as the admin page does).
-fn signed_in<'a>(svc: &'a Memory, ws: &str, email: &str) -> Browser<'a> {
+pub(super) fn signed_in<'a>(svc: &'a Memory, ws: &str, email: &str) -> Browser<'a> {
     let mut b = Browser::new(svc);
     let page = body_text(&b.get("/signin?next=%2Fadmin"));
     let r = b.post_form("/signin", &[("next", "/admin"), ("csrf", &input_value(&page, "csrf")), ("workspace", ws), ("email", email)]);
@@ -209,7 +209,11 @@ fn a_demoted_admin_loses_access_at_once_while_kv_still_serves_the_old_policy() {
     assert_eq!(admin_get(&mut ada, "/admin/api/workspaces/acme/policy", None).status, 200);
     let before = svc.policies.borrow()["acme"].clone();
     let mut operator = Browser::new(&svc);
-    operator_edit(&mut operator, "acme", |d| d["members"][0]["role"] = json!("member"));
+    // Bob becomes the admin in the same write (the last admin cannot be demoted).
+    operator_edit(&mut operator, "acme", |d| {
+        d["members"][0]["role"] = json!("member");
+        d["members"][1]["role"] = json!("admin");
+    });
     // KV's cache in this location still serves the old text for up to 60 s.
     svc.stale_kv.borrow_mut().insert("acme".into(), before);
     assert_eq!(admin_get(&mut ada, "/admin/api/workspaces/acme/policy", None).status, 403);

@@ -237,23 +237,46 @@ fn creating_a_connection_forgets_rows_revoked_or_expired_30_days_before() {
 fn a_policy_is_replaced_only_from_its_current_etag() {
     let svc = Memory::new();
     let current = svc.policies.borrow()[WS].clone();
+    let by = crate::core::history::Author { by: Some(ADA.into()), source: crate::core::history::Source::Page, reverts: None };
     assert_eq!(
-        block_on(svc.replace_policy(&WS.into(), "{\"v\":2}", None)).unwrap(),
+        block_on(svc.replace_policy(&WS.into(), "{\"v\":2}", None, &by)).unwrap(),
         ReplaceOutcome::Conflict { current_etag: Some(etag(&current)) },
         "a policy exists"
     );
     assert_eq!(
-        block_on(svc.replace_policy(&WS.into(), "{\"v\":2}", Some(&etag(&current)))).unwrap(),
+        block_on(svc.replace_policy(&WS.into(), "{\"v\":2}", Some(&etag(&current)), &by)).unwrap(),
         ReplaceOutcome::Replaced { etag: etag("{\"v\":2}") }
     );
     assert_eq!(
-        block_on(svc.replace_policy(&WS.into(), "{\"v\":3}", Some(&etag(&current)))).unwrap(),
+        block_on(svc.replace_policy(&WS.into(), "{\"v\":3}", Some(&etag(&current)), &by)).unwrap(),
         ReplaceOutcome::Conflict { current_etag: Some(etag("{\"v\":2}")) },
         "the second writer with the same ETag loses"
     );
     assert_eq!(block_on(svc.policy_text(&WS.into())).unwrap().as_deref(), Some("{\"v\":2}"));
-    assert_eq!(block_on(svc.replace_policy(&"new".into(), "{}", Some("\"x\""))).unwrap(), ReplaceOutcome::Conflict { current_etag: None });
-    assert_eq!(block_on(svc.replace_policy(&"new".into(), "{}", None)).unwrap(), ReplaceOutcome::Replaced { etag: etag("{}") });
+    let conflict = block_on(svc.replace_policy(&"new".into(), "{}", Some("\"x\""), &by)).unwrap();
+    assert_eq!(conflict, ReplaceOutcome::Conflict { current_etag: None });
+    assert_eq!(block_on(svc.replace_policy(&"new".into(), "{}", None, &by)).unwrap(), ReplaceOutcome::Replaced { etag: etag("{}") });
+    // Each write is a version, newest first; a conflict writes none.
+    let versions = block_on(svc.history(&WS.into())).unwrap();
+    let shown: Vec<_> = versions.iter().map(|v| (v.version, v.source, v.by.clone(), v.text.is_some())).collect();
+    use crate::core::history::Source;
+    assert_eq!(shown, [(2, Source::Page, Some(ADA.to_string()), false), (1, Source::HandEdit, None, false)], "listings carry no text");
+    assert_eq!(versions[0].etag, etag("{\"v\":2}"));
+    assert_eq!(block_on(svc.policy_version(&WS.into(), 1)).unwrap().and_then(|v| v.text), Some(current));
+    assert_eq!(block_on(svc.policy_version(&WS.into(), 3)).unwrap(), None);
+}
+
+#[test]
+fn the_history_keeps_the_newest_100_versions() {
+    let svc = Memory::new();
+    let by = crate::core::history::Author { by: None, source: crate::core::history::Source::Api, reverts: None };
+    for i in 0..120 {
+        let current = block_on(svc.policy_text(&WS.into())).unwrap().unwrap();
+        block_on(svc.replace_policy(&WS.into(), &format!("{{\"v\":{i}}}"), Some(&etag(&current)), &by)).unwrap();
+    }
+    let versions = block_on(svc.history(&WS.into())).unwrap();
+    assert_eq!(versions.len(), crate::core::history::HISTORY_KEPT);
+    assert_eq!((versions[0].version, versions[99].version), (121, 22), "the oldest went");
 }
 
 #[test]

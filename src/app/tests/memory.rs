@@ -8,9 +8,10 @@ use serde_json::{json, Value};
 
 use super::{provider, CALLBACK, OPERATOR, TEST_API};
 use crate::app::{Services, UpstreamFailure, UpstreamResponse};
-use crate::core::admin::Outcome;
+use crate::core::admin::{Outcome, SeenClient};
 use crate::core::config::Config;
 use crate::core::connection::{self, ConnectionKey, ConnectionRecord, Rotation};
+use crate::core::history::{Author, Version};
 use crate::core::ids::{Email, WorkspaceId};
 use crate::core::oauth::cimd::FetchedDocument;
 use crate::core::oauth::code::{self, AuthCode, CodeGrant, CodeRow, Presentation, Redemption};
@@ -42,6 +43,9 @@ pub(crate) struct Memory {
     /// The `Connections` rows, by connection ID (each object's rows: `connection_rows`).
     pub(super) connections: RefCell<HashMap<String, ConnectionRecord>>,
     pub(super) outcomes: RefCell<HashMap<String, Vec<Outcome>>>,
+    /// The Workspaces object's `history` and `clients` tables.
+    pub(super) history: RefCell<HashMap<String, Vec<Version>>>,
+    pub(super) seen: RefCell<HashMap<String, Vec<SeenClient>>>,
     pub(super) upstream_calls: RefCell<Vec<UpstreamCall>>,
     pub(super) secrets: RefCell<HashMap<String, (String, i64)>>,
     pub(super) upstream_answer: RefCell<Result<UpstreamResponse, UpstreamFailure>>,
@@ -92,6 +96,8 @@ impl Memory {
             codes: RefCell::default(),
             connections: RefCell::default(),
             outcomes: RefCell::default(),
+            history: RefCell::default(),
+            seen: RefCell::default(),
             upstream_calls: RefCell::default(),
             secrets: RefCell::default(),
             upstream_answer: RefCell::new(Ok(UpstreamResponse {
@@ -133,7 +139,50 @@ impl Memory {
             "members": [{"email": "ada@example.com", "name": "Ada Lovelace", "role": "admin"}]
         });
         edit(&mut doc);
-        self.policies.borrow_mut().insert(ws.to_string(), doc.to_string());
+        self.hand_edit(ws, Some(&doc.to_string()));
+    }
+
+    /// `wrangler kv key put` (or `delete`, with `None`) as the Workspaces object sees it once it
+    /// adopts the edit: the text, and a `HandEdit` version in the history.
+    pub(super) fn hand_edit(&self, ws: &str, text: Option<&str>) {
+        let before = match text {
+            Some(t) => self.policies.borrow_mut().insert(ws.to_string(), t.to_string()),
+            None => self.policies.borrow_mut().remove(ws),
+        };
+        self.record_version(ws, before.as_deref(), text, &Author::hand_edit());
+    }
+
+    /// Appends a version as the Workspaces object does (`record_version` in `edge::workspaces`).
+    fn record_version(&self, ws: &str, before: Option<&str>, text: Option<&str>, author: &Author) {
+        let mut all = self.history.borrow_mut();
+        let list = all.entry(ws.to_string()).or_default();
+        let now = self.now.get();
+        let next = |list: &Vec<Version>| list.iter().map(|v| v.version).max().unwrap_or(0) + 1;
+        if let (true, Some(before)) = (list.is_empty(), before) {
+            list.push(Version {
+                version: 1,
+                at: now,
+                by: None,
+                source: crate::core::history::Source::Unrecorded,
+                reverts: None,
+                etag: crate::core::admin::etag(before),
+                changes: json!({}),
+                text: Some(before.to_string()),
+            });
+        }
+        let version = Version {
+            version: next(list),
+            at: now,
+            by: author.by.clone(),
+            source: author.source,
+            reverts: author.reverts,
+            etag: text.map(crate::core::admin::etag).unwrap_or_default(),
+            changes: crate::core::history::changes(before, text),
+            text: text.map(str::to_string),
+        };
+        list.push(version);
+        let dropped = crate::core::history::beyond_bound(list.iter().map(|v| v.version).collect());
+        list.retain(|v| !dropped.contains(&v.version));
     }
 }
 
@@ -274,14 +323,31 @@ impl WorkspaceStore for Memory {
         self.up()?;
         Ok(self.policies.borrow().get(workspace.as_str()).cloned())
     }
-    async fn replace_policy(&self, workspace: &WorkspaceId, text: &str, if_match: Option<&str>) -> Result<ReplaceOutcome, StoreError> {
+    async fn replace_policy(
+        &self,
+        workspace: &WorkspaceId,
+        text: &str,
+        if_match: Option<&str>,
+        author: &Author,
+    ) -> Result<ReplaceOutcome, StoreError> {
         self.up()?;
         let current = self.policies.borrow().get(workspace.as_str()).cloned();
         let (write, outcome) = crate::core::admin::replace_policy(current.as_deref(), text, if_match);
         if let Some(w) = write {
             self.policies.borrow_mut().insert(workspace.to_string(), w.text.to_string());
+            self.record_version(workspace.as_str(), current.as_deref(), Some(w.text), author);
         }
         Ok(outcome)
+    }
+    async fn history(&self, workspace: &WorkspaceId) -> Result<Vec<Version>, StoreError> {
+        self.up()?;
+        let mut list = self.history.borrow().get(workspace.as_str()).cloned().unwrap_or_default();
+        list.reverse();
+        Ok(list.into_iter().map(|v| Version { text: None, ..v }).collect())
+    }
+    async fn policy_version(&self, workspace: &WorkspaceId, version: i64) -> Result<Option<Version>, StoreError> {
+        self.up()?;
+        Ok(self.history.borrow().get(workspace.as_str()).and_then(|l| l.iter().find(|v| v.version == version).cloned()))
     }
     async fn record_outcome(&self, workspace: &WorkspaceId, outcome: &Outcome) -> Result<(), StoreError> {
         self.up()?;
@@ -289,7 +355,21 @@ impl WorkspaceStore for Memory {
         let list = all.entry(workspace.to_string()).or_default();
         list.insert(0, outcome.clone());
         *list = crate::core::admin::bound_outcomes(std::mem::take(list), |o| o.kind).0;
+        let mut seen = self.seen.borrow_mut();
+        let clients = seen.entry(workspace.to_string()).or_default();
+        let existing = clients.iter().position(|c| c.client_id == outcome.client_id).map(|i| clients.remove(i));
+        if let Some(row) = crate::core::admin::seen_client(existing, outcome) {
+            clients.push(row);
+        }
+        let dropped = crate::core::admin::beyond(clients.clone(), crate::core::admin::CLIENTS_KEPT, |c| c.last_seen);
+        clients.retain(|c| !dropped.contains(c));
         Ok(())
+    }
+    async fn seen_clients(&self, workspace: &WorkspaceId) -> Result<Vec<SeenClient>, StoreError> {
+        self.up()?;
+        let mut list = self.seen.borrow().get(workspace.as_str()).cloned().unwrap_or_default();
+        list.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
+        Ok(list)
     }
     async fn outcomes(&self, workspace: &WorkspaceId) -> Result<Vec<Outcome>, StoreError> {
         self.up()?;

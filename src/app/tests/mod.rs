@@ -229,6 +229,7 @@ mod audit;
 mod cimd;
 mod errors;
 mod faults;
+mod fixes;
 mod isolate;
 mod oauth;
 mod oidc;

@@ -104,7 +104,7 @@ impl WorkspacePolicy {
     }
 }
 
-const FIELDS: [&str; 7] = ["schema", "name", "mcp_enabled", "allowed_redirect_uris", "allowed_client_ids", "scope_ceiling", "members"];
+pub const FIELDS: [&str; 7] = ["schema", "name", "mcp_enabled", "allowed_redirect_uris", "allowed_client_ids", "scope_ceiling", "members"];
 const MEMBER_FIELDS: [&str; 4] = ["email", "name", "role", "sub"];
 
 fn parse_document(workspace: &WorkspaceId, json: &str, catalog: &ScopeCatalog) -> Result<WorkspacePolicy, String> {
