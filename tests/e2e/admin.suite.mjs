@@ -13,19 +13,20 @@ export const POLICIES = {
   broken: JSON.stringify({ schema: 1, name: "Broken Co", mcp_enabled: true, allowed_redirect_uris: ["http://localhost:3118/callback"], scope_ceiling: ["CONTACTS_EVERYTHING"], members: [{ email: "bo@example.com", role: "admin" }] }),
 };
 
-const api = (path, { method = "GET", body, headers = {} } = {}) =>
+export const api = (path, { method = "GET", body, headers = {} } = {}) =>
   fetch(`${BASE}/admin/api/${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(body ? { "content-type": "application/json" } : {}), ...headers }, body: body && JSON.stringify(body) });
 
 /** The tests read the DOM; waiting for "load" only adds a way to stall (see harness.browse). */
 const READY = { waitUntil: "domcontentloaded" };
 
-async function adminPage(workspace, email) {
+export async function adminPage(workspace, email) {
   const context = await newContext();
   const page = await context.newPage();
   await page.goto(`${BASE}/admin`, READY);
   await page.fill("#workspace", workspace);
   await page.fill("#email", email);
   await Promise.all([page.waitForURL(`${BASE}/admin`, READY), page.click("button:has-text('Sign in')")]);
+  await page.locator("body[data-ready]").waitFor({ state: "attached" });
   return { page, context };
 }
 
@@ -46,7 +47,9 @@ export function adminSuite() {
         assert.match(row, /callback-admin/);
         assert.match(row, /Cursor \(e2e\)/);
         assert.equal(await page.locator("#mcp-enabled").isChecked(), true);
-        await page.fill("#redirect-uris", `http://localhost:3118/callback\n${NEW_CALLBACK}`);
+        await page.fill("#redirect-uris-new", NEW_CALLBACK);
+        await page.click("button:has-text('Add redirect URI')");
+        await page.locator("#redirect-uris li", { hasText: NEW_CALLBACK }).waitFor();
         await page.click("#save");
         await page.waitForFunction(() => document.querySelector("#save-status").textContent === "Saved");
         const saved = await (await api("workspaces/adm/policy")).json();
@@ -60,11 +63,11 @@ export function adminSuite() {
         assert.equal((await mcp(r.access_token, rpc("ping"))).status, 200);
 
         await page.reload();
-        const connection = page.locator("#connections tbody tr", { hasText: client.client_id });
+        const connection = page.locator(`#connections tbody tr[data-client-id="${client.client_id}"]`);
         await connection.waitFor();
         assert.match(await connection.innerText(), /alice@example.com[\s\S]*Cursor \(e2e\)[\s\S]*active/);
         await connection.locator("button.revoke").click();
-        await page.waitForFunction((id) => [...document.querySelectorAll("#connections tbody tr")].some((tr) => tr.dataset.id && tr.innerText.includes(id) && tr.innerText.includes("revoked")), client.client_id);
+        await page.waitForFunction((id) => [...document.querySelectorAll("#connections tbody tr")].some((tr) => tr.dataset.clientId === id && tr.innerText.includes("revoked")), client.client_id);
         const after = await mcp(r.access_token, rpc("ping"));
         assert.equal(after.status, 401);
         assert.match(after.body.error_description, /^Token validation failed: connection/);
@@ -91,9 +94,9 @@ export function adminSuite() {
         assert.equal(response.status(), 200);
         assert.equal(response.headers()["x-frame-options"], "DENY");
         assert.match(response.headers()["content-security-policy"], /frame-ancestors 'none'/);
-        const row = page.locator("#rejected tbody tr", { hasText: client.client_id });
+        const row = page.locator(`#rejected tbody tr[data-client-id="${client.client_id}"]`);
         await row.waitFor();
-        assert.ok((await row.innerText()).includes(`${hostile} (${client.client_id})`), await row.innerText());
+        assert.equal(await row.locator("td[data-label=Client] .name").textContent(), hostile, await row.innerText());
         assert.equal(await page.locator("#injected, #rejected img, #approved img, #connections img").count(), 0, "no element was made from the name");
       } finally {
         await context.close();

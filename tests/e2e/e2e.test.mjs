@@ -6,6 +6,7 @@ import { SECRETS, closeBrowser, launchBrowser, putPolicies, serverOutput, startC
 import { POLICIES as OAUTH, oauthSuite } from "./oauth.suite.mjs";
 import { POLICIES as TOKENS, tokensSuite } from "./tokens.suite.mjs";
 import { POLICIES as ADMIN, adminSuite } from "./admin.suite.mjs";
+import { POLICIES as FIXES, fixesSuite } from "./fixes.suite.mjs";
 import { siteSuite } from "./site.suite.mjs";
 import { POLICIES as CIMD, cimdSuite } from "./cimd.suite.mjs";
 import { hostileSuite } from "./hostile.suite.mjs";
@@ -13,7 +14,7 @@ import { POLICIES as TOOLS, UPSTREAM_VARS, startUpstream, stopUpstream, toolsSui
 
 describe("mcp-edge end to end (wrangler dev)", { timeout: 900_000 }, () => {
   before(async () => {
-    await putPolicies({ ...OAUTH, ...TOKENS, ...ADMIN, ...TOOLS, ...CIMD });
+    await putPolicies({ ...OAUTH, ...TOKENS, ...ADMIN, ...FIXES, ...TOOLS, ...CIMD });
     await startUpstream();
     await startServer(UPSTREAM_VARS);
     await startCallbackListener();
@@ -29,6 +30,7 @@ describe("mcp-edge end to end (wrangler dev)", { timeout: 900_000 }, () => {
   cimdSuite();
   tokensSuite();
   adminSuite();
+  fixesSuite();
   toolsSuite();
   siteSuite();
   hostileSuite();
