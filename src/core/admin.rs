@@ -213,11 +213,11 @@ pub fn seen_client(existing: Option<SeenClient>, outcome: &Outcome) -> Option<Se
     Some(c)
 }
 
-/// The items beyond the newest `keep` by `newest(item)` (larger is newer): what a bounded table
-/// deletes (seen clients by `last_seen`, policy versions by number).
-pub fn beyond<T>(mut items: Vec<T>, keep: usize, newest: impl Fn(&T) -> i64) -> Vec<T> {
-    items.sort_by_key(|item| std::cmp::Reverse(newest(item)));
-    items.split_off(items.len().min(keep))
+/// The items beyond the first `keep` of `newest_first`: what a bounded table deletes (seen
+/// clients by `last_seen`, policy versions by number; storage passes its rows in that order).
+pub fn beyond<T>(mut newest_first: Vec<T>, keep: usize) -> Vec<T> {
+    let keep = newest_first.len().min(keep);
+    newest_first.split_off(keep)
 }
 
 /// The rule every write through the admin page and API is held to: the workspace keeps at least
@@ -414,7 +414,7 @@ mod tests {
         assert_eq!(second.name, "Claude 20", "the name it gave last");
         let sign_in = Outcome { client_id: String::new(), ..at(OutcomeKind::Rejected, 30) };
         assert_eq!(seen_client(None, &sign_in), None, "a refused sign-in names no client");
-        let dropped = beyond((1..=130).collect(), CLIENTS_KEPT, |v: &i64| *v);
+        let dropped = beyond((1..=130).rev().collect::<Vec<i64>>(), CLIENTS_KEPT);
         assert_eq!((dropped.len(), dropped.iter().max()), (30, Some(&30)), "the oldest go");
     }
 

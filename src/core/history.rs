@@ -130,9 +130,10 @@ fn set_change(old: &[&str], new: &[&str]) -> Option<Value> {
     (!added.is_empty() || !removed.is_empty()).then(|| json!({ "added": added, "removed": removed }))
 }
 
-/// Members matched by e-mail (trimmed, ignoring case): added, removed, and each field that changed.
+/// Members matched by e-mail (trimmed, ignoring ASCII case): added, removed, and each field that changed.
 fn members(old: &[Value], new: &[Value]) -> Option<Value> {
-    let email = |m: &Value| m.get("email").and_then(Value::as_str).map(|e| e.trim().to_lowercase());
+    // As `Email::parse` normalises: trimmed, ASCII lowercased.
+    let email = |m: &Value| m.get("email").and_then(Value::as_str).map(|e| e.trim().to_ascii_lowercase());
     let find = |list: &[Value], e: &str| list.iter().find(|m| email(m).as_deref() == Some(e)).cloned();
     let (mut added, mut removed, mut changed) = (Vec::new(), Vec::new(), Vec::new());
     for m in new {
@@ -168,9 +169,9 @@ fn members(old: &[Value], new: &[Value]) -> Option<Value> {
 }
 
 /// The versions a write drops to keep the newest `HISTORY_KEPT`, given the version numbers
-/// stored (any order).
-pub fn beyond_bound(versions: Vec<i64>) -> Vec<i64> {
-    crate::core::admin::beyond(versions, HISTORY_KEPT, |v| *v)
+/// stored, newest first.
+pub fn beyond_bound(newest_first: Vec<i64>) -> Vec<i64> {
+    crate::core::admin::beyond(newest_first, HISTORY_KEPT)
 }
 
 #[cfg(test)]
@@ -224,9 +225,9 @@ mod tests {
 
     #[test]
     fn the_newest_versions_are_kept() {
-        let dropped = beyond_bound((1..=130).collect());
+        let dropped = beyond_bound((1..=130).rev().collect());
         assert_eq!(dropped.len(), 30);
         assert!(dropped.iter().all(|v| *v <= 30));
-        assert!(beyond_bound((1..=100).collect()).is_empty());
+        assert!(beyond_bound((1..=100).rev().collect()).is_empty());
     }
 }

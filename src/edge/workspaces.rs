@@ -148,7 +148,8 @@ fn record_version(sql: &SqlStorage, before: Option<(&str, i64)>, text: Option<&s
     struct Row {
         version: i64,
     }
-    let mut kept: Vec<i64> = sql.exec("SELECT version FROM history", None)?.to_array::<Row>()?.into_iter().map(|r| r.version).collect();
+    let mut kept: Vec<i64> =
+        sql.exec("SELECT version FROM history ORDER BY version DESC", None)?.to_array::<Row>()?.into_iter().map(|r| r.version).collect();
     let insert = |version: &Version| -> Result<i64> {
         let text = version.text.clone().map_or(SqlStorageValue::Null, SqlStorageValue::from);
         let body = serde_json::to_string(&Version { text: None, ..version.clone() })?;
@@ -167,7 +168,7 @@ fn record_version(sql: &SqlStorage, before: Option<(&str, i64)>, text: Option<&s
             changes: serde_json::json!({}),
             text: Some(was.to_string()),
         };
-        kept.push(insert(&baseline)?);
+        kept.insert(0, insert(&baseline)?);
     }
     let version = Version {
         version: 0,
@@ -179,7 +180,7 @@ fn record_version(sql: &SqlStorage, before: Option<(&str, i64)>, text: Option<&s
         changes: history::changes(before.map(|b| b.0), text),
         text: text.map(str::to_string),
     };
-    kept.push(insert(&version)?);
+    kept.insert(0, insert(&version)?);
     for dropped in history::beyond_bound(kept) {
         sql.exec("DELETE FROM history WHERE version = ?", vec![SqlStorageValue::Integer(dropped)])?;
     }
@@ -262,7 +263,6 @@ fn record(sql: &SqlStorage, outcome: &Outcome) -> Result<()> {
     #[derive(Deserialize)]
     struct Seen {
         client_id: String,
-        last_seen: i64,
     }
     let existing = clients_where(sql, Some(&outcome.client_id))?.into_iter().next();
     if let Some(row) = seen_client(existing, outcome) {
@@ -270,8 +270,8 @@ fn record(sql: &SqlStorage, outcome: &Outcome) -> Result<()> {
             "INSERT OR REPLACE INTO clients (client_id, last_seen, body) VALUES (?, ?, ?)",
             vec![row.client_id.as_str().into(), SqlStorageValue::Integer(row.last_seen), serde_json::to_string(&row)?.into()],
         )?;
-        let all: Vec<Seen> = sql.exec("SELECT client_id, last_seen FROM clients", None)?.to_array()?;
-        for dropped in beyond(all, CLIENTS_KEPT, |c| c.last_seen) {
+        let all: Vec<Seen> = sql.exec("SELECT client_id FROM clients ORDER BY last_seen DESC", None)?.to_array()?;
+        for dropped in beyond(all, CLIENTS_KEPT) {
             sql.exec("DELETE FROM clients WHERE client_id = ?", vec![dropped.client_id.into()])?;
         }
     }

@@ -181,7 +181,7 @@ impl Memory {
             text: text.map(str::to_string),
         };
         list.push(version);
-        let dropped = crate::core::history::beyond_bound(list.iter().map(|v| v.version).collect());
+        let dropped = crate::core::history::beyond_bound(list.iter().rev().map(|v| v.version).collect());
         list.retain(|v| !dropped.contains(&v.version));
     }
 }
@@ -361,7 +361,8 @@ impl WorkspaceStore for Memory {
         if let Some(row) = crate::core::admin::seen_client(existing, outcome) {
             clients.push(row);
         }
-        let dropped = crate::core::admin::beyond(clients.clone(), crate::core::admin::CLIENTS_KEPT, |c| c.last_seen);
+        clients.sort_by_key(|c| std::cmp::Reverse(c.last_seen));
+        let dropped = crate::core::admin::beyond(clients.clone(), crate::core::admin::CLIENTS_KEPT);
         clients.retain(|c| !dropped.contains(c));
         Ok(())
     }
