@@ -73,6 +73,7 @@
     if (changes.created) item("", "Policy created");
     else if (changes.deleted) item("removed", "Policy deleted");
     else if (changes.document) item("", "Document replaced (it was not a JSON object)");
+    else if (changes.large) item("", `A large change (${changes.large.bytes} bytes of differences, not kept) to: ${changes.large.fields.map((f) => FIELDS[f] || f).join(", ")}`);
     else {
       for (const [field, c] of Object.entries(changes)) {
         const label = el("span", { class: "field" }, `${FIELDS[field] || field}: `);
@@ -80,8 +81,8 @@
           for (const m of c.added || []) item("added", label.cloneNode(true), "+ ", code(m));
           for (const m of c.removed || []) item("removed", label.cloneNode(true), "− ", code(m));
           for (const m of c.changed || []) {
-            const what = Object.entries(m).filter(([k]) => k !== "email").map(([k, v]) => `${k} ${shown(v.from ?? "none")} → ${shown(v.to ?? "none")}`);
-            item("", label.cloneNode(true), code(m.email), ` ${what.join(", ")}`);
+            const what = Object.entries(m).filter(([k]) => k !== "member").map(([k, v]) => `${k} ${shown(v.from ?? "none")} → ${shown(v.to ?? "none")}`);
+            item("", label.cloneNode(true), code(m.member), ` ${what.join(", ")}`);
           }
         } else if (c.added || c.removed) {
           for (const v of c.added || []) item("added", label.cloneNode(true), "+ ", code(v));
@@ -94,7 +95,9 @@
   }
 
   // --- The confirmation dialog: the exact change, then an ETag-guarded write -----------------
-  let applying = null;
+  // `applying`: the write the dialog offers; `pending`: it is under way (the dialog stays open);
+  // `refused`: it was refused, so closing shows what is current (the editors' drafts are kept).
+  let applying = null, pending = false, refused = false;
   function confirmChange({ title, text, changes, apply, label = "Apply" }) {
     $("confirm-title").textContent = title;
     const unsaved = dirty ? " You have unsaved edits in Settings or Members: applying this discards them (save them first to keep them)." : "";
@@ -105,23 +108,26 @@
     $("confirm-apply").hidden = false;
     $("confirm-cancel").textContent = "Cancel";
     applying = apply;
+    refused = false;
     $("confirm").showModal();
     $("confirm-apply").focus();
   }
   async function onApply() {
     const apply = applying;
-    if (!apply) return;
+    if (!apply || pending) return;
+    pending = true;
     $("confirm-apply").disabled = true;
     const r = await apply();
+    pending = false;
     $("confirm-apply").disabled = false;
+    applying = null;
     if (r.res.ok) {
-      applying = null;
       $("confirm").close();
       showStatus(`${$("confirm-title").textContent}: done.`);
       await loadAll();
       return;
     }
-    applying = null;
+    refused = true;
     $("confirm-apply").hidden = true;
     $("confirm-cancel").textContent = "Close";
     $("confirm-error").textContent = r.res.status === 412
@@ -421,8 +427,12 @@
 
   async function loadAll() {
     if (!(await loadPolicy())) return;
-    await Promise.all([loadOutcomes(), loadClients(), loadConnections(), loadHistory()]);
+    await loadLists();
   }
+  const loadLists = () => Promise.all([loadOutcomes(), loadClients(), loadConnections(), loadHistory()]);
+  // After a refused write: what is current. Unsaved edits stay in the editors, with the ETag they
+  // were made from, so saving them reports the other change (412) rather than overwriting it.
+  const afterRefusal = () => (dirty ? loadLists() : loadAll());
 
   async function start() {
     const r = await api("session");
@@ -446,8 +456,9 @@
     $("policy-form").addEventListener("submit", save);
     $("check-form").addEventListener("submit", check);
     $("confirm-apply").addEventListener("click", onApply);
-    $("confirm-cancel").addEventListener("click", () => $("confirm").close());
-    $("confirm").addEventListener("close", () => { if (applying === null && $("confirm-apply").hidden) loadAll(); applying = null; });
+    $("confirm-cancel").addEventListener("click", () => { if (!pending) $("confirm").close(); });
+    $("confirm").addEventListener("cancel", (e) => { if (pending) e.preventDefault(); }); // Escape waits for the answer
+    $("confirm").addEventListener("close", () => { if (refused) afterRefusal(); applying = null; refused = false; });
     await loadAll();
     document.body.dataset.ready = "true"; // everything is shown (tests wait for this)
   }

@@ -191,8 +191,18 @@ async fn put_policy<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId, admin
     write_policy(svc, ws, admin, &text, if_match, admin.author(None)).await
 }
 
-/// Checks `text` as a write would: a valid policy that keeps an admin.
+/// The largest policy the admin API writes: each version is kept in the history (docs/storage.md).
+pub const MAX_POLICY_BYTES: usize = 128 * 1024;
+
+pub fn too_large(bytes: usize) -> String {
+    format!("The policy is {bytes} bytes; the admin API writes at most {MAX_POLICY_BYTES} (128 KiB)")
+}
+
+/// Checks `text` as a write would: at most `MAX_POLICY_BYTES`, a valid policy that keeps an admin.
 fn checked(svc: &impl Services, ws: &WorkspaceId, admin: &Admin, text: &str) -> Result<WorkspacePolicy, AdminError> {
+    if text.len() > MAX_POLICY_BYTES {
+        return Err(AdminError::PolicyTooLarge(text.len()));
+    }
     let policy = WorkspacePolicy::parse(ws, text, &svc.config().catalog).map_err(AdminError::InvalidPolicy)?;
     admin::keeps_an_admin(admin.policy.as_ref(), &policy).map_err(AdminError::LastAdmin)?;
     Ok(policy)
@@ -235,6 +245,7 @@ fn validate<S: Services>(svc: &S, req: &Request, ws: &WorkspaceId, admin: &Admin
         Ok(_) => json!({ "valid": true }),
         Err(AdminError::InvalidPolicy(e)) => json!({ "valid": false, "message": e.message, "path": field_path(&e.message) }),
         Err(AdminError::LastAdmin(message)) => json!({ "valid": false, "message": message, "path": "members" }),
+        Err(AdminError::PolicyTooLarge(bytes)) => json!({ "valid": false, "message": too_large(bytes) }),
         Err(e) => return Err(e.into()),
     };
     Ok(no_store(Response::json(200, &body)))
@@ -422,7 +433,8 @@ async fn outcomes<S: Services>(svc: &S, ws: &WorkspaceId, admin: &Admin) -> Resu
         .iter()
         .map(|o| {
             let mut row = serde_json::to_value(o).unwrap_or(Value::Null);
-            let attempt = fixes::Attempt { user: Some(&o.user), client_id: &o.client_id, redirect_uri: &o.redirect_uri, scopes: &o.scopes };
+            let who = fixes::Who::SignedIn { email: &o.user, subject: o.subject.as_deref() };
+            let attempt = fixes::Attempt { who, client_id: &o.client_id, redirect_uri: &o.redirect_uri, scopes: &o.scopes };
             if let (Some(text), Some(policy), false) = (&admin.text, &admin.policy, o.client_id.is_empty()) {
                 row["verdict"] = fixes::check(text, policy, &svc.config().catalog, &attempt)
                     .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
@@ -448,9 +460,9 @@ fn check<S: Services>(svc: &S, req: &Request, admin: &Admin) -> Result<Response,
     };
     let catalog = &svc.config().catalog;
     let requested = catalog.parse_request(body.str_field("scope").unwrap_or("")).map_err(AdminError::InvalidRequest)?;
-    let user = body.str_field("user").map(str::trim).filter(|u| !u.is_empty());
+    let who = body.str_field("user").map(str::trim).filter(|u| !u.is_empty()).map_or(fixes::Who::Anyone, fixes::Who::Email);
     let scopes = requested.scopes.to_vec();
-    let attempt = fixes::Attempt { user, client_id: client_id.trim(), redirect_uri: redirect_uri.trim(), scopes: &scopes };
+    let attempt = fixes::Attempt { who, client_id: client_id.trim(), redirect_uri: redirect_uri.trim(), scopes: &scopes };
     let verdict = fixes::check(text, policy, catalog, &attempt).map_err(AdminError::InvalidRequest)?;
     let mut out = serde_json::to_value(verdict).unwrap_or(Value::Null);
     out["etag"] = json!(etag(text));

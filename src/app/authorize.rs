@@ -73,7 +73,8 @@ async fn check<S: Services>(svc: &S, req: &Request, form: &Form, site: &Site) ->
             let scopes = request.requested.scopes.to_vec();
             let user = member.as_ref().unwrap_or(&current.email);
             svc.audit(Event::Denied { workspace: &policy.id, user: user.as_str(), client_id: &client.client_id, rule: denial.message() });
-            record(svc, &policy.id, OutcomeKind::Rejected, user, &client, &request, scopes, Some(denial.message())).await;
+            let refused = Refused { rule: denial.message(), subject: session.identity.subject.as_deref() };
+            record(svc, &policy.id, OutcomeKind::Rejected, user, &client, &request, scopes, Some(refused)).await;
             let allowed = policy.allowed_redirect_uris.iter().any(|u| u == &request.redirect_uri);
             let return_to = denial.redirect_error().filter(|_| allowed).map(|code| ReturnTo {
                 client_name: client.display_name().to_string(),
@@ -152,6 +153,13 @@ pub async fn post<S: Services>(svc: &S, req: &Request, site: &Site) -> Result<Re
     }
 }
 
+/// Why an attempt was refused, as its outcome records it: the rule, and the signed-in subject (so
+/// the admin page decides membership as `/authorize` did: `WorkspacePolicy::member_for`).
+struct Refused<'a> {
+    rule: &'a str,
+    subject: Option<&'a str>,
+}
+
 /// Adds to the workspace's recent outcomes (admin page). Best effort: a failure is logged and
 /// does not change the answer the person gets.
 #[allow(clippy::too_many_arguments)]
@@ -163,17 +171,18 @@ async fn record<S: Services>(
     client: &ClientRegistration,
     request: &AuthorizationRequest,
     scopes: Vec<String>,
-    rule: Option<&str>,
+    refused: Option<Refused<'_>>,
 ) {
     let outcome = Outcome {
         kind,
         at: svc.now(),
         user: user.to_string(),
+        subject: refused.as_ref().and_then(|r| r.subject).map(str::to_string),
         client_id: client.client_id.as_str().to_string(),
         client_name: client.display_name().to_string(),
         redirect_uri: request.redirect_uri.as_str().to_string(),
         scopes,
-        rule: rule.map(str::to_string),
+        rule: refused.map(|r| r.rule.to_string()),
     };
     if let Err(e) = svc.record_outcome(ws, &outcome).await {
         svc.log(&format!("authorize: could not record the outcome: {}", e.0));

@@ -250,6 +250,8 @@ pub enum AdminError {
     InvalidPolicy(PolicyError),
     /// The write would leave the workspace without an admin (`core::admin::keeps_an_admin`).
     LastAdmin(String),
+    /// A policy of this many bytes, over `admin::MAX_POLICY_BYTES`.
+    PolicyTooLarge(usize),
     /// No such version in the policy's history (never, or no longer, kept).
     NoSuchVersion(i64),
     Conflict {
@@ -481,6 +483,7 @@ fn admin(e: AdminError) -> Response {
         AdminError::NotUtf8 => (400, C::InvalidPolicy, "The body must be UTF-8 JSON".to_string()),
         AdminError::InvalidPolicy(e) => (400, C::InvalidPolicy, e.to_string()),
         AdminError::LastAdmin(text) => (409, C::LastAdmin, text),
+        AdminError::PolicyTooLarge(bytes) => (413, C::InvalidPolicy, super::admin::too_large(bytes)),
         AdminError::NoSuchVersion(v) => (
             404,
             C::NotFound,

@@ -156,6 +156,7 @@ pub(crate) async fn membership<S: Services>(
         kind: OutcomeKind::Rejected,
         at: svc.now(),
         user: who,
+        subject: None,
         client_id: String::new(),
         client_name: "(sign-in)".into(),
         redirect_uri: String::new(),

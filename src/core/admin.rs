@@ -32,6 +32,10 @@ pub struct Outcome {
     pub kind: OutcomeKind,
     pub at: i64,
     pub user: String,
+    /// The signed-in identity's subject at the identity provider, when it has one: a member who
+    /// names a `sub` is that subject, whatever the e-mail (`WorkspacePolicy::member_for`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     pub client_id: String,
     pub client_name: String,
     pub redirect_uri: String,
@@ -138,8 +142,6 @@ pub struct PolicyWrite<'a> {
     pub etag: String,
     /// The ETag of the text this write replaces (none when there was no policy).
     pub replaced_etag: Option<String>,
-    /// What it changes, for the history (`history::changes`).
-    pub changes: serde_json::Value,
 }
 
 /// The contract of `WorkspaceStore::replace_policy` (compare-and-replace), given the current
@@ -153,8 +155,7 @@ pub fn replace_policy<'a>(current: Option<&str>, text: &'a str, if_match: Option
         return (None, ReplaceOutcome::Conflict { current_etag });
     }
     let tag = etag(text);
-    let changes = crate::core::history::changes(current, Some(text));
-    (Some(PolicyWrite { text, etag: tag.clone(), replaced_etag: current_etag, changes }), ReplaceOutcome::Replaced { etag: tag })
+    (Some(PolicyWrite { text, etag: tag.clone(), replaced_etag: current_etag }), ReplaceOutcome::Replaced { etag: tag })
 }
 
 /// The contract of `WorkspaceStore::record_outcome`'s bound, over stored outcomes newest first
@@ -374,8 +375,7 @@ mod tests {
     fn a_policy_is_replaced_only_from_the_etag_it_was_read_with() {
         let (write, outcome) = replace_policy(None, "v1", None);
         assert_eq!(outcome, ReplaceOutcome::Replaced { etag: etag("v1") });
-        let created = serde_json::json!({"created": true});
-        assert_eq!(write, Some(PolicyWrite { text: "v1", etag: etag("v1"), replaced_etag: None, changes: created }));
+        assert_eq!(write, Some(PolicyWrite { text: "v1", etag: etag("v1"), replaced_etag: None }));
         assert_eq!(replace_policy(Some("v1"), "v2", None), (None, ReplaceOutcome::Conflict { current_etag: Some(etag("v1")) }));
         assert_eq!(replace_policy(None, "v2", Some(&etag("v1"))), (None, ReplaceOutcome::Conflict { current_etag: None }));
         let (write, _) = replace_policy(Some("v1"), "v2", Some(&etag("v1")));
@@ -402,6 +402,7 @@ mod tests {
             kind,
             at,
             user: "ada@example.com".into(),
+            subject: None,
             client_id: "c1".into(),
             client_name: format!("Claude {at}"),
             redirect_uri: "http://localhost:3118/callback".into(),

@@ -12,17 +12,28 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::core::history;
-use crate::core::ids::Email;
+use crate::core::ids::{Email, Identity};
 use crate::core::oauth::types::{ClientId, RedirectUri};
 use crate::core::policy::evaluate::{authorize, AuthorizationFacts, Denial};
 use crate::core::policy::model::WorkspacePolicy;
 use crate::core::scopes::{ScopeCatalog, ScopeSet};
 
+/// Who makes the attempt.
+#[derive(Debug, Clone, Copy)]
+pub enum Who<'a> {
+    /// Check everything but membership (the connection check without a user).
+    Anyone,
+    /// The member with this e-mail address (the connection check).
+    Email(&'a str),
+    /// A signed-in identity, matched as `/authorize` matches it (`WorkspacePolicy::member_for`:
+    /// by subject for members that name one): a recorded attempt.
+    SignedIn { email: &'a str, subject: Option<&'a str> },
+}
+
 /// An authorization attempt, as recorded (`admin::Outcome`) or typed into the check.
 #[derive(Debug, Clone)]
 pub struct Attempt<'a> {
-    /// The member e-mail; none: check everything but membership.
-    pub user: Option<&'a str>,
+    pub who: Who<'a>,
     pub client_id: &'a str,
     pub redirect_uri: &'a str,
     /// Catalog scopes asked for; empty: the ceiling.
@@ -101,9 +112,11 @@ pub enum Verdict {
 pub fn check(text: &str, policy: &WorkspacePolicy, catalog: &ScopeCatalog, attempt: &Attempt) -> Result<Verdict, String> {
     let client_id = ClientId::parse(attempt.client_id).ok_or("`client_id` must be 1–256 printable ASCII characters, no spaces")?;
     let redirect_uri = RedirectUri::parse(attempt.redirect_uri).map_err(|e| format!("`redirect_uri`: {e}"))?;
-    let user = match attempt.user {
-        Some(u) => Some(Email::parse(u).map_err(|why| format!("`user` {why}"))?),
-        None => None,
+    let email = |u: &str| Email::parse(u).map_err(|why| format!("`user` {why}"));
+    let identity = match attempt.who {
+        Who::Anyone => None,
+        Who::Email(u) => Some(Identity { subject: None, email: Some(email(u)?) }),
+        Who::SignedIn { email: u, subject } => Some(Identity { subject: subject.map(str::to_string), email: Some(email(u)?) }),
     };
     let requested = ScopeSet::from_trusted(attempt.scopes.iter().filter(|s| catalog.contains(s)).cloned());
     let mut doc: Value = serde_json::from_str(text).map_err(|e| format!("the policy is not JSON ({e})"))?;
@@ -112,8 +125,14 @@ pub fn check(text: &str, policy: &WorkspacePolicy, catalog: &ScopeCatalog, attem
     let mut first: Option<Denial> = None;
     // Each round lifts one rule; there are four that can be lifted.
     for _ in 0..5 {
-        // Without a user, membership is not what is being checked: stand in any member.
-        let user = user.as_ref().or(current.members.first().map(|m| &m.email));
+        // Without a user, membership is not what is being checked: stand in any member. An
+        // address typed into the check names the member with that address.
+        let member = match (&identity, attempt.who) {
+            (None, _) => current.members.first(),
+            (Some(i), Who::Email(_)) => i.email.as_ref().and_then(|e| current.member(e)),
+            (Some(i), _) => current.member_for(i),
+        };
+        let user = member.map(|m| &m.email);
         let facts = AuthorizationFacts { user, client_id: &client_id, redirect_uri: &redirect_uri, requested: &requested };
         let denial = match authorize(&current, catalog, &facts) {
             Ok(scopes) if steps.is_empty() => return Ok(Verdict::Passes { scopes: scopes.to_vec() }),
@@ -192,7 +211,7 @@ mod tests {
     }
 
     fn attempt<'a>(redirect_uri: &'a str, scopes: &'a [String]) -> Attempt<'a> {
-        Attempt { user: Some("ada@example.com"), client_id: "client-1", redirect_uri, scopes }
+        Attempt { who: Who::SignedIn { email: "ada@example.com", subject: None }, client_id: "client-1", redirect_uri, scopes }
     }
 
     fn fix_of(v: Verdict) -> Fix {
@@ -252,7 +271,7 @@ mod tests {
     #[test]
     fn refusals_no_policy_change_here_lifts_say_why() {
         let (text, p, catalog) = policy(|_| {});
-        let stranger = Attempt { user: Some("eve@example.com"), ..attempt(CALLBACK, &[]) };
+        let stranger = Attempt { who: Who::Email("eve@example.com"), ..attempt(CALLBACK, &[]) };
         let Verdict::Refused { rule, fix: None, why: Some(why), .. } = check(&text, &p, &catalog, &stranger).unwrap() else { panic!() };
         assert_eq!(rule, "You are not a member of this workspace");
         assert!(why.contains("Members"), "{why}");
@@ -260,9 +279,28 @@ mod tests {
         let v = check(&text, &p, &catalog, &attempt(CALLBACK, &[])).unwrap();
         assert!(matches!(v, Verdict::Refused { fix: None, .. }), "{v:?}");
         // A check without a user checks everything else.
-        let anyone = Attempt { user: None, ..attempt(CALLBACK, &[]) };
+        let anyone = Attempt { who: Who::Anyone, ..attempt(CALLBACK, &[]) };
         let (text, p, catalog) = policy(|_| {});
         assert!(matches!(check(&text, &p, &catalog, &anyone).unwrap(), Verdict::Passes { .. }));
+    }
+
+    #[test]
+    fn a_member_who_names_a_subject_is_that_subject_whatever_the_e_mail() {
+        let (text, p, catalog) = policy(|d| {
+            d["mcp_enabled"] = json!(false);
+            d["members"] = json!([{"email": "ada@example.com", "role": "admin", "sub": "A"}]);
+        });
+        // Signed in as another subject with Ada's address: /authorize found no member.
+        let other = Attempt { who: Who::SignedIn { email: "ada@example.com", subject: Some("B") }, ..attempt(CALLBACK, &[]) };
+        let v = check(&text, &p, &catalog, &other).unwrap();
+        let Verdict::Refused { rule, fix: None, why: Some(why), .. } = v else { panic!("{v:?}") };
+        assert_eq!(rule, "MCP is disabled for this workspace");
+        assert!(why.starts_with("after that, You are not a member"), "enabling MCP would not let it through: {why}");
+        let ada = Attempt { who: Who::SignedIn { email: "ada@example.com", subject: Some("A") }, ..attempt(CALLBACK, &[]) };
+        assert!(matches!(check(&text, &p, &catalog, &ada).unwrap(), Verdict::Refused { fix: Some(_), .. }));
+        // The check by address names the member with that address.
+        let typed = Attempt { who: Who::Email("ada@example.com"), ..attempt(CALLBACK, &[]) };
+        assert!(matches!(check(&text, &p, &catalog, &typed).unwrap(), Verdict::Refused { fix: Some(_), .. }));
     }
 
     #[test]

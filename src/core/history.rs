@@ -10,6 +10,10 @@ use serde_json::{json, Map, Value};
 /// How many versions a workspace keeps.
 pub const HISTORY_KEPT: usize = 100;
 
+/// The largest diff a version keeps (its JSON): a larger one is kept as the names of the fields
+/// it changed (`{"large": {"fields": [..], "bytes": n}}`), so a listing of 100 versions stays small.
+pub const MAX_CHANGES_BYTES: usize = 16 * 1024;
+
 /// Where a change came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -109,6 +113,10 @@ pub fn changes(before: Option<&str>, after: Option<&str>) -> Value {
             out.insert(key.to_string(), change);
         }
     }
+    let bytes = Value::Object(out.clone()).to_string().len();
+    if bytes > MAX_CHANGES_BYTES {
+        return json!({ "large": { "fields": out.keys().collect::<Vec<_>>(), "bytes": bytes } });
+    }
     Value::Object(out)
 }
 
@@ -140,18 +148,20 @@ fn members(old: &[Value], new: &[Value]) -> Option<Value> {
         let Some(e) = email(m) else { continue };
         match find(old, &e) {
             None => added.push(json!(e)),
-            Some(was) if &was != m => {
+            Some(was) => {
                 let mut fields = Map::new();
-                fields.insert("email".into(), json!(e));
-                for field in ["role", "name", "sub"] {
+                for field in ["email", "role", "name", "sub"] {
                     let (from, to) = (was.get(field), m.get(field));
                     if from != to {
                         fields.insert(field.into(), json!({ "from": from, "to": to }));
                     }
                 }
-                changed.push(Value::Object(fields));
+                if !fields.is_empty() {
+                    // Named by the address as compared (`email` above: only a change of case or spaces).
+                    fields.insert("member".into(), json!(e));
+                    changed.push(Value::Object(fields));
+                }
             }
-            Some(_) => {}
         }
     }
     for m in old {
@@ -203,7 +213,8 @@ mod tests {
         assert_eq!(c["allowed_client_ids"], json!({"added": ["c1"], "removed": []}), "a list that was absent");
         assert_eq!(c["members"]["added"], json!(["cy@example.com"]));
         assert_eq!(c["members"]["removed"], json!(["bob@example.com"]));
-        assert_eq!(c["members"]["changed"], json!([{"email": "ada@example.com", "role": {"from": "admin", "to": "member"}}]));
+        let ada = json!({"member": "ada@example.com", "email": {"from": "ada@example.com", "to": "ADA@example.com"}, "role": {"from": "admin", "to": "member"}});
+        assert_eq!(c["members"]["changed"], json!([ada]));
         let keys: Vec<&String> = c.as_object().unwrap().keys().collect();
         assert_eq!(keys.len(), 4, "{c}");
         assert_eq!(changes(Some(&before), Some(&before)), json!({}));
@@ -221,6 +232,17 @@ mod tests {
         assert_eq!(changes(Some(&a), Some(&typo))["mcp_enabled"], json!({"from": true, "to": "yes"}));
         let extra = doc(|d| d["colour"] = json!("red"));
         assert_eq!(changes(Some(&a), Some(&extra))["colour"], json!({"from": null, "to": "red"}));
+    }
+
+    #[test]
+    fn a_diff_too_large_to_keep_names_its_fields() {
+        let many: Vec<String> = (0..2000).map(|i| format!("http://127.0.0.1:{}/callback", 1024 + i)).collect();
+        let c = changes(Some(&doc(|_| {})), Some(&doc(|d| d["allowed_redirect_uris"] = json!(many))));
+        assert_eq!(c["large"]["fields"], json!(["allowed_redirect_uris"]));
+        assert!(c["large"]["bytes"].as_u64().unwrap() > MAX_CHANGES_BYTES as u64);
+        // A member's only change is a reordering of their fields: none.
+        let reordered = doc(|d| d["members"][1] = json!({"name": "Bob", "role": "member", "email": "bob@example.com"}));
+        assert_eq!(changes(Some(&doc(|_| {})), Some(&reordered)), json!({}));
     }
 
     #[test]

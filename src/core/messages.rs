@@ -181,6 +181,7 @@ mod tests {
             kind: OutcomeKind::Rejected,
             at: 5,
             user: "ada@example.com".into(),
+            subject: Some("sub-1".into()),
             client_id: "cl".into(),
             client_name: "Claude".into(),
             redirect_uri: "http://localhost/cb".into(),

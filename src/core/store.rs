@@ -4,8 +4,8 @@
 //! What each operation does to the stored rows is a pure transition in the core, written once
 //! and applied by both implementations to rows loaded and saved in one atomic step:
 //! `core::oauth::code::{insert, redeem}`, `core::connection::{create, forget_on_create,
-//! rotate_row, touch, revoke, list, revoke_all}` and `core::admin::{replace_policy,
-//! bound_outcomes}`. Their doc comments are the contracts; the docs here summarise them.
+//! rotate_row, touch, revoke, list, revoke_all}`, `core::admin::{replace_policy,
+//! bound_outcomes, seen_client, beyond}` and `core::history::{changes, beyond_bound}`. Their doc comments are the contracts; the docs here summarise them.
 #![allow(async_fn_in_trait)]
 
 use serde::{Deserialize, Serialize};

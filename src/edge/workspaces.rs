@@ -270,7 +270,7 @@ fn record(sql: &SqlStorage, outcome: &Outcome) -> Result<()> {
             "INSERT OR REPLACE INTO clients (client_id, last_seen, body) VALUES (?, ?, ?)",
             vec![row.client_id.as_str().into(), SqlStorageValue::Integer(row.last_seen), serde_json::to_string(&row)?.into()],
         )?;
-        let all: Vec<Seen> = sql.exec("SELECT client_id FROM clients ORDER BY last_seen DESC", None)?.to_array()?;
+        let all: Vec<Seen> = sql.exec("SELECT client_id FROM clients ORDER BY last_seen DESC, rowid DESC", None)?.to_array()?;
         for dropped in beyond(all, CLIENTS_KEPT) {
             sql.exec("DELETE FROM clients WHERE client_id = ?", vec![dropped.client_id.into()])?;
         }

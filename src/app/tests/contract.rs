@@ -68,6 +68,7 @@ fn outcome(kind: OutcomeKind, at: i64) -> Outcome {
         kind,
         at,
         user: ADA.into(),
+        subject: None,
         client_id: "cl".into(),
         client_name: "Claude".into(),
         redirect_uri: CALLBACK.into(),

@@ -136,6 +136,14 @@ fn validation_names_the_field_with_the_message_a_save_would_give() {
     assert!(body_json(&saved)["error_description"].as_str().unwrap().ends_with(v["message"].as_str().unwrap()), "the same message");
     let r = page.send(Method::Post, "/admin/api/workspaces/acme/policy/validate", &[("x-csrf-token", &csrf)], b"{}");
     assert_eq!(r.status, 415, "JSON only, as every admin write");
+    // Each version is kept in the history: a policy the admin API writes is bounded.
+    let mut big = policy_of(&mut page)["policy"].clone();
+    big["name"] = json!("Acme");
+    big["allowed_redirect_uris"] = json!((0..4000).map(|i| format!("http://127.0.0.1:{}/callback", 1024 + i)).collect::<Vec<_>>());
+    let v = body_json(&page_post(&mut page, &csrf, "policy/validate", &big, None));
+    assert!(v["message"].as_str().unwrap().ends_with("the admin API writes at most 131072 (128 KiB)"), "{v}");
+    let tag = policy_of(&mut page)["etag"].as_str().unwrap().to_string();
+    assert_eq!(admin_put_policy(&mut page, "acme", &big, &tag, Some(&csrf)).status, 413);
 }
 
 #[test]
