@@ -442,6 +442,7 @@ export function corpus(f) {
     ["a PUT with no admin left", put({ ...f.policy, members: [{ email: "someone@example.com", role: "member" }] })],
     ["a PUT that demotes the last admin", put({ ...f.policy, members: [{ ...f.policy.members[0], role: "member" }] })],
     ["a PUT with no members at all", put({ ...f.policy, members: [] })],
+    ["a PUT of 200 KiB", put({ ...f.policy, allowed_redirect_uris: Array.from({ length: 6000 }, (_, i) => `http://127.0.0.1:${1024 + i}/callback`) })],
     ["validate: broken JSON", at("policy/validate", { method: "POST", body: "{" })],
     ["validate: no admin left", at("policy/validate", { method: "POST", body: { ...f.policy, members: [] } })],
     ["validate: text/plain", { ...at("policy/validate", { method: "POST", body: f.policy }), headers: { authorization: `Bearer ${f.adminToken}`, "content-type": "text/plain" } }],
