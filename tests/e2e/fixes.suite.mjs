@@ -172,14 +172,19 @@ export function fixesSuite() {
       assert.equal(again.callbacks.length, 1, "the pinned client still connects");
     });
 
-    it("an edit made between opening a fix and confirming it is reported (412), and nothing is lost", async () => {
+    it("an edit made between opening a fix and confirming it is reported (412), and nothing is lost: neither the other edit nor this page's unsaved one", async () => {
       const client = await register(["http://localhost:3118/callback-race"], "Race Client (e2e)");
       await browse(authorizeUrl({ clientId: client.client_id, challenge: pkce().challenge, redirectUri: "http://localhost:3118/callback-race" }), { workspace: "race2", email: "ray@example.com" });
       const { page, context } = await adminPage("race2", "ray@example.com");
       try {
-        const fix = rejectedRow(page, client.client_id).locator("button.fix");
-        await fix.click();
+        // An unsaved edit on the page.
+        await page.fill("#member-email", "draft@example.com");
+        await page.click("#add-member");
+        const draft = page.locator('#members tbody tr[data-email="draft@example.com"]');
+        await draft.waitFor();
+        await rejectedRow(page, client.client_id).locator("button.fix").click();
         await dialog(page).waitFor();
+        assert.match(await page.locator("#confirm-text").textContent(), /unsaved edits/);
         const read = await (await api("workspaces/race2/policy")).json();
         const renamed = await api("workspaces/race2/policy", { method: "PUT", body: { ...read.policy, name: "Race Two Co (renamed)" }, headers: { "if-match": read.etag } });
         assert.equal(renamed.status, 200);
@@ -190,6 +195,12 @@ export function fixesSuite() {
         assert.equal(now.policy.name, "Race Two Co (renamed)", "the other edit stands");
         assert.deepEqual(now.policy.allowed_redirect_uris, read.policy.allowed_redirect_uris, "the fix was not written over it");
         await page.locator("#confirm-cancel").click();
+        await dialog(page).waitFor({ state: "hidden" });
+        assert.equal(await draft.count(), 1, "the unsaved edit is still on the page");
+        await page.click("#save");
+        await page.locator("#save-status", { hasText: "Not saved: someone else changed the settings" }).waitFor();
+        assert.equal((await (await api("workspaces/race2/policy")).json()).policy.name, "Race Two Co (renamed)", "nor does saving it overwrite the other edit");
+        await page.reload();
         await page.locator("#workspace-name", { hasText: "Race Two Co (renamed)" }).waitFor();
         await rejectedRow(page, client.client_id).locator("button.fix").waitFor();
       } finally {
