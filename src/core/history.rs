@@ -178,6 +178,43 @@ fn members(old: &[Value], new: &[Value]) -> Option<Value> {
         .then(|| json!({ "added": added, "removed": removed, "changed": changed }))
 }
 
+/// The text a change replaced: the document and when it was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replaced<'a> {
+    pub text: &'a str,
+    pub written_at: i64,
+}
+
+/// The contract of recording a change (`WorkspaceStore::replace_policy`, and a hand edit the
+/// `Workspaces` object adopts): the versions to append, oldest first, numbered by storage (their
+/// `version` is 0 here). `text` none: the policy was deleted. An empty history first gets the
+/// text being replaced as `Source::Unrecorded` (at when it was written), so that the state before
+/// the first recorded change can be restored.
+pub fn new_versions(history_empty: bool, before: Option<Replaced>, text: Option<&str>, author: &Author, now: i64) -> Vec<Version> {
+    let etag = |t: &str| crate::core::admin::etag(t);
+    let baseline = before.filter(|_| history_empty).map(|b| Version {
+        version: 0,
+        at: b.written_at,
+        by: None,
+        source: Source::Unrecorded,
+        reverts: None,
+        etag: etag(b.text),
+        changes: json!({}),
+        text: Some(b.text.to_string()),
+    });
+    let change = Version {
+        version: 0,
+        at: now,
+        by: author.by.clone(),
+        source: author.source,
+        reverts: author.reverts,
+        etag: text.map(etag).unwrap_or_default(),
+        changes: changes(before.map(|b| b.text), text),
+        text: text.map(str::to_string),
+    };
+    baseline.into_iter().chain([change]).collect()
+}
+
 /// The versions a write drops to keep the newest `HISTORY_KEPT`, given the version numbers
 /// stored, newest first.
 pub fn beyond_bound(newest_first: Vec<i64>) -> Vec<i64> {
@@ -243,6 +280,20 @@ mod tests {
         // A member's only change is a reordering of their fields: none.
         let reordered = doc(|d| d["members"][1] = json!({"name": "Bob", "role": "member", "email": "bob@example.com"}));
         assert_eq!(changes(Some(&doc(|_| {})), Some(&reordered)), json!({}));
+    }
+
+    #[test]
+    fn the_first_recorded_change_keeps_the_text_it_replaced() {
+        let author = Author { by: Some("ada@example.com".into()), source: Source::Page, reverts: None };
+        let before = Replaced { text: "{\"v\":1}", written_at: 10 };
+        let first = new_versions(true, Some(before), Some("{\"v\":2}"), &author, 50);
+        let shown: Vec<_> = first.iter().map(|v| (v.source, v.at, v.text.as_deref())).collect();
+        assert_eq!(shown, [(Source::Unrecorded, 10, Some("{\"v\":1}")), (Source::Page, 50, Some("{\"v\":2}"))]);
+        assert_eq!(first[1].changes, json!({"v": {"from": 1, "to": 2}}));
+        assert_eq!(new_versions(false, Some(before), Some("{}"), &author, 50).len(), 1, "a kept history needs no baseline");
+        let deleted = new_versions(false, Some(before), None, &Author::hand_edit(), 60);
+        assert_eq!((deleted[0].etag.as_str(), deleted[0].text.as_deref(), &deleted[0].changes), ("", None, &json!({"deleted": true})));
+        assert_eq!(new_versions(true, None, Some("{}"), &author, 50)[0].changes, json!({"created": true}));
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::core::admin::{
     beyond, bound_outcomes, etag, replace_policy, resolve_policy_text, seen_client, Outcome, OutcomeKind, PolicyText, SeenClient,
     StoredPolicy, CLIENTS_KEPT, KV_ETAG_METADATA,
 };
-use crate::core::history::{self, Author, Source, Version};
+use crate::core::history::{self, Author, Replaced, Source, Version};
 use crate::core::ids::{Email, WorkspaceId};
 use crate::core::messages::WorkspacesCall;
 use crate::core::secrets::reseal_applies;
@@ -118,7 +118,7 @@ async fn current(sql: &SqlStorage, kv: &KvStore, workspace: &WorkspaceId) -> Res
     let stored: Vec<Stored> = sql.exec("SELECT text, written_at, replaced_etag FROM policy WHERE id = 1", None)?.to_array()?;
     let stored =
         stored.first().map(|s| StoredPolicy { text: &s.text, written_at: s.written_at, replaced_etag: s.replaced_etag.as_deref() });
-    let before = stored.map(|s| (s.text, s.written_at));
+    let before = stored.map(|s| Replaced { text: s.text, written_at: s.written_at });
     Ok(match resolve_policy_text(stored, kv_text.as_deref(), kv_etag, now()) {
         PolicyText::Absent => None,
         PolicyText::Deleted => {
@@ -139,11 +139,9 @@ async fn current(sql: &SqlStorage, kv: &KvStore, workspace: &WorkspaceId) -> Res
     })
 }
 
-/// Appends a version to `history` (`text` none: the policy was deleted), in the same event as
-/// the write it records, and deletes those beyond `HISTORY_KEPT`. An empty history first gets
-/// the text being replaced (`before`, with when it was written) as `Source::Unrecorded`, so the
-/// state before the first recorded change can be restored.
-fn record_version(sql: &SqlStorage, before: Option<(&str, i64)>, text: Option<&str>, author: &Author) -> Result<()> {
+/// Appends the versions `history::new_versions` gives (`text` none: the policy was deleted), in
+/// the same event as the write they record, and deletes those beyond `HISTORY_KEPT`.
+fn record_version(sql: &SqlStorage, before: Option<Replaced>, text: Option<&str>, author: &Author) -> Result<()> {
     #[derive(Deserialize)]
     struct Row {
         version: i64,
@@ -157,30 +155,9 @@ fn record_version(sql: &SqlStorage, before: Option<(&str, i64)>, text: Option<&s
             sql.exec("INSERT INTO history (body, text) VALUES (?, ?) RETURNING version", vec![body.into(), text])?.to_array()?;
         Ok(rows.first().map_or(0, |r| r.version))
     };
-    if let (true, Some((was, written_at))) = (kept.is_empty(), before) {
-        let baseline = Version {
-            version: 0,
-            at: written_at,
-            by: None,
-            source: Source::Unrecorded,
-            reverts: None,
-            etag: etag(was),
-            changes: serde_json::json!({}),
-            text: Some(was.to_string()),
-        };
-        kept.insert(0, insert(&baseline)?);
+    for version in history::new_versions(kept.is_empty(), before, text, author, now()) {
+        kept.insert(0, insert(&version)?);
     }
-    let version = Version {
-        version: 0,
-        at: now(),
-        by: author.by.clone(),
-        source: author.source,
-        reverts: author.reverts,
-        etag: text.map(etag).unwrap_or_default(),
-        changes: history::changes(before.map(|b| b.0), text),
-        text: text.map(str::to_string),
-    };
-    kept.insert(0, insert(&version)?);
     for dropped in history::beyond_bound(kept) {
         sql.exec("DELETE FROM history WHERE version = ?", vec![SqlStorageValue::Integer(dropped)])?;
     }
@@ -224,7 +201,8 @@ async fn replace(
         kv.put(&policy_key(workspace), w.text)?.metadata(serde_json::json!({ KV_ETAG_METADATA: w.etag }))?.execute().await?;
         let written_at = stored_at(sql)?;
         store(sql, w.text, w.replaced_etag)?;
-        record_version(sql, existing.as_deref().zip(written_at), Some(w.text), author)?;
+        let before = existing.as_deref().zip(written_at).map(|(text, written_at)| Replaced { text, written_at });
+        record_version(sql, before, Some(w.text), author)?;
     }
     Ok(outcome)
 }

@@ -152,35 +152,19 @@ impl Memory {
         self.record_version(ws, before.as_deref(), text, &Author::hand_edit());
     }
 
-    /// Appends a version as the Workspaces object does (`record_version` in `edge::workspaces`).
+    /// Appends the versions `history::new_versions` gives, numbered as SQLite's AUTOINCREMENT
+    /// numbers them, as the Workspaces object does; `before` is the text replaced, which was
+    /// written at the previous version's time (or now, for a text no version records).
     fn record_version(&self, ws: &str, before: Option<&str>, text: Option<&str>, author: &Author) {
         let mut all = self.history.borrow_mut();
         let list = all.entry(ws.to_string()).or_default();
         let now = self.now.get();
-        let next = |list: &Vec<Version>| list.iter().map(|v| v.version).max().unwrap_or(0) + 1;
-        if let (true, Some(before)) = (list.is_empty(), before) {
-            list.push(Version {
-                version: 1,
-                at: now,
-                by: None,
-                source: crate::core::history::Source::Unrecorded,
-                reverts: None,
-                etag: crate::core::admin::etag(before),
-                changes: json!({}),
-                text: Some(before.to_string()),
-            });
+        let written_at = list.last().map_or(now, |v| v.at);
+        let before = before.map(|text| crate::core::history::Replaced { text, written_at });
+        for version in crate::core::history::new_versions(list.is_empty(), before, text, author, now) {
+            let number = list.iter().map(|v| v.version).max().unwrap_or(0) + 1;
+            list.push(Version { version: number, ..version });
         }
-        let version = Version {
-            version: next(list),
-            at: now,
-            by: author.by.clone(),
-            source: author.source,
-            reverts: author.reverts,
-            etag: text.map(crate::core::admin::etag).unwrap_or_default(),
-            changes: crate::core::history::changes(before, text),
-            text: text.map(str::to_string),
-        };
-        list.push(version);
         let dropped = crate::core::history::beyond_bound(list.iter().rev().map(|v| v.version).collect());
         list.retain(|v| !dropped.contains(&v.version));
     }
