@@ -161,6 +161,16 @@
     return { allowed_redirect_uris: "redirect-uris-error", allowed_client_ids: "client-ids-error", members: "members-error" }[field];
   };
   const clearErrors = () => { for (const id of ["redirect-uris-error", "client-ids-error", "members-error"]) $(id).textContent = ""; };
+  // Whether the editors' draft changed by `edit` passes the worker's checks as far as the field
+  // whose message goes to `error` is concerned; if not, the worker's message is shown there.
+  async function passes(edit, error) {
+    const doc = documentFromEditors();
+    edit(doc);
+    const r = await validate(doc);
+    const message = !r.res.ok ? describe(r) : !r.body.valid && errorFor(r.body.path) === error.id ? r.body.message : "";
+    error.textContent = message;
+    return !message;
+  }
 
   function renderList(editor) {
     const field = editor.dataset.field;
@@ -178,12 +188,7 @@
     const error = editor.querySelector(".field-error");
     const value = input.value.trim();
     if (!value) { error.textContent = "Type a value first."; input.focus(); return; }
-    const doc = documentFromEditors();
-    doc[field] = [...doc[field], value];
-    const r = await validate(doc);
-    if (!r.res.ok) { error.textContent = describe(r); return; }
-    if (!r.body.valid && errorFor(r.body.path) === error.id) { error.textContent = r.body.message; input.focus(); return; }
-    error.textContent = "";
+    if (!(await passes((doc) => { doc[field] = [...doc[field], value]; }, error))) { input.focus(); return; }
     draft[field].push(value);
     input.value = "";
     changed();
@@ -220,12 +225,7 @@
     if (!email) { $("members-error").textContent = "Type the member's e-mail address first."; $("member-email").focus(); return; }
     const member = { email, role: $("member-role").value };
     if ($("member-name").value.trim()) member.name = $("member-name").value.trim();
-    const doc = documentFromEditors();
-    doc.members = [...doc.members, member];
-    const r = await validate(doc);
-    if (!r.res.ok) { $("members-error").textContent = describe(r); return; }
-    if (!r.body.valid && errorFor(r.body.path) === "members-error") { $("members-error").textContent = r.body.message; return; }
-    $("members-error").textContent = "";
+    if (!(await passes((doc) => { doc.members = [...doc.members, member]; }, $("members-error")))) { $("member-email").focus(); return; }
     draft.members.push(member);
     $("member-email").value = ""; $("member-name").value = ""; $("member-role").value = "member";
     changed();
@@ -250,9 +250,10 @@
         "Your edits are still here: note them, reload the page to see the current settings, then apply your edits again and save.";
       return;
     }
-    const where = errorFor((r.body.error_description || "").match(/`([a-z_]+(?:\[\d+\])?(?:\.[a-z]+)?)`/)?.[1]) ||
-      (r.body.error === "last_admin" ? "members-error" : null);
-    if (where) $(where).textContent = describe(r);
+    // The field the refusal is about, as the worker names it (validate gives its path).
+    const checked = await validate(doc);
+    const where = checked.res.ok && !checked.body.valid ? errorFor(checked.body.path) : null;
+    if (where) $(where).textContent = checked.body.message;
     $("save-status").textContent = `Not saved: ${describe(r)}`;
   }
 

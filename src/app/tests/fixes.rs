@@ -210,6 +210,12 @@ fn a_version_that_would_leave_no_admin_is_not_restored() {
         json!({"version": 2}).to_string().as_bytes(),
     );
     assert_eq!(r.status, 409, "{}", body_text(&r));
+    assert_eq!(body_json(&r)["error"], "last_admin");
+    assert_eq!(policy_of(&mut b)["etag"], tag.as_str(), "nothing was written");
+    assert_eq!(
+        body_json(&admin_get(&mut b, "/admin/api/workspaces/acme/policy/history", Some(OPERATOR)))["versions"].as_array().unwrap().len(),
+        3
+    );
 }
 
 #[test]
