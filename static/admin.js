@@ -356,7 +356,7 @@
       cell(row, "Client", el("span", { class: "name" }, c.name), " ", code(c.client_id));
       cell(row, "Metadata document", c.metadata_document ? code(c.metadata_document) : el("span", { class: "muted" }, "none (registered)"));
       cell(row, "Connections", String(c.connections));
-      timeCell(row, "First seen", c.first_seen); timeCell(row, "Last seen", c.last_seen);
+      cell(row, "Seen", el("span", { class: "time" }, `first ${time(c.first_seen)}`), el("br"), el("span", { class: "time" }, `last ${time(c.last_seen)}`));
       cell(row, "Pinned", c.pinned ? "Pinned " : "",
         button(c.pinned ? "Unpin" : "Pin", { class: c.pinned ? "unpin" : "pin", "aria-label": `${c.pinned ? "Unpin" : "Pin"} ${c.name} (${c.client_id})` }, () => pin(c, !c.pinned)));
     }

@@ -313,6 +313,13 @@ export function fixesSuite() {
           assert.deepEqual(await brokenCells(page), [], `at ${width} px`);
           assert.deepEqual(await unlabelled(page), [], `at ${width} px`);
         }
+        // A registered client ID is 43 random base64url characters, some with no `-` or `_` to
+        // break after (a run once failed on one): the widest such ID must fit too.
+        await page.evaluate(() => { for (const c of document.querySelectorAll("#clients td[data-label=Client] code")) c.textContent = "W".repeat(43); });
+        for (const width of [1000, 400]) {
+          await page.setViewportSize({ width, height: 900 });
+          assert.deepEqual(await brokenCells(page), [], `at ${width} px, with a client ID that has no separator`);
+        }
         await page.setViewportSize({ width: 1000, height: 900 });
         await page.locator("#rejected button.fix, #history button.revert").first().click();
         await dialog(page).waitFor();
